@@ -1,0 +1,291 @@
+//! The command table: name, arity, flags and key positions of every command
+//! (as in Redis' table), and how each one runs.
+//!
+//! A command runs in one of three ways:
+//! - `Run::Shard`: on the shard that owns all its keys (the connection's own
+//!   core inline, or another core by message). Keyless ones run on the home core.
+//! - `Run::Span`: a multi-key command; when its keys live on one shard it runs
+//!   like `Run::Shard`, otherwise its coordinator runs it as a multi-shard
+//!   transaction (`server::txn`).
+//! - `Run::Conn`: needs the connection's state or every shard (SELECT, HELLO,
+//!   CLIENT, INFO, FLUSHALL, SCAN, ...); it runs on the connection's task.
+
+pub mod cluster;
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::OnceLock;
+
+use hashbrown::HashMap;
+
+use crate::resp::Reply;
+use crate::server::session::Session;
+use crate::shard::db::{Db, Entry};
+use crate::shard::Shard;
+
+/// A command's arguments: byte ranges into one buffer (zero-copy).
+#[derive(Clone, Copy)]
+pub struct Args<'a> {
+    base: &'a [u8],
+    ranges: &'a [Range<usize>],
+}
+
+impl<'a> Args<'a> {
+    pub fn new(base: &'a [u8], ranges: &'a [Range<usize>]) -> Self {
+        Args { base, ranges }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        &self.base[self.ranges[i].clone()]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let base = self.base;
+        self.ranges.iter().map(move |r| &base[r.clone()])
+    }
+
+    /// Case-insensitive comparison of argument `i` with an (uppercase or lowercase) word.
+    pub fn is(&self, i: usize, word: &str) -> bool {
+        self.get(i).eq_ignore_ascii_case(word.as_bytes())
+    }
+
+    pub fn to_owned(&self) -> OwnedArgs {
+        OwnedArgs(self.iter().map(|a| a.to_vec()).collect())
+    }
+}
+
+/// Arguments copied out of the read buffer, for commands that run across awaits.
+pub struct OwnedArgs(pub Vec<Vec<u8>>);
+
+impl OwnedArgs {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn get(&self, i: usize) -> &[u8] {
+        &self.0[i]
+    }
+
+    pub fn is(&self, i: usize, word: &str) -> bool {
+        self.0[i].eq_ignore_ascii_case(word.as_bytes())
+    }
+}
+
+/// What a shard-level command gets besides its reply writer: the shard, the
+/// client's database and the request's clock.
+pub struct Ctx<'a> {
+    pub shard: &'a mut Shard,
+    pub db: usize,
+    pub now: u64,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(shard: &'a mut Shard, db: usize) -> Self {
+        Ctx { shard, db, now: crate::util::now_ms() }
+    }
+}
+
+impl Ctx<'_> {
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.shard.dbs[self.db]
+    }
+
+    /// A key read by a command: lazy expiry, hit/miss statistics, LRU touch.
+    pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = self.now;
+        let shard = &mut *self.shard;
+        match shard.dbs[self.db].get_mut(key, now) {
+            Some(e) => {
+                shard.stats.keyspace_hits += 1;
+                e.lru = (now / 1000) as u32;
+                Some(e)
+            }
+            None => {
+                shard.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// A key about to be written: lazy expiry and LRU touch, no statistics.
+    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = self.now;
+        let e = self.shard.dbs[self.db].get_mut(key, now)?;
+        e.lru = (now / 1000) as u32;
+        Some(e)
+    }
+}
+
+pub type ShardFn = fn(&mut Ctx, &mut Reply, Args);
+pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+/// Runs on the connection's task with its session; writes its reply into `s.out`.
+pub type ConnFn = for<'a> fn(&'a mut Session, OwnedArgs) -> BoxFuture<'a>;
+
+#[derive(Clone, Copy)]
+pub enum Run {
+    Shard(ShardFn),
+    Span(ShardFn, ConnFn),
+    Conn(ConnFn),
+}
+
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const NO_MULTI: u32 = 1 << 11;
+    pub const SKIP_SLOWLOG: u32 = 1 << 12;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+    ];
+}
+
+pub struct Command {
+    /// Lowercase name.
+    pub name: &'static str,
+    /// Redis arity: N exactly, or -N for at least N (the name counts).
+    pub arity: i32,
+    pub flags: u32,
+    /// Key positions as Redis' legacy (first, last, step); last < 0 counts from the end.
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    /// ACL categories and doc group, for COMMAND INFO/DOCS.
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub run: Run,
+}
+
+impl Command {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        (a >= 0 && argc == a as usize) || (a < 0 && argc >= (-a) as usize)
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.flags & flags::WRITE != 0
+    }
+
+    /// Indexes of the key arguments of this invocation.
+    pub fn key_indexes(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, step) = (self.first_key, self.step.max(1) as usize);
+        let last = if first <= 0 {
+            -1
+        } else if self.last_key < 0 {
+            argc as i32 + self.last_key
+        } else {
+            self.last_key.min(argc as i32 - 1)
+        };
+        let range = if first <= 0 || last < first { 1..1 } else { first as usize..last as usize + 1 };
+        range.step_by(step)
+    }
+}
+
+/// Builds a table entry; the family files list their commands with it.
+#[allow(clippy::too_many_arguments)]
+pub const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    run: Run,
+) -> Command {
+    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, group, summary, since, run }
+}
+
+pub const NOKEYS: (i32, i32, i32) = (0, 0, 0);
+
+pub fn all() -> &'static [&'static Command] {
+    static ALL: OnceLock<Vec<&'static Command>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut v: Vec<&'static Command> = Vec::new();
+        for family in [
+            strings::COMMANDS,
+            keys::COMMANDS,
+            connection::COMMANDS,
+            server::COMMANDS,
+            cluster::COMMANDS,
+        ] {
+            v.extend(family.iter());
+        }
+        v
+    })
+}
+
+fn table() -> &'static HashMap<&'static [u8], u16> {
+    static T: OnceLock<HashMap<&'static [u8], u16>> = OnceLock::new();
+    T.get_or_init(|| all().iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i as u16)).collect())
+}
+
+/// Finds a command by name, case-insensitively, without allocating.
+pub fn lookup(name: &[u8]) -> Option<u16> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    table().get(&buf[..name.len()]).copied()
+}
+
+pub fn by_index(i: u16) -> &'static Command {
+    all()[i as usize]
+}
+
+/// Redis' reply for an unknown command: the name and the first 128 bytes of
+/// its arguments, quoted.
+pub fn unknown_command_error(args: &Args) -> String {
+    let mut rest = String::new();
+    for a in args.iter().skip(1) {
+        if rest.len() >= 128 {
+            break;
+        }
+        let room = 128 - rest.len();
+        rest.push_str(&format!("'{}' ", printable(a, room)));
+    }
+    format!("ERR unknown command '{}', with args beginning with: {}", printable(args.get(0), 128), rest)
+}
+
+pub fn arity_error(name: &str) -> String {
+    format!("ERR wrong number of arguments for '{}' command", name)
+}
+
+/// Lossy, length-capped text of an argument for error messages.
+pub fn printable(a: &[u8], max: usize) -> String {
+    let s = String::from_utf8_lossy(&a[..a.len().min(max)]);
+    s.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
+}

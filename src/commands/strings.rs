@@ -1,0 +1,732 @@
+//! String commands (Redis' t_string.c).
+
+use std::sync::Arc;
+
+use super::{cmd, flags::*, Args, BoxFuture, Command, Ctx, OwnedArgs, Run};
+use crate::config;
+use crate::resp::parser::parse_i64;
+use crate::resp::{err, Reply};
+use crate::server::session::Session;
+use crate::server::txn::{group_keys, run_grouped, Txn};
+use crate::shard::locks::{LockSet, Mode};
+use crate::types::{StrValue, Value};
+use crate::util::{fmt_human_double, parse_f64};
+
+const G: &str = "string";
+
+pub static COMMANDS: &[Command] = &[
+    cmd("get", 2, READONLY | FAST, (1, 1, 1), G, "1.0.0", "Get the value of a key", Run::Shard(get)),
+    cmd("set", -3, WRITE | DENYOOM, (1, 1, 1), G, "1.0.0", "Set the string value of a key", Run::Shard(set)),
+    cmd("setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, "1.0.0", "Set the value of a key, only if the key does not exist", Run::Shard(setnx)),
+    cmd("setex", 4, WRITE | DENYOOM, (1, 1, 1), G, "2.0.0", "Set the value and expiration of a key", Run::Shard(setex)),
+    cmd("psetex", 4, WRITE | DENYOOM, (1, 1, 1), G, "2.6.0", "Set the value and expiration in milliseconds of a key", Run::Shard(psetex)),
+    cmd("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, "1.0.0", "Set the string value of a key and return its old value", Run::Shard(getset)),
+    cmd("getdel", 2, WRITE | FAST, (1, 1, 1), G, "6.2.0", "Get the value of a key and delete the key", Run::Shard(getdel)),
+    cmd("getex", -2, WRITE | FAST, (1, 1, 1), G, "6.2.0", "Get the value of a key and optionally set its expiration", Run::Shard(getex)),
+    cmd("mget", -2, READONLY | FAST, (1, -1, 1), G, "1.0.0", "Get the values of all the given keys", Run::Span(mget, mget_span)),
+    cmd("mset", -3, WRITE | DENYOOM, (1, -1, 2), G, "1.0.1", "Set multiple keys to multiple values", Run::Span(mset, mset_span)),
+    cmd("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), G, "1.0.1", "Set multiple keys to multiple values, only if none of the keys exist", Run::Span(msetnx, msetnx_span)),
+    cmd("append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, "2.0.0", "Append a value to a key", Run::Shard(append)),
+    cmd("strlen", 2, READONLY | FAST, (1, 1, 1), G, "2.2.0", "Get the length of the value stored in a key", Run::Shard(strlen)),
+    cmd("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), G, "1.0.0", "Increment the integer value of a key by one", Run::Shard(incr)),
+    cmd("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), G, "1.0.0", "Decrement the integer value of a key by one", Run::Shard(decr)),
+    cmd("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, "1.0.0", "Increment the integer value of a key by the given amount", Run::Shard(incrby)),
+    cmd("decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, "1.0.0", "Decrement the integer value of a key by the given number", Run::Shard(decrby)),
+    cmd("incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), G, "2.6.0", "Increment the float value of a key by the given amount", Run::Shard(incrbyfloat)),
+    cmd("getrange", 4, READONLY, (1, 1, 1), G, "2.4.0", "Get a substring of the string stored at a key", Run::Shard(getrange)),
+    cmd("substr", 4, READONLY, (1, 1, 1), G, "1.0.0", "Get a substring of the string stored at a key", Run::Shard(getrange)),
+    cmd("setrange", 4, WRITE | DENYOOM, (1, 1, 1), G, "2.2.0", "Overwrite part of a string at key starting at the specified offset", Run::Shard(setrange)),
+    cmd("lcs", -3, READONLY, (1, 2, 1), G, "7.0.0", "Find longest common substring", Run::Span(lcs, lcs_span)),
+];
+
+/// The string at `key`: Ok(None) if missing, Err(()) if another type.
+fn read_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a StrValue>, ()> {
+    match ctx.read(key) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Str(s) => Ok(Some(s)),
+            #[allow(unreachable_patterns)]
+            _ => Err(()),
+        },
+    }
+}
+
+fn get(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    match read_str(ctx, a.get(1)) {
+        Ok(Some(s)) => r.bulk(s.bytes(&mut itoa::Buffer::new())),
+        Ok(None) => r.null(),
+        Err(()) => r.error(err::WRONGTYPE),
+    }
+}
+
+/// Expiry given to SET/SETEX/GETEX, resolved to absolute milliseconds.
+fn expire_arg(r: &mut Reply, cmd: &str, raw: &[u8], unit_ms: u64, absolute: bool, now: u64) -> Option<u64> {
+    let Some(v) = parse_i64(raw) else {
+        r.error(err::NOT_INT);
+        return None;
+    };
+    let invalid = |r: &mut Reply| r.error(&format!("ERR invalid expire time in '{}' command", cmd));
+    if v <= 0 || (unit_ms == 1000 && v > i64::MAX / 1000) {
+        invalid(r);
+        return None;
+    }
+    let ms = v as u64 * unit_ms;
+    let at = if absolute { Some(ms) } else { ms.checked_add(now).filter(|&t| t <= i64::MAX as u64) };
+    if at.is_none() {
+        invalid(r);
+    }
+    at
+}
+
+fn string_value(v: &[u8]) -> Value {
+    Value::Str(StrValue::from_bytes(v))
+}
+
+fn set(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    const NX: u8 = 1;
+    const XX: u8 = 2;
+    const GET: u8 = 4;
+    const KEEPTTL: u8 = 8;
+    const EXPIRE: u8 = 16;
+    let mut opts = 0u8;
+    let mut expire_at = 0u64;
+    let mut i = 3;
+    while i < a.len() {
+        let o = a.get(i);
+        let next = if i + 1 < a.len() { Some(a.get(i + 1)) } else { None };
+        let unit = if o.eq_ignore_ascii_case(b"ex") {
+            Some((1000, false))
+        } else if o.eq_ignore_ascii_case(b"px") {
+            Some((1, false))
+        } else if o.eq_ignore_ascii_case(b"exat") {
+            Some((1000, true))
+        } else if o.eq_ignore_ascii_case(b"pxat") {
+            Some((1, true))
+        } else {
+            None
+        };
+        if let Some((unit_ms, absolute)) = unit {
+            let Some(raw) = next else { return r.error(err::SYNTAX) };
+            if opts & (KEEPTTL | EXPIRE) != 0 {
+                return r.error(err::SYNTAX);
+            }
+            opts |= EXPIRE;
+            match expire_arg(r, "set", raw, unit_ms, absolute, ctx.now) {
+                Some(at) => expire_at = at,
+                None => return,
+            }
+            i += 2;
+            continue;
+        }
+        let flag = if o.eq_ignore_ascii_case(b"nx") {
+            NX
+        } else if o.eq_ignore_ascii_case(b"xx") {
+            XX
+        } else if o.eq_ignore_ascii_case(b"get") {
+            GET
+        } else if o.eq_ignore_ascii_case(b"keepttl") {
+            KEEPTTL
+        } else {
+            return r.error(err::SYNTAX);
+        };
+        let conflict = match flag {
+            NX => XX,
+            XX => NX,
+            KEEPTTL => EXPIRE,
+            _ => 0,
+        };
+        if opts & conflict != 0 {
+            return r.error(err::SYNTAX);
+        }
+        opts |= flag;
+        i += 1;
+    }
+    let key = a.get(1);
+    let exists = if opts & GET != 0 {
+        match read_str(ctx, key) {
+            Ok(Some(s)) => {
+                r.bulk(s.bytes(&mut itoa::Buffer::new()));
+                true
+            }
+            Ok(None) => {
+                r.null();
+                false
+            }
+            Err(()) => return r.error(err::WRONGTYPE),
+        }
+    } else {
+        ctx.write(key).is_some()
+    };
+    if (opts & NX != 0 && exists) || (opts & XX != 0 && !exists) {
+        if opts & GET == 0 {
+            r.null();
+        }
+        return;
+    }
+    let value = string_value(a.get(2));
+    let now = ctx.now;
+    if opts & KEEPTTL != 0 {
+        ctx.db().insert_keep_ttl(key, value, now);
+    } else {
+        ctx.db().insert(key, value, expire_at);
+    }
+    if opts & GET == 0 {
+        r.ok();
+    }
+}
+
+fn setnx(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    if ctx.write(a.get(1)).is_some() {
+        return r.int(0);
+    }
+    ctx.db().insert(a.get(1), string_value(a.get(2)), 0);
+    r.int(1);
+}
+
+fn setex_generic(ctx: &mut Ctx, r: &mut Reply, a: Args, name: &str, unit_ms: u64) {
+    let Some(at) = expire_arg(r, name, a.get(2), unit_ms, false, ctx.now) else { return };
+    ctx.db().insert(a.get(1), string_value(a.get(3)), at);
+    r.ok();
+}
+
+fn setex(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    setex_generic(ctx, r, a, "setex", 1000)
+}
+
+fn psetex(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    setex_generic(ctx, r, a, "psetex", 1)
+}
+
+fn getset(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    match read_str(ctx, a.get(1)) {
+        Ok(Some(s)) => r.bulk(s.bytes(&mut itoa::Buffer::new())),
+        Ok(None) => r.null(),
+        Err(()) => return r.error(err::WRONGTYPE),
+    }
+    ctx.db().insert(a.get(1), string_value(a.get(2)), 0);
+}
+
+fn getdel(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    match read_str(ctx, a.get(1)) {
+        Ok(Some(s)) => r.bulk(s.bytes(&mut itoa::Buffer::new())),
+        Ok(None) => return r.null(),
+        Err(()) => return r.error(err::WRONGTYPE),
+    }
+    ctx.db().remove(a.get(1));
+}
+
+fn getex(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    // None: leave the TTL; Some(0): PERSIST; Some(t): expire at t.
+    let mut new_expiry: Option<u64> = None;
+    let mut i = 2;
+    while i < a.len() {
+        let o = a.get(i);
+        let unit = if o.eq_ignore_ascii_case(b"ex") {
+            Some((1000, false))
+        } else if o.eq_ignore_ascii_case(b"px") {
+            Some((1, false))
+        } else if o.eq_ignore_ascii_case(b"exat") {
+            Some((1000, true))
+        } else if o.eq_ignore_ascii_case(b"pxat") {
+            Some((1, true))
+        } else {
+            None
+        };
+        if new_expiry.is_some() {
+            return r.error(err::SYNTAX);
+        }
+        if let Some((unit_ms, absolute)) = unit {
+            if i + 1 >= a.len() {
+                return r.error(err::SYNTAX);
+            }
+            match expire_arg(r, "getex", a.get(i + 1), unit_ms, absolute, ctx.now) {
+                Some(at) => new_expiry = Some(at),
+                None => return,
+            }
+            i += 2;
+        } else if o.eq_ignore_ascii_case(b"persist") {
+            new_expiry = Some(0);
+            i += 1;
+        } else {
+            return r.error(err::SYNTAX);
+        }
+    }
+    let key = a.get(1);
+    match read_str(ctx, key) {
+        Ok(Some(s)) => r.bulk(s.bytes(&mut itoa::Buffer::new())),
+        Ok(None) => return r.null(),
+        Err(()) => return r.error(err::WRONGTYPE),
+    }
+    let now = ctx.now;
+    match new_expiry {
+        // An expiry in the past deletes the key, as Redis does.
+        Some(at) if at != 0 && at <= now => {
+            ctx.db().remove(key);
+        }
+        Some(at) => {
+            ctx.db().set_expire(key, at);
+        }
+        None => {}
+    }
+}
+
+/// MGET on one shard.
+fn mget(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    r.array(a.len() - 1);
+    for k in a.iter().skip(1) {
+        match read_str(ctx, k) {
+            Ok(Some(s)) => r.bulk(s.bytes(&mut itoa::Buffer::new())),
+            _ => r.null(),
+        }
+    }
+}
+
+fn mget_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let n = a.len() - 1;
+        let groups = group_keys(&s.core, a.0.iter().cloned().enumerate().skip(1));
+        let parts = run_grouped(&s.core, s.db, groups, Mode::Shared, Arc::new(a), |ctx, keys, _| {
+            keys.iter()
+                .map(|(i, k)| (*i, read_str(ctx, k).ok().flatten().map(|v| v.to_vec())))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let mut values: Vec<Option<Vec<u8>>> = vec![None; n];
+        for (i, v) in parts.into_iter().flatten() {
+            values[i - 1] = v;
+        }
+        let mut r = s.reply();
+        r.array(n);
+        for v in values {
+            match v {
+                Some(v) => r.bulk(&v),
+                None => r.null(),
+            }
+        }
+    })
+}
+
+fn mset_pairs_ok(r: &mut Reply, a: &Args, name: &str) -> bool {
+    if a.len() % 2 == 0 {
+        r.error(&super::arity_error(name));
+        return false;
+    }
+    true
+}
+
+/// MSET on one shard.
+fn mset(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    if !mset_pairs_ok(r, &a, "mset") {
+        return;
+    }
+    for i in (1..a.len()).step_by(2) {
+        ctx.db().insert(a.get(i), string_value(a.get(i + 1)), 0);
+    }
+    r.ok();
+}
+
+fn mset_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if a.len() % 2 == 0 {
+            return s.reply().error(&super::arity_error("mset"));
+        }
+        let groups = group_keys(&s.core, a.0.iter().cloned().enumerate().skip(1).step_by(2));
+        run_grouped(&s.core, s.db, groups, Mode::Exclusive, Arc::new(a), |ctx, keys, args| {
+            for (i, k) in keys {
+                ctx.db().insert(k, string_value(args.get(i + 1)), 0);
+            }
+        })
+        .await;
+        s.reply().ok();
+    })
+}
+
+/// MSETNX on one shard.
+fn msetnx(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    if !mset_pairs_ok(r, &a, "msetnx") {
+        return;
+    }
+    if (1..a.len()).step_by(2).any(|i| ctx.write(a.get(i)).is_some()) {
+        return r.int(0);
+    }
+    for i in (1..a.len()).step_by(2) {
+        ctx.db().insert(a.get(i), string_value(a.get(i + 1)), 0);
+    }
+    r.int(1);
+}
+
+/// MSETNX across shards: all or nothing. Check every shard under the locks,
+/// then write everywhere or nowhere.
+fn msetnx_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if a.len() % 2 == 0 {
+            return s.reply().error(&super::arity_error("msetnx"));
+        }
+        let db = s.db;
+        let groups = group_keys(&s.core, a.0.iter().cloned().enumerate().skip(1).step_by(2));
+        let sets = crate::server::txn::lock_sets(db, &groups, Mode::Exclusive);
+        let txn = Txn::lock(&s.core, sets).await;
+        let a = Arc::new(a);
+        let checks = groups
+            .iter()
+            .map(|(shard, keys)| {
+                let keys: Vec<Vec<u8>> = keys.iter().map(|(_, k)| k.clone()).collect();
+                let f: crate::server::txn::Step<bool> = Box::new(move |sh| {
+                    let mut ctx = Ctx::new(sh, db);
+                    keys.iter().any(|k| ctx.write(k).is_some())
+                });
+                (*shard, f)
+            })
+            .collect();
+        let any_exists = txn.on_many(checks).await.into_iter().any(|e| e);
+        if !any_exists {
+            let writes = groups
+                .into_iter()
+                .map(|(shard, keys)| {
+                    let a = a.clone();
+                    let f: crate::server::txn::Step<()> = Box::new(move |sh| {
+                        let mut ctx = Ctx::new(sh, db);
+                        for (i, k) in keys {
+                            ctx.db().insert(&k, string_value(a.get(i + 1)), 0);
+                        }
+                    });
+                    (shard, f)
+                })
+                .collect();
+            txn.on_many(writes).await;
+        }
+        txn.release().await;
+        s.reply().int(!any_exists as i64);
+    })
+}
+
+fn append(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let (key, add) = (a.get(1), a.get(2));
+    let max = config::proto_max_bulk_len() as usize;
+    match ctx.write(key) {
+        None => {
+            ctx.db().insert(key, Value::Str(StrValue::from_bytes_no_int(add)), 0);
+            r.int(add.len() as i64);
+        }
+        Some(e) => {
+            let Value::Str(s) = &mut e.value else { return r.error(err::WRONGTYPE) };
+            if s.len() + add.len() > max {
+                return r.error(err::STRING_TOO_LONG);
+            }
+            let v = s.make_raw();
+            v.extend_from_slice(add);
+            r.int(v.len() as i64);
+        }
+    }
+}
+
+fn strlen(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    match read_str(ctx, a.get(1)) {
+        Ok(Some(s)) => r.int(s.len() as i64),
+        Ok(None) => r.int(0),
+        Err(()) => r.error(err::WRONGTYPE),
+    }
+}
+
+fn incr_by(ctx: &mut Ctx, r: &mut Reply, key: &[u8], by: i64) {
+    let current = match ctx.write(key) {
+        None => 0,
+        Some(e) => match &e.value {
+            Value::Str(s) => match s.as_int() {
+                Some(v) => v,
+                None => return r.error(err::NOT_INT),
+            },
+            #[allow(unreachable_patterns)]
+            _ => return r.error(err::WRONGTYPE),
+        },
+    };
+    let Some(next) = current.checked_add(by) else { return r.error(err::OVERFLOW) };
+    match ctx.write(key) {
+        // In place: the key keeps its TTL.
+        Some(e) => e.value = Value::Str(StrValue::Int(next)),
+        None => ctx.db().insert(key, Value::Str(StrValue::Int(next)), 0),
+    }
+    r.int(next);
+}
+
+fn incr(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    incr_by(ctx, r, a.get(1), 1)
+}
+
+fn decr(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    incr_by(ctx, r, a.get(1), -1)
+}
+
+fn incrby(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    match parse_i64(a.get(2)) {
+        Some(by) => incr_by(ctx, r, a.get(1), by),
+        None => r.error(err::NOT_INT),
+    }
+}
+
+fn decrby(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    match parse_i64(a.get(2)) {
+        Some(i64::MIN) => r.error("ERR decrement would overflow"),
+        Some(by) => incr_by(ctx, r, a.get(1), -by),
+        None => r.error(err::NOT_INT),
+    }
+}
+
+fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let key = a.get(1);
+    let current = match ctx.write(key) {
+        None => 0.0,
+        Some(e) => match &e.value {
+            Value::Str(s) => match parse_f64(s.bytes(&mut itoa::Buffer::new())) {
+                Some(v) => v,
+                None => return r.error(err::NOT_FLOAT),
+            },
+            #[allow(unreachable_patterns)]
+            _ => return r.error(err::WRONGTYPE),
+        },
+    };
+    let Some(by) = parse_f64(a.get(2)) else { return r.error(err::NOT_FLOAT) };
+    let next = current + by;
+    if !next.is_finite() {
+        return r.error("ERR increment would produce NaN or Infinity");
+    }
+    let text = fmt_human_double(next);
+    let value = Value::Str(StrValue::from_bytes_no_int(text.as_bytes()));
+    let now = ctx.now;
+    ctx.db().insert_keep_ttl(key, value, now);
+    r.bulk(text.as_bytes());
+}
+
+fn getrange(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let (Some(mut start), Some(mut end)) = (parse_i64(a.get(2)), parse_i64(a.get(3))) else {
+        return r.error(err::NOT_INT);
+    };
+    let mut scratch = itoa::Buffer::new();
+    let s = match read_str(ctx, a.get(1)) {
+        Ok(Some(s)) => s.bytes(&mut scratch),
+        Ok(None) => return r.bulk(b""),
+        Err(()) => return r.error(err::WRONGTYPE),
+    };
+    let len = s.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        return r.bulk(b"");
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if len == 0 || start > end {
+        return r.bulk(b"");
+    }
+    r.bulk(&s[start as usize..=end as usize]);
+}
+
+fn setrange(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let (key, value) = (a.get(1), a.get(3));
+    let Some(offset) = parse_i64(a.get(2)) else { return r.error(err::NOT_INT) };
+    if offset < 0 {
+        return r.error("ERR offset is out of range");
+    }
+    let offset = offset as usize;
+    let max = config::proto_max_bulk_len() as usize;
+    let too_long = |r: &mut Reply| r.error(err::STRING_TOO_LONG);
+    match ctx.write(key) {
+        None => {
+            if value.is_empty() {
+                return r.int(0);
+            }
+            if offset.saturating_add(value.len()) > max {
+                return too_long(r);
+            }
+            let mut v = vec![0u8; offset + value.len()];
+            v[offset..].copy_from_slice(value);
+            r.int(v.len() as i64);
+            ctx.db().insert(key, Value::Str(StrValue::Raw(v)), 0);
+        }
+        Some(e) => {
+            let Value::Str(s) = &mut e.value else { return r.error(err::WRONGTYPE) };
+            if value.is_empty() {
+                return r.int(s.len() as i64);
+            }
+            if offset.saturating_add(value.len()) > max {
+                return too_long(r);
+            }
+            let v = s.make_raw();
+            if v.len() < offset + value.len() {
+                v.resize(offset + value.len(), 0);
+            }
+            v[offset..offset + value.len()].copy_from_slice(value);
+            r.int(v.len() as i64);
+        }
+    }
+}
+
+/// LCS options, validated before any key is read.
+struct LcsOpts {
+    len: bool,
+    idx: bool,
+    min_match: usize,
+    with_match_len: bool,
+}
+
+fn lcs_opts(r: &mut Reply, a: &[&[u8]]) -> Option<LcsOpts> {
+    let mut o = LcsOpts { len: false, idx: false, min_match: 0, with_match_len: false };
+    let mut i = 3;
+    while i < a.len() {
+        let w = a[i];
+        if w.eq_ignore_ascii_case(b"idx") {
+            o.idx = true;
+        } else if w.eq_ignore_ascii_case(b"len") {
+            o.len = true;
+        } else if w.eq_ignore_ascii_case(b"withmatchlen") {
+            o.with_match_len = true;
+        } else if w.eq_ignore_ascii_case(b"minmatchlen") && i + 1 < a.len() {
+            let Some(v) = parse_i64(a[i + 1]) else {
+                r.error(err::NOT_INT);
+                return None;
+            };
+            o.min_match = v.max(0) as usize;
+            i += 1;
+        } else {
+            r.error(err::SYNTAX);
+            return None;
+        }
+        i += 1;
+    }
+    if o.len && o.idx {
+        r.error("ERR If you want both the length and indexes, please just use IDX.");
+        return None;
+    }
+    Some(o)
+}
+
+/// Computes LCS of `a` and `b` and writes the reply Redis gives for `o`.
+fn lcs_reply(r: &mut Reply, a: &[u8], b: &[u8], o: &LcsOpts) {
+    let (n, m) = (a.len(), b.len());
+    // dp[i][j] = LCS length of a[..i] and b[..j], flattened.
+    let w = m + 1;
+    let mut dp = vec![0u32; (n + 1) * w];
+    for i in 1..=n {
+        for j in 1..=m {
+            dp[i * w + j] = if a[i - 1] == b[j - 1] {
+                dp[(i - 1) * w + j - 1] + 1
+            } else {
+                dp[(i - 1) * w + j].max(dp[i * w + j - 1])
+            };
+        }
+    }
+    let total = dp[n * w + m] as usize;
+    if o.len {
+        return r.int(total as i64);
+    }
+    // Walk back from the end, collecting the LCS and (for IDX) matching ranges.
+    let mut result = vec![0u8; total];
+    let mut ranges: Vec<((usize, usize), (usize, usize), usize)> = Vec::new();
+    let (mut i, mut j, mut k) = (n, m, total);
+    let mut cur: Option<((usize, usize), (usize, usize))> = None;
+    let flush = |cur: &mut Option<((usize, usize), (usize, usize))>, ranges: &mut Vec<_>| {
+        if let Some(((a0, a1), (b0, b1))) = cur.take() {
+            let len = a1 - a0 + 1;
+            if len >= o.min_match {
+                ranges.push(((a0, a1), (b0, b1), len));
+            }
+        }
+    };
+    while i > 0 && j > 0 {
+        if a[i - 1] == b[j - 1] {
+            k -= 1;
+            result[k] = a[i - 1];
+            let (ai, bj) = (i - 1, j - 1);
+            match &mut cur {
+                Some(((a0, _), (b0, _))) if *a0 == ai + 1 && *b0 == bj + 1 => {
+                    *a0 = ai;
+                    *b0 = bj;
+                }
+                _ => {
+                    flush(&mut cur, &mut ranges);
+                    cur = Some(((ai, ai), (bj, bj)));
+                }
+            }
+            i -= 1;
+            j -= 1;
+        } else if dp[(i - 1) * w + j] > dp[i * w + j - 1] {
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    flush(&mut cur, &mut ranges);
+    if !o.idx {
+        return r.bulk(&result);
+    }
+    r.map(2);
+    r.bulk(b"matches");
+    r.array(ranges.len());
+    for ((a0, a1), (b0, b1), len) in ranges {
+        r.array(if o.with_match_len { 3 } else { 2 });
+        r.array(2);
+        r.int(a0 as i64);
+        r.int(a1 as i64);
+        r.array(2);
+        r.int(b0 as i64);
+        r.int(b1 as i64);
+        if o.with_match_len {
+            r.int(len as i64);
+        }
+    }
+    r.bulk(b"len");
+    r.int(total as i64);
+}
+
+const LCS_TYPE_ERR: &str = "ERR The specified keys must contain string values";
+
+fn lcs(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let argv: Vec<&[u8]> = a.iter().collect();
+    let Some(o) = lcs_opts(r, &argv) else { return };
+    let va = read_str(ctx, a.get(1)).map(|s| s.map(|s| s.to_vec()));
+    let vb = read_str(ctx, a.get(2)).map(|s| s.map(|s| s.to_vec()));
+    match (va, vb) {
+        (Ok(x), Ok(y)) => lcs_reply(r, &x.unwrap_or_default(), &y.unwrap_or_default(), &o),
+        _ => r.error(LCS_TYPE_ERR),
+    }
+}
+
+fn lcs_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let argv: Vec<&[u8]> = a.0.iter().map(|v| v.as_slice()).collect();
+        let mut scratch = Vec::new();
+        let Some(o) = lcs_opts(&mut Reply::new(&mut scratch, s.proto), &argv) else {
+            s.out.extend_from_slice(&scratch);
+            return;
+        };
+        let db = s.db;
+        let sets = (1..=2)
+            .map(|i| {
+                let k = a.get(i).to_vec();
+                (s.core.slots.shard_of_key(&k), LockSet { db, keys: vec![k.into()], mode: Mode::Shared, whole_shard: false })
+            })
+            .collect();
+        let txn = Txn::lock(&s.core, sets).await;
+        let mut values = Vec::new();
+        for i in 1..=2 {
+            let k = a.get(i).to_vec();
+            let shard = s.core.slots.shard_of_key(&k);
+            values.push(txn.on(shard, move |sh| read_str(&mut Ctx::new(sh, db), &k).map(|v| v.map(|v| v.to_vec()))).await);
+        }
+        txn.release().await;
+        let vb = values.pop().expect("two values");
+        let va = values.pop().expect("two values");
+        let mut r = s.reply();
+        match (va, vb) {
+            (Ok(x), Ok(y)) => lcs_reply(&mut r, &x.unwrap_or_default(), &y.unwrap_or_default(), &o),
+            _ => r.error(LCS_TYPE_ERR),
+        }
+    })
+}

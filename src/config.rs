@@ -1,0 +1,297 @@
+//! Settings, by Redis' names. One table describes every directive; the config
+//! file, `--name value` arguments and CONFIG GET/SET all go through it.
+//!
+//! Values live in a process-wide table: integers in atomics (read on hot paths
+//! without locks), text behind a mutex (read only by CONFIG GET and startup).
+//! Settings are not shard data, so sharing them does not break shared-nothing.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// Integer within [min, max].
+    Int(i64, i64),
+    /// Byte size with k/kb/m/mb/g/gb suffixes.
+    Memory,
+    Bool,
+    /// One of a fixed set of words.
+    Enum(&'static [&'static str]),
+    Text,
+}
+
+pub struct Param {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+    /// Can be changed with CONFIG SET.
+    pub mutable: bool,
+}
+
+const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool) -> Param {
+    Param { name, kind, default, mutable }
+}
+
+const YES: bool = true;
+const NO: bool = false;
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+const FSYNC: &[&str] = &["always", "everysec", "no"];
+
+/// Every directive kvick knows. Names are Redis' (plus `threads`, kvick's own).
+pub static PARAMS: &[Param] = &[
+    p("port", Kind::Int(0, 65535), "6379", NO),
+    p("bind", Kind::Text, "127.0.0.1", NO),
+    p("threads", Kind::Int(0, 1024), "0", NO),
+    p("databases", Kind::Int(1, 256), "16", NO),
+    p("hz", Kind::Int(1, 500), "10", YES),
+    p("timeout", Kind::Int(0, i32::MAX as i64), "0", YES),
+    p("tcp-backlog", Kind::Int(0, 65535), "511", NO),
+    p("tcp-keepalive", Kind::Int(0, i32::MAX as i64), "300", YES),
+    p("maxclients", Kind::Int(1, 1_000_000), "10000", YES),
+    p("proto-max-bulk-len", Kind::Memory, "536870912", YES),
+    p("client-query-buffer-limit", Kind::Memory, "1073741824", YES),
+    p("maxmemory", Kind::Memory, "0", YES),
+    p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", YES),
+    p("maxmemory-samples", Kind::Int(1, 64), "5", YES),
+    p("lfu-log-factor", Kind::Int(0, i32::MAX as i64), "10", YES),
+    p("lfu-decay-time", Kind::Int(0, i32::MAX as i64), "1", YES),
+    p("loglevel", Kind::Enum(LOGLEVELS), "notice", YES),
+    p("logfile", Kind::Text, "", NO),
+    p("daemonize", Kind::Bool, "no", NO),
+    p("protected-mode", Kind::Bool, "yes", YES),
+    p("pidfile", Kind::Text, "", NO),
+    p("dir", Kind::Text, ".", YES),
+    p("dbfilename", Kind::Text, "dump.rdb", YES),
+    p("save", Kind::Text, "3600 1 300 100 60 10000", YES),
+    p("appendonly", Kind::Bool, "no", YES),
+    p("appendfilename", Kind::Text, "appendonly.aof", NO),
+    p("appenddirname", Kind::Text, "appendonlydir", NO),
+    p("appendfsync", Kind::Enum(FSYNC), "everysec", YES),
+    p("requirepass", Kind::Text, "", YES),
+    p("slowlog-log-slower-than", Kind::Int(-1, i64::MAX), "10000", YES),
+    p("slowlog-max-len", Kind::Int(0, i64::MAX), "128", YES),
+    p("lazyfree-lazy-user-del", Kind::Bool, "no", YES),
+    p("lazyfree-lazy-user-flush", Kind::Bool, "no", YES),
+    p("notify-keyspace-events", Kind::Text, "", YES),
+    p("busy-reply-threshold", Kind::Int(0, i64::MAX), "5000", YES),
+    p("io-memory", Kind::Memory, "0", NO),
+];
+
+struct Values {
+    ints: Vec<AtomicI64>,
+    texts: Vec<Mutex<String>>,
+}
+
+fn values() -> &'static Values {
+    static V: OnceLock<Values> = OnceLock::new();
+    V.get_or_init(|| {
+        let v = Values {
+            ints: PARAMS.iter().map(|_| AtomicI64::new(0)).collect(),
+            texts: PARAMS.iter().map(|_| Mutex::new(String::new())).collect(),
+        };
+        for (i, p) in PARAMS.iter().enumerate() {
+            store(&v, i, p.default).expect("defaults are valid");
+        }
+        v
+    })
+}
+
+fn index(name: &str) -> Option<usize> {
+    PARAMS.iter().position(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// Validates and stores a value; the error text is what CONFIG SET reports.
+fn store(v: &Values, i: usize, raw: &str) -> Result<(), String> {
+    let p = &PARAMS[i];
+    let (num, text) = match p.kind {
+        Kind::Int(min, max) => {
+            let n: i64 = raw.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if n < min || n > max {
+                return Err(format!("argument must be between {} and {} inclusive", min, max));
+            }
+            (n, n.to_string())
+        }
+        Kind::Memory => {
+            let n = parse_memory(raw).ok_or_else(|| "argument must be a memory value".to_string())?;
+            (n, n.to_string())
+        }
+        Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+            "yes" => (1, "yes".to_string()),
+            "no" => (0, "no".to_string()),
+            _ => return Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Enum(words) => {
+            let lower = raw.to_ascii_lowercase();
+            let at = words.iter().position(|w| *w == lower).ok_or_else(|| "argument(s) must be one of the following: ".to_string() + &words.join(", "))?;
+            (at as i64, lower)
+        }
+        Kind::Text => (0, raw.to_string()),
+    };
+    v.ints[i].store(num, Ordering::Relaxed);
+    *v.texts[i].lock().unwrap_or_else(|e| e.into_inner()) = text;
+    Ok(())
+}
+
+/// "1gb", "100mb", "512k", "42" → bytes (k = 1000, kb = 1024, as redis.conf).
+pub fn parse_memory(s: &str) -> Option<i64> {
+    let s = s.trim().to_ascii_lowercase();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    let mul: i64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    if n < 0 {
+        return None;
+    }
+    n.checked_mul(mul)
+}
+
+/// The integer value of a directive (Bool: 0/1, Enum: position in its list).
+/// Panics on an unknown name: names are fixed at compile time.
+pub fn get_int(name: &str) -> i64 {
+    let i = index(name).unwrap_or_else(|| panic!("unknown config directive {name}"));
+    values().ints[i].load(Ordering::Relaxed)
+}
+
+pub fn get_text(name: &str) -> String {
+    let i = index(name).unwrap_or_else(|| panic!("unknown config directive {name}"));
+    values().texts[i].lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Sets a directive at startup (file or command line): any directive may be set.
+pub fn set_startup(name: &str, args: &[String]) -> Result<(), String> {
+    let i = index(name).ok_or_else(|| format!("Bad directive or wrong number of arguments: '{}'", name))?;
+    store(values(), i, &args.join(" "))
+}
+
+/// CONFIG SET: only mutable directives.
+pub fn set_runtime(name: &str, value: &str) -> Result<(), String> {
+    let i = index(name).ok_or_else(|| format!("Unknown option or number of arguments for CONFIG SET - '{}'", name))?;
+    if !PARAMS[i].mutable {
+        return Err(format!("CONFIG SET failed (possibly related to argument '{}') - can't set immutable config", PARAMS[i].name));
+    }
+    store(values(), i, value).map_err(|e| format!("CONFIG SET failed (possibly related to argument '{}') - {}", PARAMS[i].name, e))
+}
+
+/// (name, value) pairs whose name matches the glob, for CONFIG GET.
+pub fn matching(pattern: &[u8]) -> Vec<(&'static str, String)> {
+    PARAMS
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| crate::util::glob_match(pattern, p.name.as_bytes(), true))
+        .map(|(i, p)| (p.name, values().texts[i].lock().unwrap_or_else(|e| e.into_inner()).clone()))
+        .collect()
+}
+
+/// Parses a redis.conf-style file: `name arg arg` per line, `#` comments,
+/// double-quoted arguments.
+pub fn load_file(path: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("Fatal error, can't open config file '{}': {}", path, e))?;
+    for (n, line) in text.lines().enumerate() {
+        let words = split_words(line);
+        if words.is_empty() || words[0].starts_with('#') {
+            continue;
+        }
+        set_startup(&words[0], &words[1..])
+            .map_err(|e| format!("*** FATAL CONFIG FILE ERROR *** line {}: >>> '{}'\n{}", n + 1, line.trim(), e))?;
+    }
+    Ok(())
+}
+
+/// Applies `--name value [value...]` pairs from the command line.
+pub fn apply_args(args: &[String]) -> Result<(), String> {
+    let mut i = 0;
+    while i < args.len() {
+        let Some(name) = args[i].strip_prefix("--") else {
+            return Err(format!("Invalid argument '{}': directives are given as --name value", args[i]));
+        };
+        let mut vals = Vec::new();
+        i += 1;
+        while i < args.len() && !args[i].starts_with("--") {
+            vals.push(args[i].clone());
+            i += 1;
+        }
+        set_startup(name, &vals).map_err(|e| format!("*** FATAL CONFIG ERROR *** --{}: {}", name, e))?;
+    }
+    Ok(())
+}
+
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_quotes = false;
+    let mut has_word = false;
+    for c in line.trim().chars() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                has_word = true;
+            }
+            c if c.is_whitespace() && !in_quotes => {
+                if has_word {
+                    words.push(std::mem::take(&mut cur));
+                    has_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                has_word = true;
+            }
+        }
+    }
+    if has_word {
+        words.push(cur);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("1gb"), Some(1 << 30));
+        assert_eq!(parse_memory("512k"), Some(512_000));
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("x"), None);
+    }
+
+    #[test]
+    fn words() {
+        assert_eq!(split_words("save \"\""), vec!["save", ""]);
+        assert_eq!(split_words("  port 7000 "), vec!["port", "7000"]);
+    }
+}
+
+/// Integer value of a directive through a cached index, for per-request reads.
+macro_rules! hot_int {
+    ($fn:ident, $name:literal) => {
+        pub fn $fn() -> i64 {
+            static I: OnceLock<usize> = OnceLock::new();
+            let i = *I.get_or_init(|| index($name).expect("known directive"));
+            values().ints[i].load(Ordering::Relaxed)
+        }
+    };
+}
+
+hot_int!(proto_max_bulk_len, "proto-max-bulk-len");
+hot_int!(client_query_buffer_limit, "client-query-buffer-limit");

@@ -1,0 +1,70 @@
+//! The clients connected to one core, for CLIENT LIST/KILL/INFO and INFO's
+//! clients and stats sections.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use hashbrown::HashMap;
+
+use crate::resp::Proto;
+
+/// What other tasks on the core may read or change about a connection.
+pub struct ClientInfo {
+    pub id: u64,
+    pub fd: i32,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created_ms: u64,
+    pub last_ms: Cell<u64>,
+    pub name: RefCell<Vec<u8>>,
+    pub db: Cell<usize>,
+    pub proto: Cell<Proto>,
+    pub last_cmd: Cell<&'static str>,
+    pub qbuf: Cell<usize>,
+    pub killed: Cell<bool>,
+}
+
+impl ClientInfo {
+    /// One line of CLIENT LIST / CLIENT INFO, with Redis 7.0's fields.
+    pub fn line(&self, now_ms: u64) -> String {
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            String::from_utf8_lossy(&self.name.borrow()),
+            now_ms.saturating_sub(self.created_ms) / 1000,
+            now_ms.saturating_sub(self.last_ms.get()) / 1000,
+            self.db.get(),
+            self.qbuf.get(),
+            self.last_cmd.get(),
+            if self.proto.get() == Proto::Resp3 { 3 } else { 2 },
+        )
+    }
+
+    /// Closes the connection: its pending read returns end-of-file.
+    pub fn kill(&self) {
+        self.killed.set(true);
+        // SAFETY: shutdown(2) on a descriptor owned by a live connection task.
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+pub struct CoreStats {
+    pub connections_received: u64,
+    pub commands_processed: u64,
+    pub rejected_connections: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+}
+
+#[derive(Default)]
+pub struct Clients {
+    pub map: HashMap<u64, Rc<ClientInfo>>,
+    pub stats: CoreStats,
+}

@@ -1,0 +1,272 @@
+//! A client connection: read, parse every complete command in the buffer,
+//! route each one, then write all replies of the read in one write.
+//!
+//! Routing within one read (a pipeline):
+//! - commands whose keys live on this core run inline, at once;
+//! - commands for another core are appended to that core's batch; all batches
+//!   go out together when the read is parsed, and their replies are stitched
+//!   back in request order;
+//! - a command that needs the session or spans cores (SELECT, MGET over two
+//!   cores, INFO, ...) first waits for the batches before it, so it observes
+//!   every earlier command of the connection.
+//!
+//! Single-shard commands for different cores may therefore run in parallel,
+//! as in Dragonfly's pipeline squashing; each core still runs its share in
+//! request order, and replies always come back in request order.
+
+use std::ops::Range;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use crate::commands::{self, Args, Run};
+use crate::config;
+use crate::resp::parser::{Parsed, Parser, Source};
+use crate::resp::Reply;
+use crate::server::core::{Batch, BatchReply, Core, Msg};
+use crate::server::session::Session;
+
+const READ_CHUNK: usize = 16 * 1024;
+/// Replies are written out early once this much is pending, bounding memory.
+const OUT_FLUSH: usize = 256 * 1024;
+
+/// One destination core's share of a pipeline.
+#[derive(Default)]
+struct Outgoing {
+    data: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+    cmds: Vec<(u16, u32)>,
+}
+
+enum Piece {
+    Local(Range<usize>),
+    Remote(usize, usize),
+}
+
+/// The replies of a pipeline that forwards to other cores, in request order.
+#[derive(Default)]
+struct Pipeline {
+    outgoing: Vec<Outgoing>,
+    /// Replies of local commands that follow the first forwarded one.
+    local: Vec<u8>,
+    order: Vec<Piece>,
+    forwarded: bool,
+}
+
+impl Pipeline {
+    fn new(cores: usize) -> Self {
+        Pipeline { outgoing: (0..cores).map(|_| Outgoing::default()).collect(), ..Default::default() }
+    }
+
+    fn forward(&mut self, to: usize, ci: u16, args: Args) {
+        let o = &mut self.outgoing[to];
+        for a in args.iter() {
+            let start = o.data.len();
+            o.data.extend_from_slice(a);
+            o.ranges.push(start..o.data.len());
+        }
+        o.cmds.push((ci, args.len() as u32));
+        self.order.push(Piece::Remote(to, o.cmds.len() - 1));
+        self.forwarded = true;
+    }
+
+    /// Sends the batches, waits for their replies and appends every reply of
+    /// the pipeline to `out` in request order.
+    async fn finish(&mut self, core: &Core, s_db: usize, proto: crate::resp::Proto, out: &mut Vec<u8>) {
+        if !self.forwarded {
+            return;
+        }
+        let mut waiting: Vec<(usize, oneshot::Receiver<BatchReply>)> = Vec::new();
+        for (to, o) in self.outgoing.iter_mut().enumerate() {
+            if o.cmds.is_empty() {
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            let batch = Batch {
+                db: s_db,
+                proto,
+                data: std::mem::take(&mut o.data),
+                ranges: std::mem::take(&mut o.ranges),
+                cmds: std::mem::take(&mut o.cmds),
+                reply: tx,
+            };
+            core.send(to, Msg::Batch(batch)).await;
+            waiting.push((to, rx));
+        }
+        let mut replies: Vec<Option<BatchReply>> = (0..self.outgoing.len()).map(|_| None).collect();
+        for (to, rx) in waiting {
+            replies[to] = Some(rx.await.expect("peer core dropped a batch"));
+        }
+        for piece in self.order.drain(..) {
+            match piece {
+                Piece::Local(r) => out.extend_from_slice(&self.local[r]),
+                Piece::Remote(to, i) => {
+                    let b = replies[to].as_ref().expect("reply for every batch");
+                    let start = if i == 0 { 0 } else { b.ends[i - 1] };
+                    out.extend_from_slice(&b.out[start..b.ends[i]]);
+                }
+            }
+        }
+        self.local.clear();
+        self.forwarded = false;
+    }
+}
+
+pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mut session: Session) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut need = 0usize;
+    let mut parser = Parser::new();
+    let mut pipe = Pipeline::new(core.nshards());
+    'conn: loop {
+        // Make room: drop consumed bytes, and grow once for a large frame.
+        if start == end {
+            (start, end) = (0, 0);
+            if buf.len() > 4 * READ_CHUNK {
+                buf = vec![0u8; READ_CHUNK];
+            }
+        }
+        let want_free = need.saturating_sub(end - start).max(READ_CHUNK / 2);
+        if buf.len() - end < want_free {
+            if start > 0 {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+            }
+            if buf.len() - end < want_free {
+                buf.resize(end + want_free, 0);
+            }
+        }
+        let n = match stream.read(&mut buf[end..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        end += n;
+        session.info.qbuf.set(end - start);
+        if (end - start) as i64 > config::client_query_buffer_limit() {
+            break;
+        }
+        core.clients.borrow_mut().stats.net_input_bytes += n as u64;
+        let now = crate::util::now_ms();
+        session.info.last_ms.set(now);
+
+        let max_bulk = config::proto_max_bulk_len() as usize;
+        loop {
+            match parser.parse(&buf[start..end], max_bulk) {
+                Ok(Parsed::Command { len, source }) => {
+                    let base: &[u8] = match source {
+                        Source::Buffer => &buf[start..end],
+                        Source::Inline => &parser.inline,
+                    };
+                    let args = Args::new(base, &parser.args);
+                    dispatch(&core, &mut session, &mut pipe, args).await;
+                    start += len;
+                    need = 0;
+                    if session.close {
+                        break;
+                    }
+                    if !pipe.forwarded && session.out.len() >= OUT_FLUSH {
+                        if write_out(&core, &mut stream, &mut session.out).await.is_err() {
+                            break 'conn;
+                        }
+                    }
+                }
+                Ok(Parsed::Empty { len }) => start += len,
+                Ok(Parsed::Incomplete { need: n }) => {
+                    need = n;
+                    break;
+                }
+                Err(e) => {
+                    pipe.finish(&core, session.db, session.proto, &mut session.out).await;
+                    session.reply().error(&e.reply());
+                    let _ = write_out(&core, &mut stream, &mut session.out).await;
+                    break 'conn;
+                }
+            }
+        }
+        pipe.finish(&core, session.db, session.proto, &mut session.out).await;
+        if !session.out.is_empty() && write_out(&core, &mut stream, &mut session.out).await.is_err() {
+            break;
+        }
+        if session.close || session.info.killed.get() {
+            break;
+        }
+    }
+    core.clients.borrow_mut().map.remove(&session.info.id);
+    let _ = stream.close().await;
+}
+
+async fn write_out(core: &Core, stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let r = stream.write_all(out).await;
+    core.clients.borrow_mut().stats.net_output_bytes += out.len() as u64;
+    out.clear();
+    if out.capacity() > 4 * OUT_FLUSH {
+        *out = Vec::with_capacity(16 * 1024);
+    }
+    r
+}
+
+/// Routes one command: inline, into a batch for another core, or (after the
+/// batches before it complete) through its connection-level or multi-shard path.
+async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: Args<'_>) {
+    core.clients.borrow_mut().stats.commands_processed += 1;
+    let Some(ci) = commands::lookup(args.get(0)) else {
+        local_error(s, pipe, &commands::unknown_command_error(&args));
+        return;
+    };
+    let cmd = commands::by_index(ci);
+    s.info.last_cmd.set(cmd.name);
+    if !cmd.arity_ok(args.len()) {
+        local_error(s, pipe, &commands::arity_error(cmd.name));
+        return;
+    }
+    let span_fn = match cmd.run {
+        Run::Conn(f) => {
+            pipe.finish(core, s.db, s.proto, &mut s.out).await;
+            f(s, args.to_owned()).await;
+            return;
+        }
+        Run::Shard(_) => None,
+        Run::Span(_, span) => Some(span),
+    };
+    let mut target: Option<usize> = None;
+    let mut spans = false;
+    for i in cmd.key_indexes(args.len()) {
+        let owner = core.slots.shard_of_key(args.get(i));
+        match target {
+            None => target = Some(owner),
+            Some(t) if t != owner => spans = true,
+            _ => {}
+        }
+    }
+    if spans {
+        let span = span_fn.expect("multi-key commands that can span cores have a coordinator");
+        pipe.finish(core, s.db, s.proto, &mut s.out).await;
+        span(s, args.to_owned()).await;
+        return;
+    }
+    let target = target.unwrap_or(core.id);
+    if target != core.id {
+        pipe.forward(target, ci, args);
+        return;
+    }
+    if pipe.forwarded {
+        let start = pipe.local.len();
+        core.run_local(ci, args, s.db, s.proto, &mut pipe.local).await;
+        pipe.order.push(Piece::Local(start..pipe.local.len()));
+    } else if !core.try_run_local(ci, args, s.db, s.proto, &mut s.out) {
+        core.run_local(ci, args, s.db, s.proto, &mut s.out).await;
+    }
+}
+
+fn local_error(s: &mut Session, pipe: &mut Pipeline, msg: &str) {
+    if pipe.forwarded {
+        let start = pipe.local.len();
+        Reply::new(&mut pipe.local, s.proto).error(msg);
+        pipe.order.push(Piece::Local(start..pipe.local.len()));
+    } else {
+        s.reply().error(msg);
+    }
+}

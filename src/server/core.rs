@@ -1,0 +1,226 @@
+//! One core of the server: its shard, its clients, and its links to the other
+//! cores. Cores talk only by messages over a glommio channel mesh; a reply
+//! comes back on a oneshot carried in the message (so a core draining its
+//! inbox never blocks sending on the same mesh).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use glommio::channels::channel_mesh::{Receivers, Senders};
+
+use crate::cluster::SlotMap;
+use crate::commands::{self, Args, Ctx};
+use crate::resp::{Proto, Reply};
+use crate::server::clients::Clients;
+use crate::shard::locks::{LockSet, Mode};
+use crate::shard::Shard;
+
+pub type AnyBox = Box<dyn Any + Send>;
+pub type CallFn = Box<dyn FnOnce(&Rc<Core>) -> AnyBox + Send>;
+
+/// Single-shard commands from one pipeline, forwarded together to their shard.
+pub struct Batch {
+    pub db: usize,
+    pub proto: Proto,
+    /// All argument bytes of all commands, back to back.
+    pub data: Vec<u8>,
+    /// Argument ranges into `data`.
+    pub ranges: Vec<std::ops::Range<usize>>,
+    /// Per command: table index and number of arguments.
+    pub cmds: Vec<(u16, u32)>,
+    pub reply: oneshot::Sender<BatchReply>,
+}
+
+/// The encoded replies of a batch, back to back, and where each one ends.
+pub struct BatchReply {
+    pub out: Vec<u8>,
+    pub ends: Vec<usize>,
+}
+
+pub enum Msg {
+    Batch(Batch),
+    /// Run a closure on the receiving core (fan-out, transaction steps).
+    Call(CallFn, oneshot::Sender<AnyBox>),
+    /// Take a transaction's locks; the sender fires once they are held.
+    Lock(u64, LockSet, oneshot::Sender<()>),
+    Unlock(u64),
+}
+
+pub struct Core {
+    pub id: usize,
+    pub slots: SlotMap,
+    pub shard: RefCell<Shard>,
+    pub clients: RefCell<Clients>,
+    peers: Senders<Msg>,
+    next_txid: std::cell::Cell<u64>,
+}
+
+impl Core {
+    pub fn new(id: usize, slots: SlotMap, shard: Shard, peers: Senders<Msg>) -> Rc<Core> {
+        Rc::new(Core {
+            id,
+            slots,
+            shard: RefCell::new(shard),
+            clients: RefCell::new(Clients::default()),
+            peers,
+            next_txid: std::cell::Cell::new(1),
+        })
+    }
+
+    pub fn nshards(&self) -> usize {
+        self.slots.shards()
+    }
+
+    /// A transaction id unique across cores (core id in the top bits).
+    pub fn new_txid(&self) -> u64 {
+        let n = self.next_txid.get();
+        self.next_txid.set(n + 1);
+        ((self.id as u64) << 48) | n
+    }
+
+    pub async fn send(&self, to: usize, msg: Msg) {
+        if self.peers.send_to(to, msg).await.is_err() {
+            panic!("core {} lost its channel to core {}", self.id, to);
+        }
+    }
+
+    /// Runs `f` on core `to` (inline when it is this core) and returns its result.
+    pub async fn call<T: Send + 'static>(self: &Rc<Self>, to: usize, f: impl FnOnce(&Rc<Core>) -> T + Send + 'static) -> T {
+        if to == self.id {
+            return f(self);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send(to, Msg::Call(Box::new(move |c| Box::new(f(c)) as AnyBox), tx)).await;
+        let any = rx.await.expect("peer core dropped a call");
+        *any.downcast::<T>().expect("call result type")
+    }
+
+    /// Runs `f` on every core, concurrently, and returns the results by core id.
+    pub async fn call_all<T: Send + 'static>(self: &Rc<Self>, f: impl Fn(&Rc<Core>) -> T + Send + Clone + 'static) -> Vec<T> {
+        let mut pending = Vec::with_capacity(self.nshards());
+        for to in 0..self.nshards() {
+            if to == self.id {
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            let g = f.clone();
+            self.send(to, Msg::Call(Box::new(move |c| Box::new(g(c)) as AnyBox), tx)).await;
+            pending.push((to, rx));
+        }
+        let mine = f(self);
+        let mut out: Vec<Option<T>> = (0..self.nshards()).map(|_| None).collect();
+        out[self.id] = Some(mine);
+        for (to, rx) in pending {
+            let any = rx.await.expect("peer core dropped a call");
+            out[to] = Some(*any.downcast::<T>().expect("call result type"));
+        }
+        out.into_iter().map(|o| o.expect("every core answered")).collect()
+    }
+
+    /// Serves one peer's inbox for ever.
+    pub async fn serve_peer(self: Rc<Self>, receivers: Rc<Receivers<Msg>>, peer: usize) {
+        while let Ok(Some(msg)) = receivers.recv_from(peer).await {
+            match msg {
+                Msg::Batch(b) => self.run_batch(b),
+                Msg::Call(f, reply) => {
+                    let _ = reply.send(f(&self));
+                }
+                Msg::Lock(txid, set, granted) => {
+                    let rx = self.shard.borrow_mut().locks.acquire(txid, set);
+                    // Forward the grant without blocking this inbox.
+                    glommio::spawn_local(async move {
+                        if rx.await.is_ok() {
+                            let _ = granted.send(());
+                        }
+                    })
+                    .detach();
+                }
+                Msg::Unlock(txid) => self.shard.borrow_mut().locks.release(txid),
+            }
+        }
+    }
+
+    /// Executes a forwarded batch. Commands whose keys are locked by an
+    /// in-flight transaction wait for it on a separate task, so this inbox
+    /// (which may carry that transaction's next step) keeps moving.
+    fn run_batch(self: &Rc<Self>, b: Batch) {
+        let mut out = Vec::with_capacity(64 * b.cmds.len());
+        let mut ends = Vec::with_capacity(b.cmds.len());
+        let mut at = 0;
+        for (i, &(ci, argc)) in b.cmds.iter().enumerate() {
+            let args = Args::new(&b.data, &b.ranges[at..at + argc as usize]);
+            if !self.try_run_local(ci, args, b.db, b.proto, &mut out) {
+                let core = self.clone();
+                glommio::spawn_local(async move { core.finish_batch(b, i, at, out, ends).await }).detach();
+                return;
+            }
+            ends.push(out.len());
+            at += argc as usize;
+        }
+        let _ = b.reply.send(BatchReply { out, ends });
+    }
+
+    async fn finish_batch(self: Rc<Self>, b: Batch, from: usize, mut at: usize, mut out: Vec<u8>, mut ends: Vec<usize>) {
+        for &(ci, argc) in &b.cmds[from..] {
+            let args = Args::new(&b.data, &b.ranges[at..at + argc as usize]);
+            self.run_local(ci, args, b.db, b.proto, &mut out).await;
+            ends.push(out.len());
+            at += argc as usize;
+        }
+        let _ = b.reply.send(BatchReply { out, ends });
+    }
+
+    /// Runs a single-shard command on this core's shard if none of its keys is
+    /// locked; returns false (having done nothing) otherwise.
+    pub fn try_run_local(&self, ci: u16, args: Args, db: usize, proto: Proto, out: &mut Vec<u8>) -> bool {
+        let cmd = commands::by_index(ci);
+        let mut shard = self.shard.borrow_mut();
+        if !shard.locks.is_idle() {
+            let keys: Vec<&[u8]> = cmd.key_indexes(args.len()).map(|i| args.get(i)).collect();
+            if !shard.locks.may_run(db, &keys, lock_mode(cmd)) {
+                return false;
+            }
+        }
+        let f = match cmd.run {
+            commands::Run::Shard(f) | commands::Run::Span(f, _) => f,
+            commands::Run::Conn(_) => unreachable!("connection commands are not routed to shards"),
+        };
+        f(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
+        true
+    }
+
+    /// Runs a single-shard command here, waiting for conflicting locks first.
+    pub async fn run_local(&self, ci: u16, args: Args<'_>, db: usize, proto: Proto, out: &mut Vec<u8>) {
+        if self.try_run_local(ci, args, db, proto, out) {
+            return;
+        }
+        let cmd = commands::by_index(ci);
+        let txid = self.new_txid();
+        let set = LockSet {
+            db,
+            keys: cmd.key_indexes(args.len()).map(|i| args.get(i).into()).collect(),
+            mode: lock_mode(cmd),
+            whole_shard: cmd.first_key == 0,
+        };
+        let rx = self.shard.borrow_mut().locks.acquire(txid, set);
+        let _ = rx.await;
+        // Holding the locks, nothing can conflict; run, then let others in.
+        let f = match cmd.run {
+            commands::Run::Shard(f) | commands::Run::Span(f, _) => f,
+            commands::Run::Conn(_) => unreachable!("connection commands are not routed to shards"),
+        };
+        let mut shard = self.shard.borrow_mut();
+        f(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
+        shard.locks.release(txid);
+    }
+}
+
+pub fn lock_mode(cmd: &commands::Command) -> Mode {
+    if cmd.is_write() {
+        Mode::Exclusive
+    } else {
+        Mode::Shared
+    }
+}

@@ -1,0 +1,222 @@
+//! Startup: one pinned glommio executor per core, each with its own shard, its
+//! own SO_REUSEPORT listener on the shared port (the kernel spreads
+//! connections), and a channel mesh to every other core.
+
+pub mod clients;
+pub mod connection;
+pub mod core;
+pub mod session;
+pub mod txn;
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use socket2::{Domain, Socket, Type};
+
+use crate::cluster::SlotMap;
+use crate::config;
+use crate::server::clients::ClientInfo;
+use crate::server::core::{Core, Msg};
+use crate::server::session::Session;
+use crate::shard::Shard;
+
+/// Messages in flight per pair of cores before a sender waits.
+const MESH_CAPACITY: usize = 1024;
+/// Memory glommio registers per ring for DMA I/O; kvick's network I/O does not
+/// use it, so keep it small enough to fit ordinary memlock limits.
+const IO_MEMORY: usize = 512 * 1024;
+
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub fn thread_count() -> usize {
+    match config::get_int("threads") {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n as usize,
+    }
+}
+
+/// Starts every core and blocks until the server exits.
+pub fn run() -> Result<(), String> {
+    let threads = thread_count();
+    let port = config::get_int("port") as u16;
+    let addrs = bind_addrs(port)?;
+    check_port_free(&addrs)?;
+    let io_memory = memlock_budget(threads)?;
+    let mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full> = MeshBuilder::full(threads, MESH_CAPACITY);
+    let slots = SlotMap::new(threads);
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let databases = config::get_int("databases") as usize;
+
+    let mut handles = Vec::new();
+    for id in 0..threads {
+        let mesh = mesh.clone();
+        let addrs = addrs.clone();
+        let builder = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
+            .name(&format!("kvick-{id}"))
+            .io_memory(io_memory)
+            .preempt_timer(Duration::from_millis(10));
+        let handle = builder
+            .spawn(move || async move {
+                let (senders, receivers) = mesh.join().await.expect("joining the core mesh");
+                let core = Core::new(id, slots, Shard::new(id, databases), senders);
+                let receivers = Rc::new(receivers);
+                for peer in 0..threads {
+                    if peer != id {
+                        glommio::spawn_local(core.clone().serve_peer(receivers.clone(), peer)).detach();
+                    }
+                }
+                glommio::spawn_local(crate::shard::expire::active_expiry_loop(core.clone())).detach();
+                let mut accepts = Vec::new();
+                for addr in addrs {
+                    let listener = listen(addr).unwrap_or_else(|e| fatal(&format!("Could not listen on {addr}: {e}")));
+                    accepts.push(glommio::spawn_local(accept_loop(core.clone(), listener)));
+                }
+                for a in accepts {
+                    a.await;
+                }
+            })
+            .map_err(|e| io_uring_hint(&e.to_string()))?;
+        handles.push(handle);
+    }
+    eprintln!(
+        "kvick {} ready: {} core(s), port {}, pid {}",
+        env!("CARGO_PKG_VERSION"),
+        threads,
+        port,
+        std::process::id()
+    );
+    for h in handles {
+        h.join().map_err(|e| io_uring_hint(&e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn fatal(msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(1);
+}
+
+fn io_uring_hint(err: &str) -> String {
+    format!(
+        "cannot start an io_uring executor: {err}\n\
+         kvick needs io_uring: check `sysctl kernel.io_uring_disabled` (must be 0) and, in a \
+         container, a seccomp profile that allows io_uring_setup/io_uring_enter (Docker 25+ \
+         blocks them by default)."
+    )
+}
+
+fn bind_addrs(port: u16) -> Result<Vec<SocketAddr>, String> {
+    config::get_text("bind")
+        .split_whitespace()
+        .map(|a| {
+            let a = a.trim_start_matches('-');
+            let ip: std::net::IpAddr = a.parse().map_err(|_| format!("Invalid bind address '{a}'"))?;
+            Ok(SocketAddr::new(ip, port))
+        })
+        .collect()
+}
+
+/// Every listener uses SO_REUSEPORT, so a second server on a used port would
+/// bind silently and take part of its traffic. A plain bind first proves the
+/// port is ours.
+fn check_port_free(addrs: &[SocketAddr]) -> Result<(), String> {
+    for a in addrs {
+        StdListener::bind(a).map_err(|e| format!("Could not create server TCP listening socket {a}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<glommio::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(config::get_int("tcp-backlog") as i32)?;
+    // glommio uses another socket2 version; hand it the descriptor.
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
+
+/// Makes sure the executors' io_uring rings fit the locked-memory limit:
+/// raises the soft limit to the hard one, and refuses to start with a clear
+/// message when even that is below what glommio needs.
+fn memlock_budget(threads: usize) -> Result<usize, String> {
+    const MIN_PER_EXECUTOR: u64 = 512 * 1024;
+    // SAFETY: plain getrlimit/setrlimit on this process.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0 {
+            return Ok(IO_MEMORY);
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        let root = libc::geteuid() == 0;
+        if !root && lim.rlim_cur != libc::RLIM_INFINITY && lim.rlim_cur < MIN_PER_EXECUTOR {
+            return Err(format!(
+                "locked-memory limit is {} KiB; kvick's io_uring executors need at least {} KiB \
+                 (for {} threads). Raise it with `ulimit -l {}` (or LimitMEMLOCK= in systemd, \
+                 memlock in /etc/security/limits.conf).",
+                lim.rlim_cur / 1024,
+                MIN_PER_EXECUTOR / 1024,
+                threads,
+                (MIN_PER_EXECUTOR / 1024) * threads as u64 * 4
+            ));
+        }
+    }
+    let configured = config::get_int("io-memory") as usize;
+    Ok(if configured > 0 { configured } else { IO_MEMORY })
+}
+
+async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(_) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else { continue };
+        let maxclients = config::get_int("maxclients") as usize;
+        {
+            let mut clients = core.clients.borrow_mut();
+            clients.stats.connections_received += 1;
+            // Each core enforces its share of maxclients.
+            if clients.map.len() * core.nshards() >= maxclients {
+                clients.stats.rejected_connections += 1;
+                drop(clients);
+                let mut s = stream;
+                let _ = futures_lite::AsyncWriteExt::write_all(&mut s, b"-ERR max number of clients reached\r\n").await;
+                continue;
+            }
+        }
+        let now = crate::util::now_ms();
+        let info = Rc::new(ClientInfo {
+            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+            fd: std::os::fd::AsRawFd::as_raw_fd(&stream),
+            addr,
+            laddr,
+            created_ms: now,
+            last_ms: now.into(),
+            name: Default::default(),
+            db: 0.into(),
+            proto: crate::resp::Proto::Resp2.into(),
+            last_cmd: "NULL".into(),
+            qbuf: 0.into(),
+            killed: false.into(),
+        });
+        core.clients.borrow_mut().map.insert(info.id, info.clone());
+        let session = Session::new(core.clone(), info);
+        glommio::spawn_local(connection::serve(core.clone(), stream, session)).detach();
+    }
+}

@@ -1,0 +1,38 @@
+//! A client's session: its database, protocol, name, and the reply buffer that
+//! connection-level commands write into.
+
+use std::rc::Rc;
+
+use crate::resp::{Proto, Reply};
+use crate::server::clients::ClientInfo;
+use crate::server::core::Core;
+
+pub struct Session {
+    pub core: Rc<Core>,
+    pub info: Rc<ClientInfo>,
+    pub db: usize,
+    pub proto: Proto,
+    pub out: Vec<u8>,
+    /// Close the connection once the pending replies are written (QUIT).
+    pub close: bool,
+}
+
+impl Session {
+    pub fn new(core: Rc<Core>, info: Rc<ClientInfo>) -> Self {
+        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false }
+    }
+
+    pub fn reply(&mut self) -> Reply<'_> {
+        Reply::new(&mut self.out, self.proto)
+    }
+
+    pub fn set_db(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.set(db);
+    }
+
+    pub fn set_proto(&mut self, proto: Proto) {
+        self.proto = proto;
+        self.info.proto.set(proto);
+    }
+}

@@ -1,0 +1,148 @@
+//! The coordinator of multi-shard transactions: every command whose keys span
+//! cores (MGET, MSET, RENAME, ...) runs through `Txn`, and so will MULTI/EXEC
+//! and scripts.
+//!
+//! A transaction locks its keys shard by shard in ascending shard order (see
+//! `shard::locks` for why that cannot deadlock), runs its steps on the shards
+//! as messages, then releases. Other clients see either none or all of it:
+//! every command touching a locked key waits for the release.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures_channel::oneshot;
+
+use crate::commands::{Ctx, OwnedArgs};
+use crate::server::core::{CallFn, Core, Msg};
+use crate::shard::locks::{LockSet, Mode};
+use crate::shard::Shard;
+
+/// One transaction step on one shard.
+pub type Step<T> = Box<dyn FnOnce(&mut Shard) -> T + Send>;
+
+/// Keys of a command grouped by owning shard: (shard, [(argument position, key)]).
+pub type KeyGroups = Vec<(usize, Vec<(usize, Vec<u8>)>)>;
+
+/// Groups `keys` (argument position, key) by the shard that owns them.
+pub fn group_keys(core: &Core, keys: impl Iterator<Item = (usize, Vec<u8>)>) -> KeyGroups {
+    let mut groups: KeyGroups = Vec::new();
+    for (i, k) in keys {
+        let shard = core.slots.shard_of_key(&k);
+        match groups.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, v)) => v.push((i, k)),
+            None => groups.push((shard, vec![(i, k)])),
+        }
+    }
+    groups
+}
+
+/// The lock sets that cover `groups` in database `db`.
+pub fn lock_sets(db: usize, groups: &KeyGroups, mode: Mode) -> Vec<(usize, LockSet)> {
+    groups
+        .iter()
+        .map(|(shard, keys)| {
+            let keys = keys.iter().map(|(_, k)| k.as_slice().into()).collect();
+            (*shard, LockSet { db, keys, mode, whole_shard: false })
+        })
+        .collect()
+}
+
+pub struct Txn {
+    core: Rc<Core>,
+    txid: u64,
+    shards: Vec<usize>,
+}
+
+impl Txn {
+    /// Takes the locks of `sets` (one per shard) and returns once all are held.
+    pub async fn lock(core: &Rc<Core>, mut sets: Vec<(usize, LockSet)>) -> Txn {
+        sets.sort_by_key(|(shard, _)| *shard);
+        let txid = core.new_txid();
+        let mut shards = Vec::with_capacity(sets.len());
+        for (shard, set) in sets {
+            let granted = if shard == core.id {
+                core.shard.borrow_mut().locks.acquire(txid, set)
+            } else {
+                let (tx, rx) = oneshot::channel();
+                core.send(shard, Msg::Lock(txid, set, tx)).await;
+                rx
+            };
+            granted.await.expect("a shard dropped a lock request");
+            shards.push(shard);
+        }
+        Txn { core: core.clone(), txid, shards }
+    }
+
+    /// Runs one step on one of the transaction's shards.
+    pub async fn on<T: Send + 'static>(&self, shard: usize, f: impl FnOnce(&mut Shard) -> T + Send + 'static) -> T {
+        debug_assert!(self.shards.contains(&shard));
+        self.core.call(shard, move |c| f(&mut c.shard.borrow_mut())).await
+    }
+
+    /// Runs one step on each of several shards concurrently; results come
+    /// back in the order of `steps`.
+    pub async fn on_many<T: Send + 'static>(&self, steps: Vec<(usize, Step<T>)>) -> Vec<T> {
+        let mut pending = Vec::with_capacity(steps.len());
+        let mut local = None;
+        for (i, (shard, f)) in steps.into_iter().enumerate() {
+            if shard == self.core.id {
+                local = Some((i, f));
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            let call: CallFn = Box::new(move |c| Box::new(f(&mut c.shard.borrow_mut())));
+            self.core.send(shard, Msg::Call(call, tx)).await;
+            pending.push((i, rx));
+        }
+        let mut out: Vec<Option<T>> = (0..pending.len() + local.is_some() as usize).map(|_| None).collect();
+        if let Some((i, f)) = local {
+            out[i] = Some(f(&mut self.core.shard.borrow_mut()));
+        }
+        for (i, rx) in pending {
+            let any = rx.await.expect("peer core dropped a call");
+            out[i] = Some(*any.downcast::<T>().expect("step result type"));
+        }
+        out.into_iter().map(|o| o.expect("every step answered")).collect()
+    }
+
+    pub fn shards(&self) -> &[usize] {
+        &self.shards
+    }
+
+    /// Releases every lock. Messages to a core arrive in order, so the unlock
+    /// follows the transaction's last step there.
+    pub async fn release(self) {
+        for &s in &self.shards {
+            if s == self.core.id {
+                self.core.shard.borrow_mut().locks.release(self.txid);
+            } else {
+                self.core.send(s, Msg::Unlock(self.txid)).await;
+            }
+        }
+    }
+}
+
+/// The common shape of a spanning command: lock the keys of `groups`, run
+/// `step` once per shard over that shard's keys (concurrently), release, and
+/// return the results in group order. `args` is the whole command, shared.
+pub async fn run_grouped<T: Send + 'static>(
+    core: &Rc<Core>,
+    db: usize,
+    groups: KeyGroups,
+    mode: Mode,
+    args: Arc<OwnedArgs>,
+    step: fn(&mut Ctx, &[(usize, Vec<u8>)], &OwnedArgs) -> T,
+) -> Vec<T> {
+    let txn = Txn::lock(core, lock_sets(db, &groups, mode)).await;
+    let steps = groups
+        .into_iter()
+        .map(|(shard, keys)| {
+            let args = args.clone();
+            let f: Step<T> = Box::new(move |sh: &mut Shard| step(&mut Ctx::new(sh, db), &keys, &args));
+            (shard, f)
+        })
+        .collect();
+    let out = txn.on_many(steps).await;
+    txn.release().await;
+    out
+}

@@ -1,0 +1,217 @@
+//! One database (of 16) within a shard: the key table and its expiry index.
+//!
+//! Expiry is kept in the entry (checked on every access: lazy expiry) and in
+//! an ordered index (time, key) so the active cycle removes exactly the keys
+//! that are due, oldest first, without sampling.
+
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
+
+use crate::types::Value;
+
+pub type Key = Box<[u8]>;
+type Hasher = foldhash::fast::RandomState;
+
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in unix milliseconds; 0 means no expiry.
+    pub expire_at: u64,
+    /// Last access, in seconds of the LRU clock (OBJECT IDLETIME).
+    pub lru: u32,
+}
+
+#[derive(Default)]
+pub struct Db {
+    map: HashMap<Key, Entry, Hasher>,
+    expires: BTreeSet<(u64, Key)>,
+    /// Sum of TTLs seen by the last active-expiry pass, for INFO's avg_ttl.
+    pub avg_ttl: u64,
+}
+
+/// Seconds-resolution clock for idle times, as Redis' LRU clock.
+pub fn lru_clock() -> u32 {
+    (crate::util::now_ms() / 1000) as u32
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    fn is_expired(e: &Entry, now: u64) -> bool {
+        e.expire_at != 0 && e.expire_at <= now
+    }
+
+    /// The live entry of `key`, deleting it first if it has expired.
+    /// Returns whether an expired key was removed alongside.
+    pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.expire_if_due(key, now);
+        self.map.get_mut(key)
+    }
+
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.get_mut(key, now).map(|e| &*e)
+    }
+
+    /// True if the key exists (after lazy expiry).
+    pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    /// Deletes `key` if it has expired; returns true if it did.
+    pub fn expire_if_due(&mut self, key: &[u8], now: u64) -> bool {
+        match self.map.get(key) {
+            Some(e) if Self::is_expired(e, now) => {
+                self.remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Stores a value with the given expiry (0 = none), replacing any old one.
+    pub fn insert(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        let lru = lru_clock();
+        match self.map.get_mut(key) {
+            Some(e) => {
+                if e.expire_at != 0 {
+                    self.expires.remove(&(e.expire_at, Key::from(key)));
+                }
+                e.value = value;
+                e.expire_at = expire_at;
+                e.lru = lru;
+            }
+            None => {
+                self.map.insert(key.into(), Entry { value, expire_at, lru });
+            }
+        }
+        if expire_at != 0 {
+            self.expires.insert((expire_at, key.into()));
+        }
+    }
+
+    /// Replaces the value and keeps the key's TTL (KEEPTTL, in-place updates).
+    pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now: u64) {
+        match self.get_mut(key, now) {
+            Some(e) => {
+                e.value = value;
+                e.lru = lru_clock();
+            }
+            None => self.insert(key, value, 0),
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        if e.expire_at != 0 {
+            self.expires.remove(&(e.expire_at, Key::from(key)));
+        }
+        Some(e)
+    }
+
+    /// Sets or clears (0) the expiry of an existing key. Returns false if absent.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
+        let Some(e) = self.map.get_mut(key) else { return false };
+        let old = std::mem::replace(&mut e.expire_at, expire_at);
+        if old != 0 {
+            self.expires.remove(&(old, Key::from(key)));
+        }
+        if expire_at != 0 {
+            self.expires.insert((expire_at, key.into()));
+        }
+        true
+    }
+
+    pub fn clear(&mut self) {
+        self.map = HashMap::default();
+        self.expires = BTreeSet::new();
+    }
+
+    /// Removes up to `limit` keys whose expiry is due; returns how many it removed.
+    pub fn expire_due(&mut self, now: u64, limit: usize) -> usize {
+        let mut n = 0;
+        while n < limit {
+            let Some((at, _)) = self.expires.first() else { break };
+            if *at > now {
+                break;
+            }
+            let (_, key) = self.expires.pop_first().expect("first exists");
+            self.map.remove(&key);
+            n += 1;
+        }
+        n
+    }
+
+    /// Average remaining TTL in ms over keys with an expiry (sampled from the
+    /// index's ends so it stays O(1)-ish), as INFO keyspace reports it.
+    pub fn estimate_avg_ttl(&self, now: u64) -> u64 {
+        if self.expires.is_empty() {
+            return 0;
+        }
+        let sample = self.expires.iter().take(16).chain(self.expires.iter().rev().take(16));
+        let (mut sum, mut n) = (0u64, 0u64);
+        for (at, _) in sample {
+            sum += at.saturating_sub(now);
+            n += 1;
+        }
+        sum / n
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.map.iter()
+    }
+
+    /// Visits up to `count` live entries starting at bucket `cursor` of the
+    /// table and returns the next cursor (0 when the table is done). Each call
+    /// costs O(count), not O(keys). The SCAN guarantee (an element present for
+    /// the whole iteration is returned) holds while the table does not resize
+    /// mid-scan; a resize may repeat or skip elements. See NOTES in README.
+    pub fn scan(&self, cursor: usize, count: usize, mut visit: impl FnMut(&Key, &Entry)) -> usize {
+        let table = self.map.raw_table();
+        let buckets = table.buckets();
+        let mut i = cursor;
+        let mut seen = 0;
+        while i < buckets && seen < count {
+            // SAFETY: i < buckets(); a full bucket holds an initialized element.
+            unsafe {
+                if table.is_bucket_full(i) {
+                    let (k, e) = table.bucket(i).as_ref();
+                    visit(k, e);
+                    seen += 1;
+                }
+            }
+            i += 1;
+        }
+        if i >= buckets {
+            0
+        } else {
+            i
+        }
+    }
+
+    /// A uniformly random key: probe random buckets until a full one is hit.
+    pub fn random_key(&self, mut rand: impl FnMut() -> u64) -> Option<&Key> {
+        if self.map.is_empty() {
+            return None;
+        }
+        let table = self.map.raw_table();
+        let buckets = table.buckets();
+        // The table is at least 1/8 full (hashbrown shrinks only on demand, so
+        // after mass deletion fall back to a linear pick after some misses).
+        for _ in 0..64 {
+            let i = (rand() % buckets as u64) as usize;
+            // SAFETY: i < buckets(); a full bucket holds an initialized element.
+            unsafe {
+                if table.is_bucket_full(i) {
+                    return Some(&table.bucket(i).as_ref().0);
+                }
+            }
+        }
+        self.map.keys().nth((rand() % self.map.len() as u64) as usize)
+    }
+}

@@ -1,0 +1,46 @@
+//! The per-core shard: every key of the core's hash slots, in all databases,
+//! with its expiry, locks and statistics. Only the owning core touches it.
+
+pub mod db;
+pub mod expire;
+pub mod locks;
+
+use db::Db;
+use locks::LockTable;
+
+#[derive(Default, Clone, Copy)]
+pub struct ShardStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+}
+
+pub struct Shard {
+    pub id: usize,
+    pub dbs: Vec<Db>,
+    pub locks: LockTable,
+    pub stats: ShardStats,
+    rng: u64,
+}
+
+impl Shard {
+    pub fn new(id: usize, databases: usize) -> Self {
+        Shard {
+            id,
+            dbs: (0..databases).map(|_| Db::default()).collect(),
+            locks: LockTable::default(),
+            stats: ShardStats::default(),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407) ^ crate::util::now_us(),
+        }
+    }
+
+    /// xorshift64*: cheap randomness for RANDOMKEY and sampling.
+    pub fn rand(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
