@@ -1,16 +1,8 @@
 //! kvick: a Redis-compatible, thread-per-core, shared-nothing data store.
 //! See DESIGN.md (in ../shared) and README.md for the shape.
 
-mod cluster;
-mod commands;
-mod config;
-mod resp;
-mod server;
-mod shard;
-mod types;
-mod util;
-
 use clap::Parser;
+use kvick::{config, server};
 
 /// kvick — a Redis-compatible in-memory data store, one shard per core.
 #[derive(Parser)]

@@ -199,7 +199,7 @@ mod tests {
         assert_eq!(fmt_double(3.0, &mut b), b"3");
         assert_eq!(fmt_double(1e20, &mut b), b"1e+20");
         assert_eq!(fmt_double(0.0001, &mut b), b"0.0001");
-        assert_eq!(fmt_double(1.5e-5, &mut b), b"1.5000000000000001e-05");
+        assert_eq!(fmt_double(1.5e-5, &mut b), b"1.5e-05");
         assert_eq!(fmt_double(f64::INFINITY, &mut b), b"inf");
     }
 

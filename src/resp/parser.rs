@@ -226,10 +226,11 @@ fn split_inline(
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
-        if i >= n {
+        // Redis splits a C string: a NUL byte ends the line.
+        if i >= n || line[i] == 0 {
             return Ok(());
         }
         let start = out.len();
@@ -241,6 +242,9 @@ fn split_inline(
                     return Err(unbalanced());
                 }
                 let c = line[i];
+                if c == 0 {
+                    return Err(unbalanced());
+                }
                 if c == b'\\' && i + 3 < n && line[i + 1] == b'x' && is_hex(line[i + 2]) && is_hex(line[i + 3]) {
                     out.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
                     i += 3;
@@ -255,7 +259,7 @@ fn split_inline(
                         other => other,
                     });
                 } else if c == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return Err(unbalanced());
                     }
                     i += 1;
@@ -268,11 +272,14 @@ fn split_inline(
                     return Err(unbalanced());
                 }
                 let c = line[i];
+                if c == 0 {
+                    return Err(unbalanced());
+                }
                 if c == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
                     i += 1;
                     out.push(b'\'');
                 } else if c == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return Err(unbalanced());
                     }
                     i += 1;
@@ -285,7 +292,7 @@ fn split_inline(
                     break;
                 }
                 match line[i] {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    c if is_space(c) || c == 0 => break,
                     b'"' => in_dq = true,
                     b'\'' => in_sq = true,
                     c => out.push(c),
@@ -295,6 +302,11 @@ fn split_inline(
         }
         args.push(start..out.len());
     }
+}
+
+/// C's isspace().
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
 fn is_hex(c: u8) -> bool {
@@ -348,6 +360,9 @@ mod tests {
         let got: Vec<&[u8]> = p.args.iter().map(|r| &p.inline[r.clone()]).collect();
         assert_eq!(got, vec![&b"set"[..], b"a b", b"c'd", b"A\n"]);
         assert_eq!(p.parse(b"set \"a\r\n", 1 << 20), Err(ProtocolError::new("unbalanced quotes in request")));
+        // A NUL ends the line, as in Redis' C-string split (found by fuzzing).
+        assert_eq!(p.parse(b"\0.\n", 1 << 20), Ok(Parsed::Empty { len: 3 }));
+        assert_eq!(p.parse(b"a\0b\n", 1 << 20), Ok(Parsed::Command { len: 4, source: Source::Inline }));
     }
 
     #[test]

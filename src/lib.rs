@@ -1,0 +1,15 @@
+//! kvick: a Redis-compatible, thread-per-core, shared-nothing data store.
+//!
+//! How a request travels: `server` (executors, listeners, connections) →
+//! `resp::parser` → `commands` (the table: arity, flags, keys) → routed by
+//! `cluster::key_slot` to the owning core's `shard` (inline, or as a message
+//! between cores; multi-shard commands through `server::txn`) → `resp::reply`.
+
+pub mod cluster;
+pub mod commands;
+pub mod config;
+pub mod resp;
+pub mod server;
+pub mod shard;
+pub mod types;
+pub mod util;
