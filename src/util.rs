@@ -66,17 +66,36 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     Some(v)
 }
 
-/// Shortest decimal form that round-trips, as Redis prints INCRBYFLOAT results
-/// (no exponent, no trailing zeros).
-pub fn fmt_human_double(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let s = format!("{}", v);
-    if s == "-0" {
-        "0".into()
-    } else {
-        s
+extern "C" {
+    fn kvick_ld_add(cur: *const u8, cur_len: usize, incr: *const u8, incr_len: usize, out: *mut u8, out_cap: usize) -> std::os::raw::c_long;
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LdAddError {
+    /// The current value is not a float.
+    Current,
+    /// The increment is not a float.
+    Increment,
+    /// The result is NaN or infinite.
+    NotFinite,
+}
+
+/// `current + incr` in C long double, printed as Redis prints INCRBYFLOAT
+/// results (`%.17Lf` without trailing zeros). `current` None means 0.
+pub fn long_double_add(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, LdAddError> {
+    let mut out = vec![0u8; 5200];
+    let (cp, cl) = current.map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
+    // SAFETY: pointers and lengths describe live buffers; the C side writes
+    // at most `out.len()` bytes and returns how many.
+    let n = unsafe { kvick_ld_add(cp, cl, incr.as_ptr(), incr.len(), out.as_mut_ptr(), out.len()) };
+    match n {
+        -1 => Err(LdAddError::Current),
+        -2 => Err(LdAddError::Increment),
+        n if n < 0 => Err(LdAddError::NotFinite),
+        n => {
+            out.truncate(n as usize);
+            Ok(out)
+        }
     }
 }
 
@@ -201,6 +220,17 @@ mod tests {
         assert_eq!(fmt_double(0.0001, &mut b), b"0.0001");
         assert_eq!(fmt_double(1.5e-5, &mut b), b"1.5e-05");
         assert_eq!(fmt_double(f64::INFINITY, &mut b), b"inf");
+    }
+
+    #[test]
+    fn long_double() {
+        assert_eq!(long_double_add(Some(b"0.1"), b"0.2").unwrap(), b"0.3");
+        assert_eq!(long_double_add(Some(b"10.50"), b"0.1").unwrap(), b"10.6");
+        assert_eq!(long_double_add(None, b"5.0e3").unwrap(), b"5000");
+        assert_eq!(long_double_add(Some(b"abc"), b"1"), Err(LdAddError::Current));
+        assert_eq!(long_double_add(Some(b"1"), b" 1"), Err(LdAddError::Increment));
+        assert_eq!(long_double_add(Some(b"1"), b"nan"), Err(LdAddError::Increment));
+        assert_eq!(long_double_add(Some(b"-1"), b"1").unwrap(), b"0");
     }
 
     #[test]

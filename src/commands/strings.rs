@@ -10,7 +10,7 @@ use crate::server::session::Session;
 use crate::server::txn::{group_keys, run_grouped, Txn};
 use crate::shard::locks::{LockSet, Mode};
 use crate::types::{StrValue, Value};
-use crate::util::{fmt_human_double, parse_f64};
+use crate::util::{long_double_add, LdAddError};
 
 const G: &str = "string";
 
@@ -43,11 +43,7 @@ pub static COMMANDS: &[Command] = &[
 fn read_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a StrValue>, ()> {
     match ctx.read(key) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Str(s) => Ok(Some(s)),
-            #[allow(unreachable_patterns)]
-            _ => Err(()),
-        },
+        Some(e) => e.value.as_str().map(Some).ok_or(()),
     }
 }
 
@@ -409,7 +405,7 @@ fn append(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             r.int(add.len() as i64);
         }
         Some(e) => {
-            let Value::Str(s) = &mut e.value else { return r.error(err::WRONGTYPE) };
+            let Some(s) = e.value.as_str_mut() else { return r.error(err::WRONGTYPE) };
             if s.len() + add.len() > max {
                 return r.error(err::STRING_TOO_LONG);
             }
@@ -431,13 +427,10 @@ fn strlen(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 fn incr_by(ctx: &mut Ctx, r: &mut Reply, key: &[u8], by: i64) {
     let current = match ctx.write(key) {
         None => 0,
-        Some(e) => match &e.value {
-            Value::Str(s) => match s.as_int() {
-                Some(v) => v,
-                None => return r.error(err::NOT_INT),
-            },
-            #[allow(unreachable_patterns)]
-            _ => return r.error(err::WRONGTYPE),
+        Some(e) => match e.value.as_str().map(|s| s.as_int()) {
+            Some(Some(v)) => v,
+            Some(None) => return r.error(err::NOT_INT),
+            None => return r.error(err::WRONGTYPE),
         },
     };
     let Some(next) = current.checked_add(by) else { return r.error(err::OVERFLOW) };
@@ -474,27 +467,23 @@ fn decrby(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 
 fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let key = a.get(1);
+    let mut scratch = itoa::Buffer::new();
     let current = match ctx.write(key) {
-        None => 0.0,
-        Some(e) => match &e.value {
-            Value::Str(s) => match parse_f64(s.bytes(&mut itoa::Buffer::new())) {
-                Some(v) => v,
-                None => return r.error(err::NOT_FLOAT),
-            },
-            #[allow(unreachable_patterns)]
-            _ => return r.error(err::WRONGTYPE),
+        None => None,
+        Some(e) => match e.value.as_str() {
+            Some(s) => Some(s.bytes(&mut scratch)),
+            None => return r.error(err::WRONGTYPE),
         },
     };
-    let Some(by) = parse_f64(a.get(2)) else { return r.error(err::NOT_FLOAT) };
-    let next = current + by;
-    if !next.is_finite() {
-        return r.error("ERR increment would produce NaN or Infinity");
-    }
-    let text = fmt_human_double(next);
-    let value = Value::Str(StrValue::from_bytes_no_int(text.as_bytes()));
+    let text = match long_double_add(current, a.get(2)) {
+        Ok(t) => t,
+        Err(LdAddError::NotFinite) => return r.error("ERR increment would produce NaN or Infinity"),
+        Err(_) => return r.error(err::NOT_FLOAT),
+    };
+    let value = Value::Str(StrValue::from_bytes_no_int(&text));
     let now = ctx.now;
     ctx.db().insert_keep_ttl(key, value, now);
-    r.bulk(text.as_bytes());
+    r.bulk(&text);
 }
 
 fn getrange(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -551,7 +540,7 @@ fn setrange(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             ctx.db().insert(key, Value::Str(StrValue::Raw(v)), 0);
         }
         Some(e) => {
-            let Value::Str(s) = &mut e.value else { return r.error(err::WRONGTYPE) };
+            let Some(s) = e.value.as_str_mut() else { return r.error(err::WRONGTYPE) };
             if value.is_empty() {
                 return r.int(s.len() as i64);
             }

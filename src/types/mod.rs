@@ -30,6 +30,12 @@ impl Value {
         }
     }
 
+    pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
+        match self {
+            Value::Str(s) => Some(s),
+        }
+    }
+
     /// Approximate heap bytes, for INFO memory and eviction.
     pub fn mem_size(&self) -> usize {
         match self {

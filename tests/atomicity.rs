@@ -1,0 +1,132 @@
+//! Multi-key commands that span cores are atomic: concurrent clients never see
+//! half of an MSET, MSETNX is all-or-nothing across cores, and DEL removes its
+//! keys together. Runs kvick with two cores and keys chosen on each core.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::KvickServer;
+use redis::Commands;
+
+/// Finds `n` keys with the given prefix whose hash slots are owned by each of
+/// the two cores (slots below 8192 belong to core 0), alternating cores.
+fn keys_on_both_cores(prefix: &str, n: usize) -> Vec<String> {
+    let mut low = Vec::new();
+    let mut high = Vec::new();
+    let mut i = 0;
+    while low.len() < n.div_ceil(2) || high.len() < n / 2 {
+        let k = format!("{prefix}{i}");
+        let slot = crc16::State::<crc16::XMODEM>::calculate(k.as_bytes()) % 16384;
+        if slot < 8192 {
+            low.push(k);
+        } else {
+            high.push(k);
+        }
+        i += 1;
+    }
+    (0..n).map(|j| if j % 2 == 0 { low[j / 2].clone() } else { high[j / 2].clone() }).collect()
+}
+
+const RUN_FOR: Duration = Duration::from_secs(3);
+
+#[test]
+fn mset_mget_never_torn_across_cores() {
+    let server = KvickServer::start(&["--threads", "2"]);
+    let keys = keys_on_both_cores("torn:", 4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..2 {
+        let mut con = server.client();
+        let keys = keys.clone();
+        let stop = stop.clone();
+        writers.push(thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let v = format!("w{w}-{n}");
+                let pairs: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), v.as_str())).collect();
+                let () = con.mset(&pairs).unwrap();
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let mut con = server.client();
+        let keys = keys.clone();
+        readers.push(thread::spawn(move || {
+            let start = Instant::now();
+            let mut reads = 0u64;
+            while start.elapsed() < RUN_FOR {
+                let vals: Vec<Option<String>> = con.mget(&keys).unwrap();
+                if vals.iter().all(Option::is_none) {
+                    continue;
+                }
+                let first = &vals[0];
+                assert!(vals.iter().all(|v| v == first), "torn MGET: {vals:?}");
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    stop.store(true, Ordering::Relaxed);
+    let writes: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(reads > 100 && writes > 100, "too little concurrency to mean anything: {reads} reads, {writes} writes");
+}
+
+#[test]
+fn msetnx_is_all_or_nothing_across_cores() {
+    let server = KvickServer::start(&["--threads", "2"]);
+    let keys = keys_on_both_cores("nx:", 6);
+    let mut con = server.client();
+    for round in 0..200 {
+        let _: () = redis::cmd("DEL").arg(&keys).query(&mut con).unwrap();
+        // Clients race to claim overlapping key sets; each set spans cores.
+        let sets: Vec<Vec<String>> = vec![keys[0..3].to_vec(), keys[2..5].to_vec(), keys[3..6].to_vec()];
+        let handles: Vec<_> = sets
+            .iter()
+            .enumerate()
+            .map(|(c, set)| {
+                let mut con = server.client();
+                let set = set.clone();
+                thread::spawn(move || {
+                    let pairs: Vec<(String, String)> = set.iter().map(|k| (k.clone(), format!("c{c}"))).collect();
+                    let won: i64 = con.mset_nx(&pairs).unwrap();
+                    (c, won)
+                })
+            })
+            .collect();
+        let results: Vec<(usize, i64)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        for (c, won) in results {
+            let vals: Vec<Option<String>> = con.mget(&sets[c]).unwrap();
+            let mine = Some(format!("c{c}"));
+            if won == 1 {
+                assert!(vals.iter().all(|v| *v == mine), "round {round}: client {c} won but its keys are {vals:?}");
+            } else {
+                assert!(vals.iter().all(|v| *v != mine), "round {round}: client {c} lost but wrote {vals:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn del_and_exists_span_cores() {
+    let server = KvickServer::start(&["--threads", "2"]);
+    let keys = keys_on_both_cores("del:", 8);
+    let mut con = server.client();
+    let pairs: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "x")).collect();
+    let () = con.mset(&pairs).unwrap();
+    let n: i64 = redis::cmd("EXISTS").arg(&keys).arg(&keys[0]).query(&mut con).unwrap();
+    assert_eq!(n, 9);
+    let n: i64 = con.del(&keys[..5]).unwrap();
+    assert_eq!(n, 5);
+    let n: i64 = redis::cmd("UNLINK").arg(&keys).query(&mut con).unwrap();
+    assert_eq!(n, 3);
+    let n: i64 = redis::cmd("EXISTS").arg(&keys).query(&mut con).unwrap();
+    assert_eq!(n, 0);
+}
