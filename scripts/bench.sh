@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Compare kvick and redis-server on the same workload in one run.
+#
+# Usage (from anywhere; it works from the repository root):
+#   scripts/bench.sh
+#   ROUNDS=5 PIPELINES="1 8 32" scripts/bench.sh
+#   NOBUILD=1 SERVERS=redis scripts/bench.sh    # loadgen against Redis only
+#
+# Both servers are started once, each is prefilled with KEYS keys of DATA_SIZE
+# bytes (kvick-bench --prefill), and then every round runs, for each pipeline
+# depth, kvick-bench against each server in turn (A B A B ...), then
+# redis-benchmark against each server in turn, so slow drifts of the shared
+# machine hit both servers alike. Servers run on CPU 0, clients on CPU 1, and
+# both servers run with persistence off (--save '' --appendonly no).
+# For every kvick-bench run the server's CPU time (utime+stime from
+# /proc/PID/stat) is sampled before and after, giving CPU µs per request.
+# The summary is a markdown table of medians over the rounds, also saved as
+# $OUT/summary.md next to the raw results ($OUT/results.tsv) and every log.
+#
+# Environment:
+#   ROUNDS=3            rounds (each runs every server once per test)
+#   DURATION=10         seconds per kvick-bench run
+#   PIPELINES="1 16"    pipeline depths to test
+#   CONNECTIONS=50      client connections (kvick-bench and redis-benchmark)
+#   RATIO=1:10          kvick-bench SET:GET mix
+#   KEYS=1000000        key range: prefilled, and used by both clients (-r)
+#   DATA_SIZE=32        value size in bytes (prefill, SETs, redis-benchmark -d)
+#   RB_REQUESTS=500000  redis-benchmark -n per test (SET and GET); 0 skips it
+#   SERVERS="kvick redis"  servers to run, in this order
+#   KVICK_THREADS=1     kvick --threads; 1 is pinned to CPU 0 like Redis, more
+#                       run on CPUs 0,1 (sharing CPU 1 with the client)
+#   KVICK_ARGS=""       extra arguments for kvick
+#   KVICK_BIN=target/release/kvick  the kvick binary (e.g. an older build)
+#   REDIS_ARGS=""       extra arguments for redis-server
+#   NOBUILD=1           skip `cargo build --release --bins`
+#   OUT=DIR             keep logs and raw results here (default: a temp dir)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+PIPELINES=${PIPELINES:-"1 16"}
+CONNECTIONS=${CONNECTIONS:-50}
+RATIO=${RATIO:-1:10}
+KEYS=${KEYS:-1000000}
+DATA_SIZE=${DATA_SIZE:-32}
+RB_REQUESTS=${RB_REQUESTS:-500000}
+SERVERS=${SERVERS:-"kvick redis"}
+KVICK_THREADS=${KVICK_THREADS:-1}
+KVICK_ARGS=${KVICK_ARGS:-}
+REDIS_ARGS=${REDIS_ARGS:-}
+OUT=${OUT:-$(mktemp -d /tmp/kvick-bench.XXXXXX)}
+
+SERVER_CPUS=0
+CLIENT_CPUS=1
+LOADGEN=target/release/kvick-bench
+KVICK=${KVICK_BIN:-target/release/kvick}
+[[ $KVICK == /* ]] || KVICK=$PWD/$KVICK
+CLK_TCK=$(getconf CLK_TCK)
+RESULTS=$OUT/results.tsv
+
+mkdir -p "$OUT"
+echo "logs and raw results: $OUT"
+
+if [[ ${NOBUILD:-0} != 1 ]]; then
+    cargo build --release --bins
+fi
+
+declare -A PID PORT
+
+cleanup() {
+    local s
+    for s in "${!PID[@]}"; do
+        kill "${PID[$s]}" 2>/dev/null || true
+        wait "${PID[$s]}" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# utime + stime of a process (all its threads), in clock ticks.
+cpu_ticks() {
+    # Fields 14 and 15; the command name (field 2) may hold spaces, so count
+    # from after its closing parenthesis, where field 3 is the first.
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+die() {
+    echo "bench.sh: $*" >&2
+    exit 1
+}
+
+check_alive() {
+    kill -0 "${PID[$1]}" 2>/dev/null || {
+        tail -20 "$OUT/$1.log" >&2 || true
+        die "$1 (pid ${PID[$1]}) died; log: $OUT/$1.log"
+    }
+}
+
+start_server() {
+    local s=$1 port
+    port=$(free_port)
+    case $s in
+    kvick)
+        [[ -x $KVICK ]] || die "$KVICK not built"
+        local cpus=$SERVER_CPUS
+        ((KVICK_THREADS > 1)) && cpus=0,1
+        # Persistence off, as for Redis: a snapshot mid-run would skew the numbers.
+        # Both run in $OUT so nothing they write lands in the work tree.
+        # shellcheck disable=SC2086 # KVICK_ARGS is a list of words
+        (cd "$OUT" && exec taskset -c "$cpus" "$KVICK" --port "$port" --threads "$KVICK_THREADS" \
+            --save '' --appendonly no $KVICK_ARGS) >"$OUT/kvick.log" 2>&1 &
+        ;;
+    redis)
+        # shellcheck disable=SC2086 # REDIS_ARGS is a list of words
+        (cd "$OUT" && exec taskset -c "$SERVER_CPUS" redis-server --port "$port" \
+            --save '' --appendonly no --daemonize no $REDIS_ARGS) >"$OUT/redis.log" 2>&1 &
+        ;;
+    *) die "unknown server '$s' (want kvick or redis)" ;;
+    esac
+    # The subshell execs taskset, which execs the server: this is the server's pid.
+    PID[$s]=$!
+    PORT[$s]=$port
+    local i
+    for ((i = 0; i < 100; i++)); do
+        check_alive "$s"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$s: pid ${PID[$s]}, port $port"
+            return
+        fi
+        sleep 0.1
+    done
+    die "$s did not accept connections on port $port"
+}
+
+# Value of KEY=... on the line of FILE starting with TAG.
+field() {
+    sed -n "s/^$2 .*\b$3=\([^ ]*\).*/\1/p" "$1"
+}
+
+loadgen() {
+    taskset -c "$CLIENT_CPUS" "$LOADGEN" --port "$1" --connections "$CONNECTIONS" \
+        --keys "$KEYS" --data-size "$DATA_SIZE" "${@:2}"
+}
+
+for s in $SERVERS; do
+    start_server "$s"
+done
+
+printf 'kind\tserver\tpipeline\tround\tops_per_sec\tp99_us\tcpu_us_per_req\terrors\tclient_cpu_pct\n' >"$RESULTS"
+
+for s in $SERVERS; do
+    log=$OUT/prefill-$s.txt
+    loadgen "${PORT[$s]}" --prefill --requests 0 >"$log" 2>&1 || {
+        cat "$log" >&2
+        die "prefill of $s failed"
+    }
+    check_alive "$s"
+    printf 'prefill\t%s\t-\t-\t%s\t-\t-\t%s\t-\n' "$s" "$(field "$log" PREFILL ops_per_sec)" \
+        "$(field "$log" PREFILL errors)" >>"$RESULTS"
+    echo "$s: prefilled $KEYS keys in $(field "$log" PREFILL secs) s"
+done
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    for p in $PIPELINES; do
+        for s in $SERVERS; do
+            log=$OUT/loadgen-$s-p$p-r$round.txt
+            before=$(cpu_ticks "${PID[$s]}")
+            # The same seed for both servers of a round: identical key streams.
+            loadgen "${PORT[$s]}" --pipeline "$p" --ratio "$RATIO" --duration "$DURATION" \
+                --seed "$round" >"$log" 2>&1 || {
+                cat "$log" >&2
+                check_alive "$s"
+                die "kvick-bench against $s failed"
+            }
+            after=$(cpu_ticks "${PID[$s]}")
+            ops=$(field "$log" RESULT ops)
+            ops_per_sec=$(field "$log" RESULT ops_per_sec)
+            cpu_us=$(python3 -c "print(f'{($after - $before) / $CLK_TCK * 1e6 / max($ops, 1):.3f}')")
+            printf 'loadgen\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$p" "$round" "$ops_per_sec" \
+                "$(field "$log" RESULT p99_us)" "$cpu_us" "$(field "$log" RESULT errors)" \
+                "$(field "$log" RESULT client_cpu_pct)" >>"$RESULTS"
+            echo "round $round pipeline $p $s: $ops_per_sec ops/s, $cpu_us CPU µs/req"
+        done
+    done
+    ((RB_REQUESTS > 0)) || continue
+    for p in $PIPELINES; do
+        for s in $SERVERS; do
+            log=$OUT/redis-benchmark-$s-p$p-r$round.txt
+            taskset -c "$CLIENT_CPUS" redis-benchmark -p "${PORT[$s]}" -c "$CONNECTIONS" \
+                -n "$RB_REQUESTS" -r "$KEYS" -d "$DATA_SIZE" -P "$p" -t set,get -q \
+                >"$log" 2>&1 || echo "warning: redis-benchmark against $s exited non-zero: $log" >&2
+            check_alive "$s"
+            # -q still draws progress with carriage returns; keep the summaries.
+            for t in SET GET; do
+                rps=$(tr '\r' '\n' <"$log" | sed -n "s/^ *$t: \([0-9.]*\) requests per second.*/\1/p")
+                [[ -n $rps ]] || {
+                    echo "warning: no $t result from redis-benchmark against $s: $log" >&2
+                    rps=nan
+                }
+                printf 'redis-benchmark %s\t%s\t%s\t%s\t%s\t-\t-\t-\t-\n' "$t" "$s" "$p" "$round" \
+                    "$rps" >>"$RESULTS"
+                echo "round $round pipeline $p $s: redis-benchmark $t $rps req/s"
+            done
+        done
+    done
+done
+
+echo
+python3 - "$RESULTS" "$SERVERS" "$PIPELINES" <<'EOF' | tee "$OUT/summary.md"
+import csv
+import math
+import statistics
+import sys
+
+path, servers, pipelines = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+rows = list(csv.DictReader(open(path), delimiter="\t"))
+
+
+def median(kind, server, pipeline, column):
+    values = [float(r[column]) for r in rows
+              if r["kind"] == kind and r["server"] == server and r["pipeline"] == pipeline]
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, digits=0):
+    return "n/a" if v is None else f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    return "n/a" if a is None or not b else f"{a / b:.2f}"
+
+
+compare = "kvick" in servers and "redis" in servers
+
+
+def table(header, lines):
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for line in lines:
+        print("| " + " | ".join(line) + " |")
+    print()
+
+
+# (column, heading, scale, decimals, whether to add a kvick/redis ratio)
+metrics = [("ops_per_sec", "ops/s", 1, 0, True),
+           ("p99_us", "p99 ms", 1e-3, 3, False),
+           ("cpu_us_per_req", "CPU µs/req", 1, 2, True)]
+header = ["pipeline"]
+for _, heading, _, _, with_ratio in metrics:
+    header += [f"{s} {heading}" for s in servers]
+    if compare and with_ratio:
+        header.append(f"{heading} kvick/redis")
+lines = []
+for p in pipelines:
+    line = [p]
+    for column, _, scale, digits, with_ratio in metrics:
+        values = {s: median("loadgen", s, p, column) for s in servers}
+        line += [fmt(None if values[s] is None else values[s] * scale, digits) for s in servers]
+        if compare and with_ratio:
+            line.append(ratio(values["kvick"], values["redis"]))
+    lines.append(line)
+print("kvick-bench (medians over rounds):")
+print()
+table(header, lines)
+
+rb_kinds = sorted({r["kind"] for r in rows if r["kind"].startswith("redis-benchmark")},
+                  reverse=True)
+if rb_kinds:
+    header = ["pipeline", "test"] + [f"{s} req/s" for s in servers]
+    if compare:
+        header.append("kvick/redis")
+    lines = []
+    for p in pipelines:
+        for kind in rb_kinds:
+            line = [p, kind.split()[1]] + [fmt(median(kind, s, p, "ops_per_sec")) for s in servers]
+            if compare:
+                line.append(ratio(median(kind, "kvick", p, "ops_per_sec"),
+                                  median(kind, "redis", p, "ops_per_sec")))
+            lines.append(line)
+    print("redis-benchmark (medians over rounds):")
+    print()
+    table(header, lines)
+
+prefill = {r["server"]: r["ops_per_sec"] for r in rows if r["kind"] == "prefill"}
+print("prefill SET/s: " + ", ".join(f"{s} {fmt(float(v))}" for s, v in prefill.items()))
+errors = sum(int(r["errors"]) for r in rows if r["errors"] not in ("-", ""))
+if errors:
+    print(f"WARNING: {errors} error replies in total (see {path})")
+busy = [r for r in rows if r["client_cpu_pct"] not in ("-", "") and float(r["client_cpu_pct"]) >= 95]
+if busy:
+    print(f"WARNING: the client used >= 95% of its core in {len(busy)} run(s): "
+          "those numbers may be client-bound")
+EOF
