@@ -46,6 +46,7 @@ const POLICIES: &[&str] = &[
     "noeviction",
 ];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
+const PROTECTED: &[&str] = &["no", "yes", "local"];
 
 /// Every directive kvick knows. Names are Redis' (plus `threads`, kvick's own).
 pub static PARAMS: &[Param] = &[
@@ -84,7 +85,10 @@ pub static PARAMS: &[Param] = &[
     p("lazyfree-lazy-user-flush", Kind::Bool, "no", YES),
     p("notify-keyspace-events", Kind::Text, "", YES),
     p("busy-reply-threshold", Kind::Int(0, i64::MAX), "5000", YES),
+    p("enable-debug-command", Kind::Enum(PROTECTED), "no", NO),
     p("io-memory", Kind::Memory, "0", NO),
+    // kvick: how long an idle core polls before sleeping in the kernel.
+    p("spin-before-park-us", Kind::Int(0, 1_000_000), "0", NO),
 ];
 
 struct Values {
@@ -108,6 +112,11 @@ fn values() -> &'static Values {
 
 fn index(name: &str) -> Option<usize> {
     PARAMS.iter().position(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// The directive called `name` (any case), if kvick knows it.
+pub fn find(name: &str) -> Option<&'static Param> {
+    index(name).map(|i| &PARAMS[i])
 }
 
 /// Validates and stores a value; the error text is what CONFIG SET reports.
@@ -205,6 +214,8 @@ pub fn matching(pattern: &[u8]) -> Vec<(&'static str, String)> {
 /// double-quoted arguments.
 pub fn load_file(path: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("Fatal error, can't open config file '{}': {}", path, e))?;
+    let absolute = std::fs::canonicalize(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string());
+    let _ = CONFIG_FILE.set(absolute);
     for (n, line) in text.lines().enumerate() {
         let words = split_words(line);
         if words.is_empty() || words[0].starts_with('#') {
@@ -214,6 +225,14 @@ pub fn load_file(path: &str) -> Result<(), String> {
             .map_err(|e| format!("*** FATAL CONFIG FILE ERROR *** line {}: >>> '{}'\n{}", n + 1, line.trim(), e))?;
     }
     Ok(())
+}
+
+static CONFIG_FILE: OnceLock<String> = OnceLock::new();
+
+/// The absolute path of the config file the server started with ("" if none),
+/// as INFO's config_file.
+pub fn config_file() -> &'static str {
+    CONFIG_FILE.get().map_or("", |s| s.as_str())
 }
 
 /// Applies `--name value [value...]` pairs from the command line.

@@ -1,18 +1,43 @@
-//! Connection commands: PING, ECHO, SELECT, HELLO, QUIT, CLIENT, ...
+//! Connection commands: PING, ECHO, SELECT, AUTH, HELLO, RESET, QUIT, CLIENT.
+//!
+//! Authentication is Redis' `requirepass` model (the "default" user only, no
+//! ACL yet): with an empty requirepass every connection is authenticated;
+//! otherwise a connection must AUTH (or HELLO ... AUTH) before any command
+//! without the no_auth flag, which dispatch checks.
 
-use super::{cmd, flags::*, Args, BoxFuture, Command, Ctx, OwnedArgs, Run};
+use super::{cmd, flags::*, printable, Args, BoxFuture, Command, Ctx, OwnedArgs, Run};
+use crate::config;
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Proto, Reply};
 use crate::server::session::Session;
 
 const G: &str = "connection";
+/// Flags of the commands a client may send before authenticating.
+const HANDSHAKE: u32 = NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY;
+/// Flags of most CLIENT subcommands.
+const CLIENT_FLAGS: u32 = NOSCRIPT | LOADING | STALE;
 
 pub static COMMANDS: &[Command] = &[
-    cmd("ping", -1, FAST | STALE, (0, 0, 0), G, "1.0.0", "Ping the server", Run::Shard(ping)),
-    cmd("echo", 2, FAST, (0, 0, 0), G, "1.0.0", "Echo the given string", Run::Shard(echo)),
-    cmd("select", 2, FAST | LOADING | STALE, (0, 0, 0), G, "1.0.0", "Change the selected database for the current connection", Run::Conn(select)),
-    cmd("quit", -1, FAST | NO_AUTH | LOADING | STALE, (0, 0, 0), G, "1.0.0", "Close the connection", Run::Conn(quit)),
-    cmd("hello", -1, FAST | NO_AUTH | LOADING | STALE, (0, 0, 0), G, "6.0.0", "Handshake with Redis", Run::Conn(hello)),
+    cmd("ping", -1, FAST, (0, 0, 0), G, "1.0.0", "Ping the server", Run::Shard(ping)),
+    cmd("echo", 2, LOADING | STALE | FAST, (0, 0, 0), G, "1.0.0", "Echo the given string", Run::Shard(echo)),
+    cmd("select", 2, LOADING | STALE | FAST, (0, 0, 0), G, "1.0.0", "Change the selected database for the current connection", Run::Conn(select)),
+    cmd("quit", -1, HANDSHAKE, (0, 0, 0), G, "1.0.0", "Close the connection", Run::Conn(quit)),
+    cmd("hello", -1, HANDSHAKE, (0, 0, 0), G, "6.0.0", "Handshake with Redis", Run::Conn(hello)),
+    cmd("auth", -2, HANDSHAKE, (0, 0, 0), G, "1.0.0", "Authenticate to the server", Run::Conn(auth)),
+    cmd("reset", 1, HANDSHAKE, (0, 0, 0), G, "6.2.0", "Reset the connection", Run::Conn(reset)),
+    cmd("client", -2, 0, (0, 0, 0), G, "2.4.0", "A container for client connection commands", Run::Conn(client_help)).with_subs(CLIENT),
+];
+
+static CLIENT: &[Command] = &[
+    cmd("client|id", 2, CLIENT_FLAGS, (0, 0, 0), G, "5.0.0", "Returns the client ID for the current connection", Run::Conn(client_id)),
+    cmd("client|info", 2, CLIENT_FLAGS, (0, 0, 0), G, "6.2.0", "Returns information about the current client connection.", Run::Conn(client_info)),
+    cmd("client|list", -2, ADMIN | CLIENT_FLAGS, (0, 0, 0), G, "2.4.0", "Get the list of client connections", Run::Conn(client_list)),
+    cmd("client|kill", -3, ADMIN | CLIENT_FLAGS, (0, 0, 0), G, "2.4.0", "Kill the connection of a client", Run::Conn(client_kill)),
+    cmd("client|setname", 3, CLIENT_FLAGS, (0, 0, 0), G, "2.6.9", "Set the current connection name", Run::Conn(client_setname)),
+    cmd("client|getname", 2, CLIENT_FLAGS, (0, 0, 0), G, "2.6.9", "Get the current connection name", Run::Conn(client_getname)),
+    cmd("client|getredir", 2, CLIENT_FLAGS, (0, 0, 0), G, "6.0.0", "Get tracking notifications redirection client ID if any", Run::Conn(client_getredir)),
+    cmd("client|no-evict", 3, ADMIN | CLIENT_FLAGS, (0, 0, 0), G, "7.0.0", "Set client eviction mode for the current connection", Run::Conn(client_no_evict)),
+    cmd("client|help", 2, LOADING | STALE, (0, 0, 0), G, "5.0.0", "Show helpful text about the different subcommands", Run::Conn(client_help)),
 ];
 
 fn ping(_: &mut Ctx, r: &mut Reply, a: Args) {
@@ -48,6 +73,56 @@ fn quit(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     })
 }
 
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Whether `user`/`pass` log in as Redis' default user: any password when
+/// requirepass is empty (the user is "nopass"), else exactly requirepass.
+fn password_ok(user: &[u8], pass: &[u8]) -> bool {
+    if user != b"default" {
+        return false;
+    }
+    let want = config::get_text("requirepass");
+    if want.is_empty() {
+        return true;
+    }
+    // Compare in time independent of where the first difference is.
+    let want = want.as_bytes();
+    want.len() == pass.len() && want.iter().zip(pass).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+fn auth(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if a.len() > 3 {
+            return s.reply().error(err::SYNTAX);
+        }
+        let (user, pass): (&[u8], &[u8]) = if a.len() == 2 {
+            if config::get_text("requirepass").is_empty() {
+                return s.reply().error(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                );
+            }
+            (b"default", a.get(1))
+        } else {
+            (a.get(1), a.get(2))
+        };
+        // A failed attempt leaves an authenticated connection authenticated.
+        if password_ok(user, pass) {
+            s.authenticated = true;
+            s.reply().ok();
+        } else {
+            s.reply().error(WRONGPASS);
+        }
+    })
+}
+
+/// Redis' validateClientName: printable ASCII without spaces (CLIENT LIST
+/// splits on spaces); empty clears the name.
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+const BAD_CLIENT_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+
 fn hello(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let mut proto = s.proto;
@@ -59,17 +134,31 @@ fn hello(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 None => return s.reply().error("ERR Protocol version is not an integer or out of range"),
             }
         }
+        // Options apply as they are read (Redis 7.0): a later bad option
+        // leaves an earlier AUTH or SETNAME done.
         let mut i = 2;
         while i < a.len() {
-            if a.is(i, "auth") && i + 2 < a.len() {
-                // No requirepass/ACL yet: only the default user with any password.
+            let more = a.len() - 1 - i;
+            if a.is(i, "auth") && more >= 2 {
+                if !password_ok(a.get(i + 1), a.get(i + 2)) {
+                    return s.reply().error(WRONGPASS);
+                }
+                s.authenticated = true;
                 i += 3;
-            } else if a.is(i, "setname") && i + 1 < a.len() {
+            } else if a.is(i, "setname") && more >= 1 {
+                if !valid_client_name(a.get(i + 1)) {
+                    return s.reply().error(BAD_CLIENT_NAME);
+                }
                 *s.info.name.borrow_mut() = a.get(i + 1).to_vec();
                 i += 2;
             } else {
-                return s.reply().error(&format!("ERR Syntax error in HELLO option '{}'", super::printable(a.get(i), 128)));
+                return s.reply().error(&format!("ERR Syntax error in HELLO option '{}'", printable(a.get(i), 128)));
             }
+        }
+        if !s.authenticated {
+            return s.reply().error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            );
         }
         s.set_proto(proto);
         let id = s.info.id as i64;
@@ -90,4 +179,274 @@ fn hello(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         r.bulk(b"modules");
         r.array(0);
     })
+}
+
+/// RESET: the connection state of a fresh connection (database 0, RESP2, no
+/// name, authenticated only if no password is set).
+fn reset(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        s.set_db(0);
+        s.set_proto(Proto::Resp2);
+        s.info.name.borrow_mut().clear();
+        s.authenticated = config::get_text("requirepass").is_empty();
+        s.reply().simple("RESET");
+    })
+}
+
+fn client_id(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let id = s.info.id as i64;
+        s.reply().int(id);
+    })
+}
+
+fn client_info(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let mut line = s.info.line(crate::util::now_ms());
+        line.push('\n');
+        s.reply().verbatim(line.as_bytes());
+    })
+}
+
+fn client_setname(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if !valid_client_name(a.get(2)) {
+            return s.reply().error(BAD_CLIENT_NAME);
+        }
+        *s.info.name.borrow_mut() = a.get(2).to_vec();
+        s.reply().ok();
+    })
+}
+
+fn client_getname(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let name = s.info.name.borrow().clone();
+        if name.is_empty() {
+            s.reply().null();
+        } else {
+            s.reply().bulk(&name);
+        }
+    })
+}
+
+/// No client tracking, so never a redirection.
+fn client_getredir(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move { s.reply().int(-1) })
+}
+
+/// kvick never evicts clients (no maxmemory-clients), so both modes hold.
+fn client_no_evict(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if a.is(2, "on") || a.is(2, "off") {
+            s.reply().ok();
+        } else {
+            s.reply().error(err::SYNTAX);
+        }
+    })
+}
+
+/// Redis' client types, for the TYPE filters. Every kvick client is "normal"
+/// (no replicas, masters or pub/sub yet), so the others match nobody.
+#[derive(Clone, Copy, PartialEq)]
+enum ClientType {
+    Normal,
+    Other,
+}
+
+fn client_type(name: &[u8]) -> Result<ClientType, String> {
+    match name.to_ascii_lowercase().as_slice() {
+        b"normal" => Ok(ClientType::Normal),
+        b"slave" | b"replica" | b"pubsub" | b"master" => Ok(ClientType::Other),
+        _ => Err(format!("ERR Unknown client type '{}'", printable(name, 128))),
+    }
+}
+
+fn client_list(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let mut ids: Option<Vec<u64>> = None;
+        let mut kind = ClientType::Normal;
+        if a.len() == 4 && a.is(2, "type") {
+            match client_type(a.get(3)) {
+                Ok(t) => kind = t,
+                Err(e) => return s.reply().error(&e),
+            }
+        } else if a.len() > 3 && a.is(2, "id") {
+            let mut v = Vec::with_capacity(a.len() - 3);
+            for i in 3..a.len() {
+                match parse_i64(a.get(i)) {
+                    Some(id) => v.push(id as u64),
+                    None => return s.reply().error("ERR Invalid client ID"),
+                }
+            }
+            ids = Some(v);
+        } else if a.len() != 2 {
+            return s.reply().error(err::SYNTAX);
+        }
+        let mut text = String::new();
+        if kind == ClientType::Normal {
+            let now = crate::util::now_ms();
+            let wanted = ids.clone();
+            let per_core = s
+                .core
+                .call_all(move |c| {
+                    let clients = c.clients.borrow();
+                    let live = clients.map.values().filter(|i| !i.killed.get());
+                    live.filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id))).map(|i| (i.id, i.line(now))).collect::<Vec<_>>()
+                })
+                .await;
+            let mut lines: Vec<(u64, String)> = per_core.into_iter().flatten().collect();
+            lines.sort_unstable_by_key(|(id, _)| *id);
+            // With ID, Redis lists in the order (and multiplicity) asked.
+            let order = ids.unwrap_or_else(|| lines.iter().map(|(id, _)| *id).collect());
+            for id in order {
+                if let Ok(at) = lines.binary_search_by_key(&id, |(i, _)| *i) {
+                    text.push_str(&lines[at].1);
+                    text.push('\n');
+                }
+            }
+        }
+        s.reply().verbatim(text.as_bytes());
+    })
+}
+
+fn client_kill(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let (mut addr, mut laddr, mut id, mut kind) = (None, None, 0u64, ClientType::Normal);
+        // CLIENT KILL ip:port (old form) may kill the caller; the filter form skips it by default.
+        let old_form = a.len() == 3;
+        let mut skipme = !old_form;
+        if old_form {
+            addr = Some(text(a.get(2)));
+        } else {
+            let mut i = 2;
+            while i < a.len() {
+                if i + 1 >= a.len() {
+                    return s.reply().error(err::SYNTAX);
+                }
+                let v = a.get(i + 1);
+                if a.is(i, "id") {
+                    match parse_i64(v) {
+                        Some(n) if n >= 1 => id = n as u64,
+                        _ => return s.reply().error("ERR client-id should be greater than 0"),
+                    }
+                } else if a.is(i, "type") {
+                    match client_type(v) {
+                        Ok(t) => kind = t,
+                        Err(e) => return s.reply().error(&e),
+                    }
+                } else if a.is(i, "addr") {
+                    addr = Some(text(v));
+                } else if a.is(i, "laddr") {
+                    laddr = Some(text(v));
+                } else if a.is(i, "user") {
+                    if v != b"default" {
+                        return s.reply().error(&format!("ERR No such user '{}'", printable(v, 128)));
+                    }
+                } else if a.is(i, "skipme") {
+                    if v.eq_ignore_ascii_case(b"yes") {
+                        skipme = true;
+                    } else if v.eq_ignore_ascii_case(b"no") {
+                        skipme = false;
+                    } else {
+                        return s.reply().error(err::SYNTAX);
+                    }
+                } else {
+                    return s.reply().error(err::SYNTAX);
+                }
+                i += 2;
+            }
+        }
+        let me = s.info.id;
+        let (mut killed, mut kill_me) = (0i64, false);
+        if kind == ClientType::Normal {
+            let results = s
+                .core
+                .call_all(move |c| {
+                    let (mut n, mut me_too) = (0i64, false);
+                    for info in c.clients.borrow().map.values() {
+                        let matches = !info.killed.get()
+                            && addr.as_ref().is_none_or(|a| *a == info.addr.to_string())
+                            && laddr.as_ref().is_none_or(|a| *a == info.laddr.to_string())
+                            && (id == 0 || info.id == id);
+                        if !matches || (info.id == me && skipme) {
+                            continue;
+                        }
+                        n += 1;
+                        // The caller closes after its reply is written.
+                        if info.id == me {
+                            me_too = true;
+                        } else {
+                            info.kill();
+                        }
+                    }
+                    (n, me_too)
+                })
+                .await;
+            for (n, me_too) in results {
+                killed += n;
+                kill_me |= me_too;
+            }
+        }
+        if !old_form {
+            s.reply().int(killed);
+        } else if killed == 0 {
+            s.reply().error("ERR No such client");
+        } else {
+            s.reply().ok();
+        }
+        s.close |= kill_me;
+    })
+}
+
+fn client_help(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        help(
+            &mut s.reply(),
+            "CLIENT",
+            &[
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "GETREDIR",
+                "    Return the client ID we are redirecting to when tracking is enabled.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "INFO",
+                "    Return information about the current client connection.",
+                "KILL <ip:port>",
+                "    Kill connection made from <ip:port>.",
+                "KILL <option> <value> [<option> <value> [...]]",
+                "    Kill connections. Options are:",
+                "    * ADDR (<ip:port>|<unixsocket>:0)",
+                "      Kill connections made from the specified address",
+                "    * LADDR (<ip:port>|<unixsocket>:0)",
+                "      Kill connections made to specified local address",
+                "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+                "      Kill connections by type.",
+                "    * USER <username>",
+                "      Kill connections authenticated by <username>.",
+                "    * SKIPME (YES|NO)",
+                "      Skip killing current connection (default: yes).",
+                "LIST [options ...]",
+                "    Return information about client connections. Options:",
+                "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+                "      Return clients of specified type.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "NO-EVICT (ON|OFF)",
+                "    Protect current client connection from eviction.",
+            ],
+        )
+    })
+}
+
+/// Redis' addReplyHelp: a header, the lines, and the HELP entry, as status replies.
+pub(super) fn help(r: &mut Reply, cmd: &str, lines: &[&str]) {
+    r.array(lines.len() + 3);
+    r.simple(&format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    for l in lines {
+        r.simple(l);
+    }
+    r.simple("HELP");
+    r.simple("    Prints this help.");
 }

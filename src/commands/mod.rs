@@ -101,19 +101,22 @@ impl Ctx<'_> {
 
     /// A key read by a command: lazy expiry, hit/miss statistics, LRU touch.
     pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let now = self.now;
+        let lru = (self.now / 1000) as u32;
+        let e = self.peek(key)?;
+        e.lru = lru;
+        Some(e)
+    }
+
+    /// A key looked at without counting as an access (EXISTS, TYPE, TTL,
+    /// OBJECT; Redis' LOOKUP_NOTOUCH): lazy expiry and statistics, no LRU touch.
+    pub fn peek(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let shard = &mut *self.shard;
-        match shard.dbs[self.db].get_mut(key, now) {
-            Some(e) => {
-                shard.stats.keyspace_hits += 1;
-                e.lru = (now / 1000) as u32;
-                Some(e)
-            }
-            None => {
-                shard.stats.keyspace_misses += 1;
-                None
-            }
+        let e = shard.dbs[self.db].get_mut(key, self.now);
+        match e {
+            Some(_) => shard.stats.keyspace_hits += 1,
+            None => shard.stats.keyspace_misses += 1,
         }
+        e
     }
 
     /// A key about to be written: lazy expiry and LRU touch, no statistics.
@@ -151,6 +154,7 @@ pub mod flags {
     pub const NO_AUTH: u32 = 1 << 10;
     pub const NO_MULTI: u32 = 1 << 11;
     pub const SKIP_SLOWLOG: u32 = 1 << 12;
+    pub const ALLOW_BUSY: u32 = 1 << 13;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -166,6 +170,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
     ];
 }
 
@@ -184,9 +189,18 @@ pub struct Command {
     pub summary: &'static str,
     pub since: &'static str,
     pub run: Run,
+    /// Subcommands of a container (CLIENT, CONFIG, ...), named "parent|sub"
+    /// as in Redis; dispatch resolves them, so each has its own arity and flags.
+    pub subs: &'static [Command],
 }
 
 impl Command {
+    /// Makes this entry a container of `subs`. Its own `run` serves a call
+    /// without subcommand, which only arity -1 allows (COMMAND).
+    pub const fn with_subs(self, subs: &'static [Command]) -> Command {
+        Command { subs, ..self }
+    }
+
     pub fn arity_ok(&self, argc: usize) -> bool {
         let a = self.arity;
         (a >= 0 && argc == a as usize) || (a < 0 && argc >= (-a) as usize)
@@ -223,15 +237,26 @@ pub const fn cmd(
     summary: &'static str,
     run: Run,
 ) -> Command {
-    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, group, summary, since, run }
+    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, group, summary, since, run, subs: &[] }
 }
 
 pub const NOKEYS: (i32, i32, i32) = (0, 0, 0);
 
-pub fn all() -> &'static [&'static Command] {
-    static ALL: OnceLock<Vec<&'static Command>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        let mut v: Vec<&'static Command> = Vec::new();
+/// Every command by index: the top-level commands (what COMMAND lists), then
+/// each container's subcommands, so a subcommand can be forwarded by index too.
+struct Table {
+    cmds: Vec<&'static Command>,
+    top: usize,
+    /// Index of the first subcommand of each top-level command.
+    first_sub: Vec<u16>,
+    /// Top-level names only: "client|list" is not a command name.
+    names: HashMap<&'static [u8], u16>,
+}
+
+fn table() -> &'static Table {
+    static T: OnceLock<Table> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut cmds: Vec<&'static Command> = Vec::new();
         for family in [
             strings::COMMANDS,
             keys::COMMANDS,
@@ -239,15 +264,24 @@ pub fn all() -> &'static [&'static Command] {
             server::COMMANDS,
             cluster::COMMANDS,
         ] {
-            v.extend(family.iter());
+            cmds.extend(family.iter());
         }
-        v
+        let top = cmds.len();
+        let mut first_sub = Vec::with_capacity(top);
+        for i in 0..top {
+            first_sub.push(cmds.len() as u16);
+            let subs = cmds[i].subs;
+            cmds.extend(subs.iter());
+        }
+        let names = cmds[..top].iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i as u16)).collect();
+        Table { cmds, top, first_sub, names }
     })
 }
 
-fn table() -> &'static HashMap<&'static [u8], u16> {
-    static T: OnceLock<HashMap<&'static [u8], u16>> = OnceLock::new();
-    T.get_or_init(|| all().iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i as u16)).collect())
+/// The top-level commands.
+pub fn all() -> &'static [&'static Command] {
+    let t = table();
+    &t.cmds[..t.top]
 }
 
 /// Finds a command by name, case-insensitively, without allocating.
@@ -259,11 +293,18 @@ pub fn lookup(name: &[u8]) -> Option<u16> {
     for (d, s) in buf.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    table().get(&buf[..name.len()]).copied()
+    table().names.get(&buf[..name.len()]).copied()
+}
+
+/// Finds subcommand `name` of the container at index `ci`, case-insensitively.
+pub fn lookup_sub(ci: u16, name: &[u8]) -> Option<u16> {
+    let t = table();
+    let j = t.cmds[ci as usize].subs.iter().position(|c| c.name.rsplit('|').next().is_some_and(|n| n.as_bytes().eq_ignore_ascii_case(name)))?;
+    Some(t.first_sub[ci as usize] + j as u16)
 }
 
 pub fn by_index(i: u16) -> &'static Command {
-    all()[i as usize]
+    table().cmds[i as usize]
 }
 
 /// Redis' reply for an unknown command: the name and the first 128 bytes of
@@ -278,6 +319,15 @@ pub fn unknown_command_error(args: &Args) -> String {
         rest.push_str(&format!("'{}' ", printable(a, room)));
     }
     format!("ERR unknown command '{}', with args beginning with: {}", printable(args.get(0), 128), rest)
+}
+
+/// Redis' reply for a container called with a subcommand it does not have.
+pub fn unknown_subcommand_error(args: &Args) -> String {
+    format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        printable(args.get(1), 128),
+        String::from_utf8_lossy(args.get(0)).to_ascii_uppercase()
+    )
 }
 
 pub fn arity_error(name: &str) -> String {

@@ -1,17 +1,71 @@
-//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, INFO, CONFIG, COMMAND, ...
+//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, INFO, CONFIG, COMMAND,
+//! TIME, LASTSAVE, DEBUG, SHUTDOWN.
+//!
+//! Commands that change every shard (FLUSHDB, FLUSHALL, SWAPDB) hold every
+//! shard whole while they run (`on_every_shard`), so no client ever sees one
+//! core flushed or swapped and another not. Commands that only read (DBSIZE,
+//! INFO, CLIENT LIST) fan out without locks, as Redis' are point-in-time only
+//! per field anyway.
 
-use super::{cmd, flags::*, BoxFuture, Command, OwnedArgs, Run};
+use std::fmt::{Display, Write};
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::connection::help;
+use super::{by_index, cmd, flags, flags::*, lookup, lookup_sub, BoxFuture, Command, OwnedArgs, Run, NOKEYS};
+use crate::config;
+use crate::resp::parser::parse_i64;
+use crate::resp::{err, Reply};
+use crate::server::clients::CoreStats;
+use crate::server::core::Core;
 use crate::server::session::Session;
+use crate::server::txn::{Step, Txn};
+use crate::shard::db::Db;
+use crate::shard::locks::{LockSet, Mode};
+use crate::shard::{Shard, ShardStats};
+use crate::util::{glob_match, now_ms, now_us};
 
 const G: &str = "server";
 
 /// The Redis version kvick reports (the command set it implements).
 pub const REDIS_VERSION: &str = "7.0.15";
 
+/// Flags of the administrative subcommands (CONFIG GET/SET/RESETSTAT).
+const ADMIN_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+
 pub static COMMANDS: &[Command] = &[
-    cmd("dbsize", 1, READONLY | FAST, (0, 0, 0), "server", "1.0.0", "Return the number of keys in the selected database", Run::Conn(dbsize)),
-    cmd("flushall", -1, WRITE, (0, 0, 0), G, "1.0.0", "Remove all keys from all databases", Run::Conn(flushall)),
+    cmd("dbsize", 1, READONLY | FAST, NOKEYS, G, "1.0.0", "Return the number of keys in the selected database", Run::Conn(dbsize)),
+    cmd("flushdb", -1, WRITE, NOKEYS, G, "1.0.0", "Remove all keys from the current database", Run::Conn(flushdb)),
+    cmd("flushall", -1, WRITE, NOKEYS, G, "1.0.0", "Remove all keys from all databases", Run::Conn(flushall)),
+    cmd("swapdb", 3, WRITE | FAST, NOKEYS, G, "4.0.0", "Swaps two Redis databases", Run::Conn(swapdb)),
+    cmd("time", 1, LOADING | STALE | FAST, NOKEYS, G, "2.6.0", "Return the current server time", Run::Conn(time)),
+    cmd("lastsave", 1, LOADING | STALE | FAST, NOKEYS, G, "1.0.0", "Get the UNIX time stamp of the last successful save to disk", Run::Conn(lastsave)),
+    cmd("info", -1, LOADING | STALE, NOKEYS, G, "1.0.0", "Get information and statistics about the server", Run::Conn(info)),
+    cmd("config", -2, 0, NOKEYS, G, "2.0.0", "A container for server configuration commands", Run::Conn(config_help)).with_subs(CONFIG),
+    cmd("command", -1, LOADING | STALE, NOKEYS, G, "2.8.13", "Get array of Redis command details", Run::Conn(command)).with_subs(COMMAND),
+    cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, G, "1.0.0", "A container for debugging commands", Run::Conn(debug)),
+    cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, NOKEYS, G, "1.0.0", "Synchronously save the dataset to disk and then shut down the server", Run::Conn(shutdown)),
 ];
+
+static CONFIG: &[Command] = &[
+    cmd("config|get", -3, ADMIN_FLAGS, NOKEYS, G, "2.0.0", "Get the values of configuration parameters", Run::Conn(config_get)),
+    cmd("config|set", -4, ADMIN_FLAGS, NOKEYS, G, "2.0.0", "Set configuration parameters to the given values", Run::Conn(config_set)),
+    cmd("config|resetstat", 2, ADMIN_FLAGS, NOKEYS, G, "2.0.0", "Reset the stats returned by INFO", Run::Conn(config_resetstat)),
+    cmd("config|help", 2, LOADING | STALE, NOKEYS, G, "5.0.0", "Show helpful text about the different subcommands", Run::Conn(config_help)),
+];
+
+static COMMAND: &[Command] = &[
+    cmd("command|count", 2, LOADING | STALE, NOKEYS, G, "2.8.13", "Get total number of Redis commands", Run::Conn(command_count)),
+    cmd("command|info", -2, LOADING | STALE, NOKEYS, G, "2.8.13", "Get array of specific Redis command details, or all when no argument is given.", Run::Conn(command_info)),
+    cmd("command|docs", -2, LOADING | STALE, NOKEYS, G, "7.0.0", "Get array of specific Redis command documentation", Run::Conn(command_docs)),
+    cmd("command|list", -2, LOADING | STALE, NOKEYS, G, "7.0.0", "Get an array of Redis command names", Run::Conn(command_list)),
+    cmd("command|getkeys", -4, LOADING | STALE, NOKEYS, G, "2.8.13", "Extract keys given a full Redis command", Run::Conn(command_getkeys)),
+    cmd("command|getkeysandflags", -4, LOADING | STALE, NOKEYS, G, "7.0.0", "Extract keys and access flags given a full Redis command", Run::Conn(command_getkeys)),
+    cmd("command|help", 2, LOADING | STALE, NOKEYS, G, "5.0.0", "Show helpful text about the different subcommands", Run::Conn(command_help)),
+];
+
+// ---- Keyspace-wide changes -------------------------------------------------
 
 fn dbsize(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
@@ -21,9 +75,994 @@ fn dbsize(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     })
 }
 
-fn flushall(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+/// Runs `f` on every shard while holding every shard whole (all databases),
+/// so the change is atomic across cores.
+async fn on_every_shard(core: &Rc<Core>, f: impl Fn(&mut Shard) + Send + Clone + 'static) {
+    let shards = 0..core.nshards();
+    let whole = |i| (i, LockSet { db: 0, keys: Vec::new(), mode: Mode::Exclusive, whole_shard: true });
+    let txn = Txn::lock(core, shards.clone().map(whole).collect()).await;
+    let steps = shards
+        .map(|i| {
+            let f = f.clone();
+            let step: Step<()> = Box::new(move |sh: &mut Shard| f(sh));
+            (i, step)
+        })
+        .collect();
+    txn.on_many(steps).await;
+    txn.release().await;
+}
+
+/// FLUSHDB/FLUSHALL's [ASYNC|SYNC]; without it, lazyfree-lazy-user-flush decides.
+fn flush_is_async(s: &mut Session, a: &OwnedArgs) -> Option<bool> {
+    match a.len() {
+        1 => Some(config::get_int("lazyfree-lazy-user-flush") != 0),
+        2 if a.is(1, "async") => Some(true),
+        2 if a.is(1, "sync") => Some(false),
+        _ => {
+            s.reply().error(err::SYNTAX);
+            None
+        }
+    }
+}
+
+/// Empties database `db` (or all). ASYNC frees the old tables on a helper
+/// thread, as Redis' lazyfree does, so a large flush does not stall the core;
+/// the keyspace is empty either way when the command replies.
+fn empty(shard: &mut Shard, db: Option<usize>, lazy: bool) {
+    let old: Vec<Db> = match db {
+        Some(d) => vec![std::mem::take(&mut shard.dbs[d])],
+        None => shard.dbs.iter_mut().map(std::mem::take).collect(),
+    };
+    if lazy && old.iter().any(|d| d.len() > 0) {
+        std::thread::spawn(move || drop(old));
+    }
+}
+
+fn flushdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
-        s.core.call_all(|c| c.shard.borrow_mut().dbs.iter_mut().for_each(|d| d.clear())).await;
+        let Some(lazy) = flush_is_async(s, &a) else { return };
+        let db = s.db;
+        on_every_shard(&s.core, move |sh| empty(sh, Some(db), lazy)).await;
         s.reply().ok();
     })
+}
+
+fn flushall(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let Some(lazy) = flush_is_async(s, &a) else { return };
+        on_every_shard(&s.core, move |sh| empty(sh, None, lazy)).await;
+        s.reply().ok();
+    })
+}
+
+fn swapdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        // Redis parses each index as a C int before checking the range.
+        let index = |i| parse_i64(a.get(i)).filter(|n| i32::try_from(*n).is_ok());
+        let Some(x) = index(1) else { return s.reply().error("ERR invalid first DB index") };
+        let Some(y) = index(2) else { return s.reply().error("ERR invalid second DB index") };
+        let dbs = s.core.shard.borrow().dbs.len() as i64;
+        if !(0..dbs).contains(&x) || !(0..dbs).contains(&y) {
+            return s.reply().error(err::DB_INDEX);
+        }
+        let (x, y) = (x as usize, y as usize);
+        // Clients stay on their index and so see the other database's keys.
+        on_every_shard(&s.core, move |sh| sh.dbs.swap(x, y)).await;
+        s.reply().ok();
+    })
+}
+
+// ---- Clocks ----------------------------------------------------------------
+
+fn time(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let us = now_us();
+        let mut r = s.reply();
+        r.array(2);
+        r.bulk_int((us / 1_000_000) as i64);
+        r.bulk_int((us % 1_000_000) as i64);
+    })
+}
+
+/// No persistence yet: the last "save" is the start, as Redis reports before
+/// its first save.
+fn lastsave(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move { s.reply().int((started_ms() / 1000) as i64) })
+}
+
+/// When the process started, in unix ms. Read from /proc (start ticks after
+/// boot against the uptime) rather than recorded, so no startup hook is needed.
+fn started_ms() -> u64 {
+    static START: OnceLock<u64> = OnceLock::new();
+    *START.get_or_init(|| {
+        let age_ms = || -> Option<u64> {
+            let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+            // Field 22, counted after the parenthesized command name (field 2).
+            let ticks: f64 = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()?;
+            let uptime: f64 = std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+            // SAFETY: sysconf has no preconditions.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+            Some(((uptime - ticks / hz).max(0.0) * 1000.0) as u64)
+        };
+        now_ms().saturating_sub(age_ms().unwrap_or(0))
+    })
+}
+
+/// 40 random hex digits, fixed for the life of the process (run_id, replid).
+fn process_hex_id(slot: &'static OnceLock<String>) -> &'static str {
+    slot.get_or_init(|| {
+        let mut b = [0u8; 20];
+        // SAFETY: getrandom writes at most b.len() bytes into b.
+        if unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) } != b.len() as isize {
+            let seed = now_us() ^ ((std::process::id() as u64) << 32);
+            for (i, x) in b.iter_mut().enumerate() {
+                *x = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(i as u32 * 7) >> 24) as u8;
+            }
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    })
+}
+
+// ---- INFO ------------------------------------------------------------------
+
+/// What INFO needs from one core.
+struct CoreInfo {
+    clients: usize,
+    max_qbuf: usize,
+    net: CoreStats,
+    keys: ShardStats,
+    /// Per database: keys, keys with an expiry, estimated average TTL (ms).
+    dbs: Vec<(usize, usize, u64)>,
+}
+
+/// INFO's sections in output order; "modules" lists none (kvick has none).
+/// Commandstats, errorstats and latencystats are not tracked, so not shown.
+const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "cluster", "keyspace"];
+
+fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let mut wanted = vec![a.len() == 1; SECTIONS.len()];
+        for arg in &a.0[1..] {
+            let arg = arg.to_ascii_lowercase();
+            match arg.as_slice() {
+                b"all" | b"everything" | b"default" => wanted.iter_mut().for_each(|w| *w = true),
+                b"module_list" => wanted[7] = true,
+                name => {
+                    if let Some(i) = SECTIONS.iter().position(|s| s.as_bytes() == name) {
+                        wanted[i] = true;
+                    }
+                }
+            }
+        }
+        let now = now_ms();
+        let cores = s
+            .core
+            .call_all(move |c| {
+                let clients = c.clients.borrow();
+                let shard = c.shard.borrow();
+                CoreInfo {
+                    clients: clients.map.len(),
+                    max_qbuf: clients.map.values().map(|i| i.qbuf.get()).max().unwrap_or(0),
+                    net: clients.stats,
+                    keys: shard.stats,
+                    dbs: shard.dbs.iter().map(|d| (d.len(), d.expires_len(), d.estimate_avg_ttl(now))).collect(),
+                }
+            })
+            .await;
+        let mut text = String::new();
+        for (i, name) in SECTIONS.iter().enumerate().filter(|(i, _)| wanted[*i]) {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            let title = match *name {
+                "cpu" => "CPU".to_string(),
+                n => n[..1].to_ascii_uppercase() + &n[1..],
+            };
+            let _ = write!(text, "# {title}\r\n");
+            match i {
+                0 => server_section(&mut text, s.core.nshards(), now),
+                1 => clients_section(&mut text, &cores),
+                2 => memory_section(&mut text),
+                3 => persistence_section(&mut text),
+                4 => stats_section(&mut text, &cores),
+                5 => replication_section(&mut text),
+                6 => cpu_section(&mut text),
+                8 => field(&mut text, "cluster_enabled", 0),
+                9 => keyspace_section(&mut text, &cores),
+                _ => {}
+            }
+        }
+        s.reply().verbatim(text.as_bytes());
+    })
+}
+
+fn field(out: &mut String, name: &str, value: impl Display) {
+    let _ = write!(out, "{name}:{value}\r\n");
+}
+
+fn server_section(out: &mut String, threads: usize, now: u64) {
+    // SAFETY: uname fills the zeroed struct with NUL-terminated strings.
+    let os = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        libc::uname(&mut u);
+        let text = |f: &[libc::c_char]| std::ffi::CStr::from_ptr(f.as_ptr()).to_string_lossy().into_owned();
+        format!("{} {} {}", text(&u.sysname), text(&u.release), text(&u.machine))
+    };
+    static RUN_ID: OnceLock<String> = OnceLock::new();
+    let uptime = now.saturating_sub(started_ms()) / 1000;
+    let hz = config::get_int("hz");
+    field(out, "redis_version", REDIS_VERSION);
+    field(out, "redis_git_sha1", "00000000");
+    field(out, "redis_git_dirty", 0);
+    field(out, "redis_mode", "standalone");
+    field(out, "os", os);
+    field(out, "arch_bits", usize::BITS);
+    field(out, "monotonic_clock", "POSIX clock_gettime");
+    field(out, "multiplexing_api", "io_uring");
+    // Not built by gcc: Redis prints 0.0.0 then.
+    field(out, "gcc_version", "0.0.0");
+    field(out, "process_id", std::process::id());
+    field(out, "process_supervised", "no");
+    field(out, "run_id", process_hex_id(&RUN_ID));
+    field(out, "tcp_port", config::get_int("port"));
+    field(out, "server_time_usec", now_us());
+    field(out, "uptime_in_seconds", uptime);
+    field(out, "uptime_in_days", uptime / 86400);
+    field(out, "hz", hz);
+    field(out, "configured_hz", hz);
+    // Redis' 24-bit LRU clock (seconds).
+    field(out, "lru_clock", crate::shard::db::lru_clock() & 0xFF_FFFF);
+    field(out, "executable", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+    field(out, "config_file", config::config_file());
+    field(out, "io_threads_active", 0);
+    field(out, "kvick_version", env!("CARGO_PKG_VERSION"));
+    field(out, "kvick_threads", threads);
+}
+
+fn clients_section(out: &mut String, cores: &[CoreInfo]) {
+    field(out, "connected_clients", cores.iter().map(|c| c.clients).sum::<usize>());
+    field(out, "cluster_connections", 0);
+    field(out, "maxclients", config::get_int("maxclients"));
+    // The largest query buffer now (Redis: over the last few seconds).
+    field(out, "client_recent_max_input_buffer", cores.iter().map(|c| c.max_qbuf).max().unwrap_or(0));
+    field(out, "blocked_clients", 0);
+    field(out, "tracking_clients", 0);
+    field(out, "clients_in_timeout_table", 0);
+}
+
+/// Redis' bytesToHuman.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut d = n as f64 / 1024.0;
+    for unit in UNITS {
+        if d < 1024.0 {
+            return format!("{d:.2}{unit}");
+        }
+        d /= 1024.0;
+    }
+    format!("{n}B")
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64
+}
+
+/// used_memory is the process' resident set (/proc/self/statm), not an
+/// allocator count: exact allocator totals (mallinfo2) walk free lists under
+/// every arena's lock, which would stall all cores on each INFO.
+fn memory_section(out: &mut String) {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let rss = statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * page_size();
+    // SAFETY: sysconf has no preconditions.
+    let total = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) }.max(0) as u64 * page_size();
+    let maxmemory = config::get_int("maxmemory").max(0) as u64;
+    field(out, "used_memory", rss);
+    field(out, "used_memory_human", human_bytes(rss));
+    field(out, "used_memory_rss", rss);
+    field(out, "used_memory_rss_human", human_bytes(rss));
+    field(out, "total_system_memory", total);
+    field(out, "total_system_memory_human", human_bytes(total));
+    field(out, "maxmemory", maxmemory);
+    field(out, "maxmemory_human", human_bytes(maxmemory));
+    field(out, "maxmemory_policy", config::get_text("maxmemory-policy"));
+    field(out, "mem_allocator", "libc");
+}
+
+/// No persistence yet: nothing loading, saving or ever saved since start.
+fn persistence_section(out: &mut String) {
+    out.push_str(
+        "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\n\
+         current_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n\
+         rdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\n",
+    );
+    field(out, "rdb_last_save_time", started_ms() / 1000);
+    out.push_str(
+        "rdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\n\
+         rdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\n\
+         aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\n\
+         aof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n\
+         aof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\n\
+         module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+    );
+}
+
+/// Counters of features kvick does not have yet (replication, eviction,
+/// pub/sub, forks) are zero; whoever adds a feature fills its fields.
+fn stats_section(out: &mut String, cores: &[CoreInfo]) {
+    let net = |f: fn(&CoreStats) -> u64| cores.iter().map(|c| f(&c.net)).sum::<u64>();
+    let keys = |f: fn(&ShardStats) -> u64| cores.iter().map(|c| f(&c.keys)).sum::<u64>();
+    field(out, "total_connections_received", net(|s| s.connections_received));
+    field(out, "total_commands_processed", net(|s| s.commands_processed));
+    // Not sampled yet.
+    field(out, "instantaneous_ops_per_sec", 0);
+    field(out, "total_net_input_bytes", net(|s| s.net_input_bytes));
+    field(out, "total_net_output_bytes", net(|s| s.net_output_bytes));
+    field(out, "rejected_connections", net(|s| s.rejected_connections));
+    out.push_str("sync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\n");
+    field(out, "expired_keys", keys(|s| s.expired_keys));
+    out.push_str("evicted_keys:0\r\nevicted_clients:0\r\n");
+    field(out, "keyspace_hits", keys(|s| s.keyspace_hits));
+    field(out, "keyspace_misses", keys(|s| s.keyspace_misses));
+    out.push_str("pubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\n");
+}
+
+/// A master without replicas (replication is not implemented yet).
+fn replication_section(out: &mut String) {
+    static REPLID: OnceLock<String> = OnceLock::new();
+    field(out, "role", "master");
+    field(out, "connected_slaves", 0);
+    field(out, "master_failover_state", "no-failover");
+    field(out, "master_replid", process_hex_id(&REPLID));
+    field(out, "master_replid2", "0".repeat(40));
+    out.push_str(
+        "master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n\
+         repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+    );
+}
+
+fn cpu_section(out: &mut String) {
+    let usage = |who| {
+        // SAFETY: getrusage fills the zeroed struct.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut u) };
+        let t = |tv: libc::timeval| format!("{}.{:06}", tv.tv_sec, tv.tv_usec);
+        (t(u.ru_stime), t(u.ru_utime))
+    };
+    let (sys, user) = usage(libc::RUSAGE_SELF);
+    let (csys, cuser) = usage(libc::RUSAGE_CHILDREN);
+    field(out, "used_cpu_sys", sys);
+    field(out, "used_cpu_user", user);
+    field(out, "used_cpu_sys_children", csys);
+    field(out, "used_cpu_user_children", cuser);
+}
+
+fn keyspace_section(out: &mut String, cores: &[CoreInfo]) {
+    for db in 0..cores.first().map_or(0, |c| c.dbs.len()) {
+        let (mut keys, mut expires, mut ttl_sum) = (0u64, 0u64, 0u128);
+        for (k, e, ttl) in cores.iter().map(|c| c.dbs[db]) {
+            keys += k as u64;
+            expires += e as u64;
+            ttl_sum += ttl as u128 * e as u128;
+        }
+        if keys > 0 {
+            // Each shard's estimate weighted by its keys with a TTL.
+            let avg_ttl = if expires > 0 { ttl_sum / expires as u128 } else { 0 };
+            let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n");
+        }
+    }
+}
+
+// ---- CONFIG ----------------------------------------------------------------
+
+fn config_get(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let mut pairs: Vec<(&'static str, String)> = Vec::new();
+        for pattern in &a.0[2..] {
+            for (name, value) in config::matching(pattern) {
+                if !pairs.iter().any(|(n, _)| *n == name) {
+                    pairs.push((name, value));
+                }
+            }
+        }
+        let mut r = s.reply();
+        r.map(pairs.len());
+        for (name, value) in pairs {
+            r.bulk(name.as_bytes());
+            r.bulk(value.as_bytes());
+        }
+    })
+}
+
+/// CONFIG SET name value [name value ...]: all or nothing. Every name is
+/// checked before any value is set, and a value that fails restores the ones
+/// already set.
+fn config_set(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if !a.len().is_multiple_of(2) {
+            return s.reply().error(err::SYNTAX);
+        }
+        let mut params: Vec<&'static config::Param> = Vec::new();
+        for i in (2..a.len()).step_by(2) {
+            let typed = String::from_utf8_lossy(a.get(i));
+            let failed = |why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{typed}') - {why}");
+            let error = match config::find(&typed) {
+                None => format!("ERR Unknown option or number of arguments for CONFIG SET - '{typed}'"),
+                Some(p) if !p.mutable => failed("can't set immutable config"),
+                Some(p) if params.iter().any(|q| std::ptr::eq(*q, p)) => failed("duplicate parameter"),
+                Some(p) => {
+                    params.push(p);
+                    continue;
+                }
+            };
+            return s.reply().error(&error);
+        }
+        let backups: Vec<String> = params.iter().map(|p| config::get_text(p.name)).collect();
+        for (j, p) in params.iter().enumerate() {
+            if let Err(e) = config::set_runtime(p.name, &String::from_utf8_lossy(a.get(3 + 2 * j))) {
+                for (q, old) in params[..j].iter().zip(&backups) {
+                    let _ = config::set_runtime(q.name, old);
+                }
+                return s.reply().error(&format!("ERR {e}"));
+            }
+        }
+        s.reply().ok();
+    })
+}
+
+fn config_resetstat(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        s.core
+            .call_all(|c| {
+                c.clients.borrow_mut().stats = CoreStats::default();
+                c.shard.borrow_mut().stats = ShardStats::default();
+            })
+            .await;
+        s.reply().ok();
+    })
+}
+
+fn config_help(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        help(
+            &mut s.reply(),
+            "CONFIG",
+            &[
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+            ],
+        )
+    })
+}
+
+// ---- COMMAND ---------------------------------------------------------------
+
+/// Redis' ACL categories, in the order COMMAND INFO lists them.
+const CATEGORIES: &[&str] = &[
+    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap", "hyperloglog", "geo", "stream",
+    "pubsub", "admin", "fast", "slow", "blocking", "dangerous", "connection", "transaction", "scripting",
+];
+
+/// Redis 7.0's categories that its flags and doc group do not imply (see
+/// `acl_categories`), by command; a subcommand without an entry takes its
+/// container's. Generated by diffing `COMMAND INFO` of redis-server 7.0.15.
+const ACL_EXCEPTIONS: &[(&str, &str)] = &[
+    ("asking", "+connection"),
+    ("command", "+connection"),
+    ("dbsize", "+keyspace"),
+    ("flushall", "+dangerous +keyspace"),
+    ("flushdb", "+dangerous +keyspace"),
+    ("info", "+dangerous"),
+    ("keys", "+dangerous"),
+    ("lastsave", "+admin +dangerous"),
+    ("migrate", "+dangerous"),
+    ("pubsub|help", "-pubsub"),
+    ("readonly", "+connection"),
+    ("readwrite", "+connection"),
+    ("restore", "+dangerous"),
+    ("restore-asking", "+dangerous +keyspace"),
+    ("role", "+admin +dangerous"),
+    ("sort", "+dangerous +list +set +sortedset -keyspace"),
+    ("sort_ro", "+dangerous +list +set +sortedset -keyspace"),
+    ("swapdb", "+dangerous +keyspace"),
+    ("wait", "+connection -keyspace"),
+];
+
+/// Redis 7.0's command tips (for cluster clients: how to route and merge),
+/// from `COMMAND INFO` of redis-server 7.0.15.
+const TIPS: &[(&str, &str)] = &[
+    ("client|info", "nondeterministic_output"),
+    ("client|list", "nondeterministic_output"),
+    ("cluster|bumpepoch", "nondeterministic_output"),
+    ("cluster|count-failure-reports", "nondeterministic_output"),
+    ("cluster|getkeysinslot", "nondeterministic_output"),
+    ("cluster|info", "nondeterministic_output"),
+    ("cluster|links", "nondeterministic_output"),
+    ("cluster|nodes", "nondeterministic_output"),
+    ("cluster|replicas", "nondeterministic_output"),
+    ("cluster|shards", "nondeterministic_output"),
+    ("cluster|slaves", "nondeterministic_output"),
+    ("cluster|slots", "nondeterministic_output"),
+    ("command", "nondeterministic_output_order"),
+    ("command|docs", "nondeterministic_output_order"),
+    ("command|info", "nondeterministic_output_order"),
+    ("command|list", "nondeterministic_output_order"),
+    ("config|set", "request_policy:all_nodes response_policy:all_succeeded"),
+    ("dbsize", "request_policy:all_shards response_policy:agg_sum"),
+    ("del", "request_policy:multi_shard response_policy:agg_sum"),
+    ("dump", "nondeterministic_output"),
+    ("exists", "request_policy:multi_shard response_policy:agg_sum"),
+    ("flushall", "request_policy:all_shards response_policy:all_succeeded"),
+    ("flushdb", "request_policy:all_shards response_policy:all_succeeded"),
+    ("function|delete", "request_policy:all_shards response_policy:all_succeeded"),
+    ("function|flush", "request_policy:all_shards response_policy:all_succeeded"),
+    ("function|kill", "request_policy:all_shards response_policy:one_succeeded"),
+    ("function|list", "nondeterministic_output_order"),
+    ("function|load", "request_policy:all_shards response_policy:all_succeeded"),
+    ("function|restore", "request_policy:all_shards response_policy:all_succeeded"),
+    ("function|stats", "nondeterministic_output request_policy:all_shards response_policy:special"),
+    ("hgetall", "nondeterministic_output_order"),
+    ("hkeys", "nondeterministic_output_order"),
+    ("hrandfield", "nondeterministic_output"),
+    ("hscan", "nondeterministic_output"),
+    ("hvals", "nondeterministic_output_order"),
+    ("info", "nondeterministic_output request_policy:all_shards response_policy:special"),
+    ("keys", "request_policy:all_shards nondeterministic_output_order"),
+    ("lastsave", "nondeterministic_output"),
+    ("latency|doctor", "nondeterministic_output request_policy:all_nodes response_policy:special"),
+    ("latency|graph", "nondeterministic_output request_policy:all_nodes response_policy:special"),
+    ("latency|histogram", "nondeterministic_output request_policy:all_nodes response_policy:special"),
+    ("latency|history", "nondeterministic_output request_policy:all_nodes response_policy:special"),
+    ("latency|latest", "nondeterministic_output request_policy:all_nodes response_policy:special"),
+    ("latency|reset", "request_policy:all_nodes response_policy:all_succeeded"),
+    ("memory|doctor", "nondeterministic_output request_policy:all_shards response_policy:special"),
+    ("memory|malloc-stats", "nondeterministic_output request_policy:all_shards response_policy:special"),
+    ("memory|purge", "request_policy:all_shards response_policy:all_succeeded"),
+    ("memory|stats", "nondeterministic_output request_policy:all_shards response_policy:special"),
+    ("mget", "request_policy:multi_shard"),
+    ("migrate", "nondeterministic_output"),
+    ("module|list", "nondeterministic_output_order"),
+    ("mset", "request_policy:multi_shard response_policy:all_succeeded"),
+    ("msetnx", "request_policy:multi_shard response_policy:agg_min"),
+    ("object|encoding", "nondeterministic_output"),
+    ("object|freq", "nondeterministic_output"),
+    ("object|idletime", "nondeterministic_output"),
+    ("object|refcount", "nondeterministic_output"),
+    ("ping", "request_policy:all_shards response_policy:all_succeeded"),
+    ("pttl", "nondeterministic_output"),
+    ("randomkey", "request_policy:all_shards nondeterministic_output"),
+    ("scan", "nondeterministic_output request_policy:special"),
+    ("script|exists", "request_policy:all_shards response_policy:agg_logical_and"),
+    ("script|flush", "request_policy:all_nodes response_policy:all_succeeded"),
+    ("script|kill", "request_policy:all_shards response_policy:one_succeeded"),
+    ("script|load", "request_policy:all_nodes response_policy:all_succeeded"),
+    ("sdiff", "nondeterministic_output_order"),
+    ("sinter", "nondeterministic_output_order"),
+    ("slowlog|get", "request_policy:all_nodes nondeterministic_output"),
+    ("slowlog|len", "request_policy:all_nodes response_policy:agg_sum nondeterministic_output"),
+    ("slowlog|reset", "request_policy:all_nodes response_policy:all_succeeded"),
+    ("smembers", "nondeterministic_output_order"),
+    ("spop", "nondeterministic_output"),
+    ("srandmember", "nondeterministic_output"),
+    ("sscan", "nondeterministic_output"),
+    ("sunion", "nondeterministic_output_order"),
+    ("time", "nondeterministic_output"),
+    ("touch", "request_policy:multi_shard response_policy:agg_sum"),
+    ("ttl", "nondeterministic_output"),
+    ("unlink", "request_policy:multi_shard response_policy:agg_sum"),
+    ("wait", "request_policy:all_shards response_policy:agg_min"),
+    ("xadd", "nondeterministic_output"),
+    ("xautoclaim", "nondeterministic_output"),
+    ("xclaim", "nondeterministic_output"),
+    ("xinfo|consumers", "nondeterministic_output"),
+    ("xpending", "nondeterministic_output"),
+    ("xtrim", "nondeterministic_output"),
+    ("zrandmember", "nondeterministic_output"),
+    ("zscan", "nondeterministic_output"),
+];
+
+/// A command's ACL categories the way Redis derives them: from its flags
+/// (setImplicitACLCategories), its doc group (containers excepted), and the
+/// exceptions above.
+fn acl_categories(c: &Command) -> impl Iterator<Item = &'static str> {
+    let bit = |name: &str| 1u32 << CATEGORIES.iter().position(|c| *c == name).expect("a Redis ACL category");
+    let mut m = 0u32;
+    let group = match c.group {
+        "generic" => Some("keyspace"),
+        "sorted-set" => Some("sortedset"),
+        "transactions" => Some("transaction"),
+        g => CATEGORIES.iter().copied().find(|cat| *cat == g),
+    };
+    if let (Some(cat), true) = (group, c.subs.is_empty()) {
+        m |= bit(cat);
+    }
+    let parent = c.name.split('|').next().unwrap_or(c.name);
+    let exception = ACL_EXCEPTIONS.iter().find(|(n, _)| *n == c.name).or_else(|| ACL_EXCEPTIONS.iter().find(|(n, _)| *n == parent));
+    for word in exception.map_or("", |(_, e)| e).split_whitespace() {
+        match word.split_at(1) {
+            ("+", cat) => m |= bit(cat),
+            (_, cat) => m &= !bit(cat),
+        }
+    }
+    let implied = [(WRITE, "write"), (ADMIN, "admin"), (ADMIN, "dangerous"), (PUBSUB, "pubsub"), (FAST, "fast"), (BLOCKING, "blocking")];
+    for (flag, cat) in implied {
+        if c.flags & flag != 0 {
+            m |= bit(cat);
+        }
+    }
+    // Scripts may write, so scripting commands are never @read.
+    if c.flags & READONLY != 0 && m & bit("scripting") == 0 {
+        m |= bit("read");
+    }
+    if m & bit("fast") == 0 {
+        m |= bit("slow");
+    }
+    CATEGORIES.iter().enumerate().filter(move |(i, _)| m & (1 << i) != 0).map(|(_, c)| *c)
+}
+
+/// Key-spec flags: kvick's table has no per-key access flags, so these are
+/// the generic ones for a reading or a writing command.
+fn key_flags(c: &Command) -> &'static [&'static str] {
+    if c.is_write() {
+        &["RW", "access", "update"]
+    } else {
+        &["RO", "access"]
+    }
+}
+
+/// A command by full name ("get", "client|list"), as COMMAND INFO/DOCS take it.
+fn by_fullname(name: &[u8]) -> Option<&'static Command> {
+    let mut parts = name.splitn(2, |&b| b == b'|');
+    let ci = lookup(parts.next()?)?;
+    match parts.next() {
+        None => Some(by_index(ci)),
+        Some(sub) => lookup_sub(ci, sub).map(by_index),
+    }
+}
+
+/// Every command and subcommand, depth first (COMMAND LIST's order).
+fn every_command() -> impl Iterator<Item = &'static Command> {
+    super::all().iter().flat_map(|c| std::iter::once(*c).chain(c.subs.iter()))
+}
+
+/// One entry of COMMAND / COMMAND INFO, in Redis 7.0's shape and types.
+fn reply_info(r: &mut Reply, c: &Command) {
+    r.array(10);
+    r.bulk(c.name.as_bytes());
+    r.int(c.arity as i64);
+    let names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| c.flags & f != 0).map(|(_, n)| *n).collect();
+    r.set(names.len());
+    names.iter().for_each(|n| r.simple(n));
+    let has_keys = c.first_key > 0;
+    let (first, last, step) = if has_keys { (c.first_key, c.last_key, c.step) } else { (0, 0, 0) };
+    r.int(first as i64);
+    r.int(last as i64);
+    r.int(step as i64);
+    let cats: Vec<&str> = acl_categories(c).collect();
+    r.set(cats.len());
+    cats.iter().for_each(|cat| r.simple(&format!("@{cat}")));
+    let tips = TIPS.iter().find(|(n, _)| *n == c.name).map_or("", |(_, t)| t);
+    r.set(tips.split_whitespace().count());
+    tips.split_whitespace().for_each(|t| r.bulk(t.as_bytes()));
+    r.set(has_keys as usize);
+    if has_keys {
+        r.map(3);
+        r.bulk(b"flags");
+        r.set(key_flags(c).len());
+        key_flags(c).iter().for_each(|f| r.simple(f));
+        r.bulk(b"begin_search");
+        r.map(2);
+        r.bulk(b"type");
+        r.bulk(b"index");
+        r.bulk(b"spec");
+        r.map(1);
+        r.bulk(b"index");
+        r.int(first as i64);
+        r.bulk(b"find_keys");
+        r.map(2);
+        r.bulk(b"type");
+        r.bulk(b"range");
+        r.bulk(b"spec");
+        r.map(3);
+        r.bulk(b"lastkey");
+        // Relative to the first key, or counted from the end.
+        r.int(if last < 0 { last } else { last - first } as i64);
+        r.bulk(b"keystep");
+        r.int(step as i64);
+        r.bulk(b"limit");
+        r.int(0);
+    }
+    if c.subs.is_empty() {
+        r.set(0);
+    } else {
+        r.array(c.subs.len());
+        c.subs.iter().for_each(|sub| reply_info(r, sub));
+    }
+}
+
+/// One entry of COMMAND DOCS: summary, since, group and subcommands
+/// (kvick's table carries no complexity or argument docs).
+fn reply_docs(r: &mut Reply, c: &Command) {
+    r.map(3 + !c.subs.is_empty() as usize);
+    r.bulk(b"summary");
+    r.bulk(c.summary.as_bytes());
+    r.bulk(b"since");
+    r.bulk(c.since.as_bytes());
+    r.bulk(b"group");
+    r.bulk(c.group.as_bytes());
+    if !c.subs.is_empty() {
+        r.bulk(b"subcommands");
+        r.map(c.subs.len());
+        for sub in c.subs {
+            r.bulk(sub.name.as_bytes());
+            reply_docs(r, sub);
+        }
+    }
+}
+
+fn command(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let mut r = s.reply();
+        r.array(super::all().len());
+        super::all().iter().for_each(|c| reply_info(&mut r, c));
+    })
+}
+
+fn command_count(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move { s.reply().int(super::all().len() as i64) })
+}
+
+fn command_info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    if a.len() == 2 {
+        return command(s, a);
+    }
+    Box::pin(async move {
+        let mut r = s.reply();
+        r.array(a.len() - 2);
+        for name in &a.0[2..] {
+            match by_fullname(name) {
+                Some(c) => reply_info(&mut r, c),
+                None => r.null(),
+            }
+        }
+    })
+}
+
+fn command_docs(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let found: Vec<&Command> = if a.len() == 2 { super::all().to_vec() } else { a.0[2..].iter().filter_map(|n| by_fullname(n)).collect() };
+        let mut r = s.reply();
+        r.map(found.len());
+        for c in found {
+            r.bulk(c.name.as_bytes());
+            reply_docs(&mut r, c);
+        }
+    })
+}
+
+fn command_list(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let names: Vec<&str> = if a.len() == 2 {
+            every_command().map(|c| c.name).collect()
+        } else if a.len() == 5 && a.is(2, "filterby") {
+            let arg = a.get(4);
+            if a.is(3, "module") {
+                Vec::new()
+            } else if a.is(3, "aclcat") {
+                every_command().filter(|c| acl_categories(c).any(|cat| cat.as_bytes().eq_ignore_ascii_case(arg))).map(|c| c.name).collect()
+            } else if a.is(3, "pattern") {
+                every_command().filter(|c| glob_match(arg, c.name.as_bytes(), true)).map(|c| c.name).collect()
+            } else {
+                return s.reply().error(err::SYNTAX);
+            }
+        } else {
+            return s.reply().error(err::SYNTAX);
+        };
+        let mut r = s.reply();
+        r.array(names.len());
+        names.iter().for_each(|n| r.bulk(n.as_bytes()));
+    })
+}
+
+/// COMMAND GETKEYS and GETKEYSANDFLAGS.
+fn command_getkeys(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let with_flags = a.is(1, "getkeysandflags");
+        let argv = &a.0[2..];
+        let found = lookup(&argv[0]).and_then(|ci| match argv.len() >= 2 && !by_index(ci).subs.is_empty() {
+            true => lookup_sub(ci, &argv[1]),
+            false => Some(ci),
+        });
+        let Some(c) = found.map(by_index) else { return s.reply().error("ERR Invalid command specified") };
+        if c.first_key <= 0 {
+            return s.reply().error("ERR The command has no key arguments");
+        }
+        if !c.arity_ok(argv.len()) {
+            return s.reply().error("ERR Invalid number of arguments specified for command");
+        }
+        let keys: Vec<usize> = c.key_indexes(argv.len()).collect();
+        let mut r = s.reply();
+        r.array(keys.len());
+        for i in keys {
+            if with_flags {
+                r.array(2);
+                r.bulk(&argv[i]);
+                r.set(key_flags(c).len());
+                key_flags(c).iter().for_each(|f| r.simple(f));
+            } else {
+                r.bulk(&argv[i]);
+            }
+        }
+    })
+}
+
+fn command_help(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        help(
+            &mut s.reply(),
+            "COMMAND",
+            &[
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "LIST",
+                "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+                "GETKEYSANDFLAGS <full-command>",
+                "    Return the keys and the access flags from a full Redis command.",
+            ],
+        )
+    })
+}
+
+// ---- DEBUG and SHUTDOWN ----------------------------------------------------
+
+/// C's strtod over the longest numeric prefix: DEBUG SLEEP takes "0.5s" as
+/// 0.5 and "x" as 0, like Redis.
+fn strtod(b: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(&b[..b.len().min(64)]);
+    let text = text.trim_start();
+    (1..=text.len()).rev().find_map(|n| text.get(..n)?.parse::<f64>().ok()).unwrap_or(0.0)
+}
+
+/// DEBUG, behind Redis 7.0's enable-debug-command (no / yes / local).
+///
+/// DEBUG SLEEP suspends only the calling connection (a timer on its task), not
+/// the server as in Redis: other clients, on this core too, keep being served.
+fn debug(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let ip = s.info.addr.ip();
+        let local = ip == std::net::Ipv4Addr::LOCALHOST || ip == std::net::Ipv6Addr::LOCALHOST;
+        let allowed = match config::get_int("enable-debug-command") {
+            1 => true,
+            2 => local,
+            _ => false,
+        };
+        if !allowed {
+            return s.reply().error(
+                "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            );
+        }
+        if a.is(1, "help") && a.len() == 2 {
+            let lines = [
+                "ERROR <string>",
+                "    Return a Redis protocol error with <string> as message. Useful for clients",
+                "    unit tests to simulate Redis errors.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ];
+            help(&mut s.reply(), "DEBUG", &lines);
+        } else if a.is(1, "sleep") && a.len() == 3 {
+            let secs = strtod(a.get(2));
+            if secs > 0.0 {
+                glommio::timer::sleep(Duration::from_secs_f64(secs.min(1e9))).await;
+            }
+            s.reply().ok();
+        } else if a.is(1, "log") && a.len() == 3 {
+            eprintln!("DEBUG LOG: {}", String::from_utf8_lossy(a.get(2)));
+            s.reply().ok();
+        } else if a.is(1, "error") && a.len() == 3 {
+            s.reply().error(&String::from_utf8_lossy(a.get(2)));
+        } else {
+            let sub = super::printable(a.get(1), 128);
+            s.reply().error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try DEBUG HELP."));
+        }
+    })
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. On success the process exits
+/// without replying, as Redis closes the connection. There is nothing to wait
+/// for (no replicas) and nothing to save (no persistence yet), so NOW changes
+/// nothing and an explicit SAVE fails unless FORCE'd.
+fn shutdown(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let (mut nosave, mut save, mut force, mut abort, mut other) = (false, false, false, false, false);
+        for i in 1..a.len() {
+            if a.is(i, "nosave") {
+                nosave = true;
+            } else if a.is(i, "save") {
+                save = true;
+            } else if a.is(i, "force") {
+                force = true;
+            } else if a.is(i, "abort") {
+                abort = true;
+            } else if a.is(i, "now") {
+                other = true;
+            } else {
+                return s.reply().error(err::SYNTAX);
+            }
+        }
+        if (abort && (nosave || save || force || other)) || (nosave && save) {
+            return s.reply().error(err::SYNTAX);
+        }
+        if abort {
+            return s.reply().error("ERR No shutdown in progress.");
+        }
+        eprintln!("User requested shutdown...");
+        if save && !force {
+            eprintln!("Error trying to save the DB, can't exit: kvick has no persistence yet.");
+            return s.reply().error("ERR Errors trying to SHUTDOWN. Check logs.");
+        }
+        eprintln!("kvick is now ready to exit, bye bye...");
+        std::process::exit(0);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_bytes_like_redis() {
+        assert_eq!(human_bytes(1023), "1023B");
+        assert_eq!(human_bytes(916336), "894.86K");
+        assert_eq!(human_bytes(12124160), "11.56M");
+        assert_eq!(human_bytes(25276502016), "23.54G");
+    }
+
+    #[test]
+    fn strtod_prefix() {
+        assert_eq!(strtod(b"0.5s"), 0.5);
+        assert_eq!(strtod(b"x"), 0.0);
+        assert_eq!(strtod(b" 2"), 2.0);
+    }
+
+    #[test]
+    fn categories_match_redis() {
+        let cats = |name: &str| acl_categories(by_fullname(name.as_bytes()).expect("known command")).collect::<Vec<_>>().join(" ");
+        assert_eq!(cats("get"), "read string fast");
+        assert_eq!(cats("client"), "slow");
+        assert_eq!(cats("client|list"), "admin slow dangerous connection");
+        assert_eq!(cats("command|count"), "slow connection");
+        assert_eq!(cats("flushall"), "keyspace write slow dangerous");
+        assert_eq!(cats("swapdb"), "keyspace write fast dangerous");
+        assert_eq!(cats("lastsave"), "admin fast dangerous");
+    }
+
+    #[test]
+    fn subcommands_resolve() {
+        assert_eq!(by_fullname(b"CLIENT|List").map(|c| c.name), Some("client|list"));
+        assert!(by_fullname(b"client|").is_none());
+        assert!(by_fullname(b"get|x").is_none());
+        assert!(lookup(b"client|list").is_none());
+    }
 }

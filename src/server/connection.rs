@@ -211,26 +211,45 @@ async fn write_out(core: &Core, stream: &mut TcpStream, out: &mut Vec<u8>) -> st
 /// Routes one command: inline, into a batch for another core, or (after the
 /// batches before it complete) through its connection-level or multi-shard path.
 async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: Args<'_>) {
-    core.clients.borrow_mut().stats.commands_processed += 1;
-    let Some(ci) = commands::lookup(args.get(0)) else {
+    let Some(mut ci) = commands::lookup(args.get(0)) else {
         local_error(s, pipe, &commands::unknown_command_error(&args));
         return;
     };
-    let cmd = commands::by_index(ci);
+    let mut cmd = commands::by_index(ci);
+    // A container's subcommand has its own arity, flags and keys, as in Redis.
+    if !cmd.subs.is_empty() && args.len() >= 2 {
+        let Some(sub) = commands::lookup_sub(ci, args.get(1)) else {
+            local_error(s, pipe, &commands::unknown_subcommand_error(&args));
+            return;
+        };
+        ci = sub;
+        cmd = commands::by_index(ci);
+    }
     s.info.last_cmd.set(cmd.name);
     if !cmd.arity_ok(args.len()) {
         local_error(s, pipe, &commands::arity_error(cmd.name));
         return;
     }
+    // Redis' authRequired(): a connection that has not authenticated while a
+    // password is set (sessions start authenticated when there is none, and
+    // stay so if one is set later). The config read is off the common path.
+    if !s.authenticated && cmd.flags & commands::flags::NO_AUTH == 0 && !config::get_text("requirepass").is_empty() {
+        local_error(s, pipe, "NOAUTH Authentication required.");
+        return;
+    }
+    // Like Redis, count only commands that run (not rejected ones), and a
+    // connection-level one once done (INFO does not count itself).
     let span_fn = match cmd.run {
         Run::Conn(f) => {
             pipe.finish(core, s.db, s.proto, &mut s.out).await;
             f(s, args.to_owned()).await;
+            core.clients.borrow_mut().stats.commands_processed += 1;
             return;
         }
         Run::Shard(_) => None,
         Run::Span(_, span) => Some(span),
     };
+    core.clients.borrow_mut().stats.commands_processed += 1;
     let mut target: Option<usize> = None;
     let mut spans = false;
     for i in cmd.key_indexes(args.len()) {

@@ -56,10 +56,14 @@ pub fn run() -> Result<(), String> {
     for id in 0..threads {
         let mesh = mesh.clone();
         let addrs = addrs.clone();
-        let builder = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
+        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
             .name(&format!("kvick-{id}"))
             .io_memory(io_memory)
             .preempt_timer(Duration::from_millis(10));
+        let spin = config::get_int("spin-before-park-us");
+        if spin > 0 {
+            builder = builder.spin_before_park(Duration::from_micros(spin as u64));
+        }
         let handle = builder
             .spawn(move || async move {
                 let (senders, receivers) = mesh.join().await.expect("joining the core mesh");

@@ -15,11 +15,14 @@ pub struct Session {
     pub out: Vec<u8>,
     /// Close the connection once the pending replies are written (QUIT).
     pub close: bool,
+    /// Passed AUTH (or no password was set when it connected or last RESET).
+    pub authenticated: bool,
 }
 
 impl Session {
     pub fn new(core: Rc<Core>, info: Rc<ClientInfo>) -> Self {
-        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false }
+        let authenticated = crate::config::get_text("requirepass").is_empty();
+        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated }
     }
 
     pub fn reply(&mut self) -> Reply<'_> {

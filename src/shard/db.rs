@@ -43,15 +43,24 @@ impl Db {
         self.expires.len()
     }
 
-    fn is_expired(e: &Entry, now: u64) -> bool {
+    pub fn is_expired(e: &Entry, now: u64) -> bool {
         e.expire_at != 0 && e.expire_at <= now
     }
 
     /// The live entry of `key`, deleting it first if it has expired.
     /// Returns whether an expired key was removed alongside.
     pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.expire_if_due(key, now);
-        self.map.get_mut(key)
+        // One hash and probe for the common case (live key or no key).
+        use hashbrown::hash_map::RawEntryMut;
+        match self.map.raw_entry_mut().from_key(key) {
+            RawEntryMut::Vacant(_) => None,
+            RawEntryMut::Occupied(o) if Self::is_expired(o.get(), now) => {
+                let (k, e) = o.remove_entry();
+                self.expires.remove(&(e.expire_at, k));
+                None
+            }
+            RawEntryMut::Occupied(o) => Some(o.into_mut()),
+        }
     }
 
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
@@ -92,6 +101,15 @@ impl Db {
         }
         if expire_at != 0 {
             self.expires.insert((expire_at, key.into()));
+        }
+    }
+
+    /// Stores a whole entry, keeping its expiry and LRU clock (RENAME, MOVE).
+    pub fn insert_entry(&mut self, key: &[u8], e: Entry) {
+        let lru = e.lru;
+        self.insert(key, e.value, e.expire_at);
+        if let Some(e) = self.map.get_mut(key) {
+            e.lru = lru;
         }
     }
 
