@@ -334,8 +334,10 @@ pub fn arity_error(name: &str) -> String {
     format!("ERR wrong number of arguments for '{}' command", name)
 }
 
-/// Lossy, length-capped text of an argument for error messages.
+/// Lossy, length-capped text of an argument for error messages. Cut at a NUL
+/// byte, as Redis' "%s" formatting does.
 pub fn printable(a: &[u8], max: usize) -> String {
+    let a = &a[..a.iter().position(|&b| b == 0).unwrap_or(a.len())];
     let s = String::from_utf8_lossy(&a[..a.len().min(max)]);
     s.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
 }

@@ -78,67 +78,103 @@ fn string_value(v: &[u8]) -> Value {
     Value::Str(StrValue::from_bytes(v))
 }
 
-fn set(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    const NX: u8 = 1;
-    const XX: u8 = 2;
-    const GET: u8 = 4;
-    const KEEPTTL: u8 = 8;
-    const EXPIRE: u8 = 16;
-    let mut opts = 0u8;
-    let mut expire_at = 0u64;
-    let mut i = 3;
+/// The expiry option of SET or GETEX.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    Keep,
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+    /// SET KEEPTTL.
+    KeepTtl,
+    /// GETEX PERSIST.
+    Persist,
+}
+
+/// Options of SET (`for_set`) or GETEX, parsed as Redis'
+/// parseExtendedStringArguments: an option may repeat, but two different
+/// expiry options, or NX with XX, are a syntax error. The expiry's number is
+/// read later, so syntax errors win over bad numbers.
+struct StringOpts<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    expiry: Expiry,
+    expiry_arg: &'a [u8],
+}
+
+fn parse_string_opts<'a>(a: &Args<'a>, from: usize, for_set: bool) -> Option<StringOpts<'a>> {
+    let mut o = StringOpts { nx: false, xx: false, get: false, expiry: Expiry::Keep, expiry_arg: b"" };
+    let mut i = from;
     while i < a.len() {
-        let o = a.get(i);
-        let next = if i + 1 < a.len() { Some(a.get(i + 1)) } else { None };
-        let unit = if o.eq_ignore_ascii_case(b"ex") {
-            Some((1000, false))
-        } else if o.eq_ignore_ascii_case(b"px") {
-            Some((1, false))
-        } else if o.eq_ignore_ascii_case(b"exat") {
-            Some((1000, true))
-        } else if o.eq_ignore_ascii_case(b"pxat") {
-            Some((1, true))
+        let w = a.get(i);
+        let is = |name: &str| w.eq_ignore_ascii_case(name.as_bytes());
+        let timed = if is("ex") {
+            Some(Expiry::Ex)
+        } else if is("px") {
+            Some(Expiry::Px)
+        } else if is("exat") {
+            Some(Expiry::ExAt)
+        } else if is("pxat") {
+            Some(Expiry::PxAt)
         } else {
             None
         };
-        if let Some((unit_ms, absolute)) = unit {
-            let Some(raw) = next else { return r.error(err::SYNTAX) };
-            if opts & (KEEPTTL | EXPIRE) != 0 {
-                return r.error(err::SYNTAX);
+        let flag = if let Some(kind) = timed {
+            if i + 1 >= a.len() || (o.expiry != Expiry::Keep && o.expiry != kind) {
+                return None;
             }
-            opts |= EXPIRE;
-            match expire_arg(r, "set", raw, unit_ms, absolute, ctx.now) {
-                Some(at) => expire_at = at,
-                None => return,
+            o.expiry = kind;
+            o.expiry_arg = a.get(i + 1);
+            i += 1;
+            true
+        } else if for_set && is("nx") && !o.xx {
+            o.nx = true;
+            true
+        } else if for_set && is("xx") && !o.nx {
+            o.xx = true;
+            true
+        } else if for_set && is("get") {
+            o.get = true;
+            true
+        } else if (for_set && is("keepttl")) || (!for_set && is("persist")) {
+            let kind = if for_set { Expiry::KeepTtl } else { Expiry::Persist };
+            if o.expiry != Expiry::Keep && o.expiry != kind {
+                return None;
             }
-            i += 2;
-            continue;
-        }
-        let flag = if o.eq_ignore_ascii_case(b"nx") {
-            NX
-        } else if o.eq_ignore_ascii_case(b"xx") {
-            XX
-        } else if o.eq_ignore_ascii_case(b"get") {
-            GET
-        } else if o.eq_ignore_ascii_case(b"keepttl") {
-            KEEPTTL
+            o.expiry = kind;
+            true
         } else {
-            return r.error(err::SYNTAX);
+            false
         };
-        let conflict = match flag {
-            NX => XX,
-            XX => NX,
-            KEEPTTL => EXPIRE,
-            _ => 0,
-        };
-        if opts & conflict != 0 {
-            return r.error(err::SYNTAX);
+        if !flag {
+            return None;
         }
-        opts |= flag;
         i += 1;
     }
+    Some(o)
+}
+
+/// The absolute expiry the options ask for: Some(None) leaves the TTL alone
+/// (or clears it, for SET), Some(Some(0)) is PERSIST. None: error replied.
+fn resolve_expiry(r: &mut Reply, cmd: &str, o: &StringOpts, now: u64) -> Option<Option<u64>> {
+    let (unit_ms, absolute) = match o.expiry {
+        Expiry::Keep | Expiry::KeepTtl => return Some(None),
+        Expiry::Persist => return Some(Some(0)),
+        Expiry::Ex => (1000, false),
+        Expiry::Px => (1, false),
+        Expiry::ExAt => (1000, true),
+        Expiry::PxAt => (1, true),
+    };
+    expire_arg(r, cmd, o.expiry_arg, unit_ms, absolute, now).map(Some)
+}
+
+fn set(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let Some(o) = parse_string_opts(&a, 3, true) else { return r.error(err::SYNTAX) };
+    let Some(expire_at) = resolve_expiry(r, "set", &o, ctx.now) else { return };
     let key = a.get(1);
-    let exists = if opts & GET != 0 {
+    let exists = if o.get {
         match read_str(ctx, key) {
             Ok(Some(s)) => {
                 r.bulk(s.bytes(&mut itoa::Buffer::new()));
@@ -153,20 +189,20 @@ fn set(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     } else {
         ctx.write(key).is_some()
     };
-    if (opts & NX != 0 && exists) || (opts & XX != 0 && !exists) {
-        if opts & GET == 0 {
+    if (o.nx && exists) || (o.xx && !exists) {
+        if !o.get {
             r.null();
         }
         return;
     }
     let value = string_value(a.get(2));
     let now = ctx.now;
-    if opts & KEEPTTL != 0 {
+    if o.expiry == Expiry::KeepTtl {
         ctx.db().insert_keep_ttl(key, value, now);
     } else {
-        ctx.db().insert(key, value, expire_at);
+        ctx.db().insert(key, value, expire_at.unwrap_or(0));
     }
-    if opts & GET == 0 {
+    if !o.get {
         r.ok();
     }
 }
@@ -212,41 +248,8 @@ fn getdel(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 }
 
 fn getex(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    // None: leave the TTL; Some(0): PERSIST; Some(t): expire at t.
-    let mut new_expiry: Option<u64> = None;
-    let mut i = 2;
-    while i < a.len() {
-        let o = a.get(i);
-        let unit = if o.eq_ignore_ascii_case(b"ex") {
-            Some((1000, false))
-        } else if o.eq_ignore_ascii_case(b"px") {
-            Some((1, false))
-        } else if o.eq_ignore_ascii_case(b"exat") {
-            Some((1000, true))
-        } else if o.eq_ignore_ascii_case(b"pxat") {
-            Some((1, true))
-        } else {
-            None
-        };
-        if new_expiry.is_some() {
-            return r.error(err::SYNTAX);
-        }
-        if let Some((unit_ms, absolute)) = unit {
-            if i + 1 >= a.len() {
-                return r.error(err::SYNTAX);
-            }
-            match expire_arg(r, "getex", a.get(i + 1), unit_ms, absolute, ctx.now) {
-                Some(at) => new_expiry = Some(at),
-                None => return,
-            }
-            i += 2;
-        } else if o.eq_ignore_ascii_case(b"persist") {
-            new_expiry = Some(0);
-            i += 1;
-        } else {
-            return r.error(err::SYNTAX);
-        }
-    }
+    let Some(o) = parse_string_opts(&a, 2, false) else { return r.error(err::SYNTAX) };
+    let Some(new_expiry) = resolve_expiry(r, "getex", &o, ctx.now) else { return };
     let key = a.get(1);
     match read_str(ctx, key) {
         Ok(Some(s)) => r.bulk(s.bytes(&mut itoa::Buffer::new())),
