@@ -10,7 +10,7 @@ use hashbrown::HashMap;
 
 use crate::types::Value;
 
-pub type Key = Box<[u8]>;
+pub use super::key::Key;
 type Hasher = foldhash::fast::RandomState;
 
 pub struct Entry {

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod expire;
+pub mod key;
 pub mod locks;
 
 use db::Db;
