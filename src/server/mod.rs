@@ -47,6 +47,7 @@ pub fn run() -> Result<(), String> {
     let addrs = bind_addrs(port)?;
     check_port_free(&addrs)?;
     let io_memory = memlock_budget(threads)?;
+    probe_io_uring()?;
     let mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full> = MeshBuilder::full(threads, MESH_CAPACITY);
     let slots = SlotMap::new(threads);
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -112,6 +113,21 @@ fn io_uring_hint(err: &str) -> String {
          container, a seccomp profile that allows io_uring_setup/io_uring_enter (Docker 25+ \
          blocks them by default)."
     )
+}
+
+/// Creates and closes one io_uring, so that a kernel or sandbox without it
+/// gets a clear message instead of a panic inside an executor thread.
+fn probe_io_uring() -> Result<(), String> {
+    // struct io_uring_params is 120 bytes; zeroed asks for defaults.
+    let mut params = [0u8; 120];
+    // SAFETY: io_uring_setup(2) with a valid params buffer; the fd is closed.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4u32, params.as_mut_ptr()) };
+    if fd < 0 {
+        return Err(io_uring_hint(&std::io::Error::last_os_error().to_string()));
+    }
+    // SAFETY: closing the descriptor io_uring_setup just returned.
+    unsafe { libc::close(fd as i32) };
+    Ok(())
 }
 
 fn bind_addrs(port: u16) -> Result<Vec<SocketAddr>, String> {
