@@ -18,4 +18,5 @@ echo "==> ulimit -l: $(ulimit -l) KiB"
 echo "==> cargo test --release"
 # --no-fail-fast: report every failing test binary, not just the first.
 cargo test --release --no-fail-fast
+bash scripts/redis-py-tests.sh
 echo "==> all tests passed"

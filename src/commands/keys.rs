@@ -41,8 +41,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("randomkey", 1, READONLY, (0, 0, 0), G, "1.0.0", "Return a random key from the keyspace", Run::Conn(randomkey)),
     cmd("rename", 3, WRITE, (1, 2, 1), G, "1.0.0", "Rename a key", Run::Span(rename, rename_span)),
     cmd("renamenx", 3, WRITE | FAST, (1, 2, 1), G, "1.0.0", "Rename a key, only if the new key does not exist", Run::Span(renamenx, renamenx_span)),
-    cmd("copy", -3, WRITE | DENYOOM, (1, 2, 1), G, "6.2.0", "Copy a key", Run::Span(copy, copy_span)),
-    cmd("move", 3, WRITE | FAST, (1, 1, 1), G, "1.0.0", "Move a key to another database", Run::Shard(move_)),
+    cmd("copy", -3, WRITE | DENYOOM | OTHER_DB, (1, 2, 1), G, "6.2.0", "Copy a key", Run::Span(copy, copy_span)),
+    cmd("move", 3, WRITE | FAST | OTHER_DB, (1, 1, 1), G, "1.0.0", "Move a key to another database", Run::Shard(move_)),
     cmd("object", -2, 0, (0, 0, 0), G, "2.2.3", "A container for object introspection commands", Run::Shard(object_help)).with_subs(OBJECT),
 ];
 

@@ -155,6 +155,9 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 11;
     pub const SKIP_SLOWLOG: u32 = 1 << 12;
     pub const ALLOW_BUSY: u32 = 1 << 13;
+    /// kvick-internal (not in COMMAND INFO): may touch another database than
+    /// the client's (MOVE, COPY ... DB), so lock checks must cover the shard.
+    pub const OTHER_DB: u32 = 1 << 14;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),

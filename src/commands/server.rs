@@ -244,7 +244,7 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                     clients: clients.map.len(),
                     max_qbuf: clients.map.values().map(|i| i.qbuf.get()).max().unwrap_or(0),
                     net: clients.stats,
-                    keys: shard.stats,
+                    keys: shard.stats_snapshot(),
                     dbs: shard.dbs.iter().map(|d| (d.len(), d.expires_len(), d.estimate_avg_ttl(now))).collect(),
                 }
             })
@@ -518,7 +518,7 @@ fn config_resetstat(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         s.core
             .call_all(|c| {
                 c.clients.borrow_mut().stats = CoreStats::default();
-                c.shard.borrow_mut().stats = ShardStats::default();
+                c.shard.borrow_mut().reset_stats();
             })
             .await;
         s.reply().ok();

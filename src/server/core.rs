@@ -14,7 +14,8 @@ use crate::cluster::SlotMap;
 use crate::commands::{self, Args, Ctx};
 use crate::resp::{Proto, Reply};
 use crate::server::clients::Clients;
-use crate::shard::locks::{LockSet, Mode};
+use crate::commands::flags;
+use crate::shard::locks::{LockSet, LockTable, Mode};
 use crate::shard::Shard;
 
 pub type AnyBox = Box<dyn Any + Send>;
@@ -172,22 +173,15 @@ impl Core {
         let _ = b.reply.send(BatchReply { out, ends });
     }
 
-    /// Runs a single-shard command on this core's shard if none of its keys is
-    /// locked; returns false (having done nothing) otherwise.
+    /// Runs a single-shard command on this core's shard unless a held or
+    /// queued lock conflicts with it; returns false (having done nothing) then.
     pub fn try_run_local(&self, ci: u16, args: Args, db: usize, proto: Proto, out: &mut Vec<u8>) -> bool {
         let cmd = commands::by_index(ci);
         let mut shard = self.shard.borrow_mut();
-        if !shard.locks.is_idle() {
-            let keys: Vec<&[u8]> = cmd.key_indexes(args.len()).map(|i| args.get(i)).collect();
-            if !shard.locks.may_run(db, &keys, lock_mode(cmd)) {
-                return false;
-            }
+        if !shard.locks.is_idle() && !may_run(&shard.locks, cmd, args, db) {
+            return false;
         }
-        let f = match cmd.run {
-            commands::Run::Shard(f) | commands::Run::Span(f, _) => f,
-            commands::Run::Conn(_) => unreachable!("connection commands are not routed to shards"),
-        };
-        f(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
+        f_of(cmd)(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
         true
     }
 
@@ -202,19 +196,48 @@ impl Core {
             db,
             keys: cmd.key_indexes(args.len()).map(|i| args.get(i).into()).collect(),
             mode: lock_mode(cmd),
-            whole_shard: cmd.first_key == 0,
+            whole_shard: cmd.flags & flags::OTHER_DB != 0,
         };
         let rx = self.shard.borrow_mut().locks.acquire(txid, set);
         let _ = rx.await;
         // Holding the locks, nothing can conflict; run, then let others in.
-        let f = match cmd.run {
-            commands::Run::Shard(f) | commands::Run::Span(f, _) => f,
-            commands::Run::Conn(_) => unreachable!("connection commands are not routed to shards"),
-        };
         let mut shard = self.shard.borrow_mut();
-        f(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
+        f_of(cmd)(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
         shard.locks.release(txid);
     }
+}
+
+fn f_of(cmd: &commands::Command) -> commands::ShardFn {
+    match cmd.run {
+        commands::Run::Shard(f) | commands::Run::Span(f, _) => f,
+        commands::Run::Conn(_) => unreachable!("connection commands are not routed to shards"),
+    }
+}
+
+/// Lock check of a single-shard command. Keyless ones (PING, TIME, ...) touch
+/// no data and always run; MOVE/COPY reach into other databases and run only
+/// when no lock is in flight on the shard.
+fn may_run(locks: &LockTable, cmd: &commands::Command, args: Args, db: usize) -> bool {
+    if cmd.first_key == 0 {
+        return true;
+    }
+    if cmd.flags & flags::OTHER_DB != 0 {
+        return locks.is_idle();
+    }
+    let mut keys: [&[u8]; 8] = [&[]; 8];
+    let mut n = 0;
+    for i in cmd.key_indexes(args.len()) {
+        if n == keys.len() {
+            // Many keys: check them in chunks without allocating.
+            if !locks.may_run(db, &keys, lock_mode(cmd)) {
+                return false;
+            }
+            n = 0;
+        }
+        keys[n] = args.get(i);
+        n += 1;
+    }
+    locks.may_run(db, &keys[..n], lock_mode(cmd))
 }
 
 pub fn lock_mode(cmd: &commands::Command) -> Mode {

@@ -25,8 +25,8 @@ pub struct Entry {
 pub struct Db {
     map: HashMap<Key, Entry, Hasher>,
     expires: BTreeSet<(u64, Key)>,
-    /// Sum of TTLs seen by the last active-expiry pass, for INFO's avg_ttl.
-    pub avg_ttl: u64,
+    /// Keys removed on access because they had expired (INFO expired_keys).
+    pub lazy_expired: u64,
 }
 
 /// Seconds-resolution clock for idle times, as Redis' LRU clock.
@@ -57,6 +57,7 @@ impl Db {
             RawEntryMut::Occupied(o) if Self::is_expired(o.get(), now) => {
                 let (k, e) = o.remove_entry();
                 self.expires.remove(&(e.expire_at, k));
+                self.lazy_expired += 1;
                 None
             }
             RawEntryMut::Occupied(o) => Some(o.into_mut()),
@@ -77,6 +78,7 @@ impl Db {
         match self.map.get(key) {
             Some(e) if Self::is_expired(e, now) => {
                 self.remove(key);
+                self.lazy_expired += 1;
                 true
             }
             _ => false,
@@ -85,22 +87,28 @@ impl Db {
 
     /// Stores a value with the given expiry (0 = none), replacing any old one.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        use hashbrown::hash_map::RawEntryMut;
         let lru = lru_clock();
-        match self.map.get_mut(key) {
-            Some(e) => {
-                if e.expire_at != 0 {
-                    self.expires.remove(&(e.expire_at, Key::from(key)));
-                }
+        // One hash and probe whether the key is new or replaced.
+        let old_expiry = match self.map.raw_entry_mut().from_key(key) {
+            RawEntryMut::Occupied(mut o) => {
+                let e = o.get_mut();
                 e.value = value;
-                e.expire_at = expire_at;
                 e.lru = lru;
+                std::mem::replace(&mut e.expire_at, expire_at)
             }
-            None => {
-                self.map.insert(key.into(), Entry { value, expire_at, lru });
+            RawEntryMut::Vacant(v) => {
+                v.insert(key.into(), Entry { value, expire_at, lru });
+                0
             }
-        }
-        if expire_at != 0 {
-            self.expires.insert((expire_at, key.into()));
+        };
+        if old_expiry != expire_at {
+            if old_expiry != 0 {
+                self.expires.remove(&(old_expiry, Key::from(key)));
+            }
+            if expire_at != 0 {
+                self.expires.insert((expire_at, key.into()));
+            }
         }
     }
 
@@ -151,18 +159,23 @@ impl Db {
     }
 
     /// Removes up to `limit` keys whose expiry is due; returns how many it removed.
-    pub fn expire_due(&mut self, now: u64, limit: usize) -> usize {
-        let mut n = 0;
-        while n < limit {
-            let Some((at, _)) = self.expires.first() else { break };
-            if *at > now {
+    /// Keys for which `locked` is true stay (an in-flight transaction holds
+    /// them) and go on a later pass.
+    pub fn expire_due(&mut self, now: u64, limit: usize, locked: impl Fn(&[u8]) -> bool) -> usize {
+        let mut due = Vec::new();
+        for (at, key) in self.expires.iter() {
+            if *at > now || due.len() == limit {
                 break;
             }
-            let (_, key) = self.expires.pop_first().expect("first exists");
-            self.map.remove(&key);
-            n += 1;
+            if !locked(key) {
+                due.push((*at, key.clone()));
+            }
         }
-        n
+        for entry in &due {
+            self.expires.remove(entry);
+            self.map.remove(&entry.1);
+        }
+        due.len()
     }
 
     /// Average remaining TTL in ms over keys with an expiry (sampled from the

@@ -36,17 +36,15 @@ pub async fn active_expiry_loop(core: Rc<Core>) {
 /// One bounded step over every database. Returns true if due keys remain.
 fn expire_step(core: &Core) -> bool {
     let mut shard = core.shard.borrow_mut();
-    // Keys locked by an in-flight transaction expire once it is done.
-    if !shard.locks.is_idle() {
-        return false;
-    }
+    let shard = &mut *shard;
     let start = Instant::now();
     let now = now_ms();
     let mut removed = 0u64;
     let mut more = false;
-    for db in shard.dbs.iter_mut() {
+    let locks = &shard.locks;
+    for (i, db) in shard.dbs.iter_mut().enumerate() {
         loop {
-            let n = db.expire_due(now, BATCH);
+            let n = db.expire_due(now, BATCH, |k| locks.is_locked(i, k));
             removed += n as u64;
             if n < BATCH {
                 break;

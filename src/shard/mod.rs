@@ -35,6 +35,18 @@ impl Shard {
         }
     }
 
+    /// Statistics for INFO: expired keys count both active and lazy expiry.
+    pub fn stats_snapshot(&self) -> ShardStats {
+        let mut s = self.stats;
+        s.expired_keys += self.dbs.iter().map(|d| d.lazy_expired).sum::<u64>();
+        s
+    }
+
+    pub fn reset_stats(&mut self) {
+        self.stats = ShardStats::default();
+        self.dbs.iter_mut().for_each(|d| d.lazy_expired = 0);
+    }
+
     /// xorshift64*: cheap randomness for RANDOMKEY and sampling.
     pub fn rand(&mut self) -> u64 {
         let mut x = self.rng;
