@@ -47,6 +47,7 @@ const POLICIES: &[&str] = &[
 ];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
 const PROTECTED: &[&str] = &["no", "yes", "local"];
+const IO_ENGINES: &[&str] = &["glommio", "uring"];
 
 /// Every directive kvick knows. Names are Redis' (plus `threads`, kvick's own).
 pub static PARAMS: &[Param] = &[
@@ -54,7 +55,8 @@ pub static PARAMS: &[Param] = &[
     p("bind", Kind::Text, "127.0.0.1", NO),
     p("threads", Kind::Int(0, 1024), "0", NO),
     p("databases", Kind::Int(1, 256), "16", NO),
-    p("hz", Kind::Int(1, 500), "10", YES),
+    // Redis takes 0..INT_MAX and clamps to 1..500 (see `store`).
+    p("hz", Kind::Int(0, i32::MAX as i64), "10", YES),
     p("timeout", Kind::Int(0, i32::MAX as i64), "0", YES),
     p("tcp-backlog", Kind::Int(0, 65535), "511", NO),
     p("tcp-keepalive", Kind::Int(0, i32::MAX as i64), "300", YES),
@@ -73,7 +75,9 @@ pub static PARAMS: &[Param] = &[
     p("pidfile", Kind::Text, "", NO),
     p("dir", Kind::Text, ".", YES),
     p("dbfilename", Kind::Text, "dump.rdb", YES),
-    p("save", Kind::Text, "3600 1 300 100 60 10000", YES),
+    // Redis' default is "3600 1 300 100 60 10000"; kvick has no persistence
+    // yet, so "" is both the default and the only value (see NOT_YET).
+    p("save", Kind::Text, "", YES),
     p("appendonly", Kind::Bool, "no", YES),
     p("appendfilename", Kind::Text, "appendonly.aof", NO),
     p("appenddirname", Kind::Text, "appendonlydir", NO),
@@ -89,6 +93,9 @@ pub static PARAMS: &[Param] = &[
     p("io-memory", Kind::Memory, "0", NO),
     // kvick: how long an idle core polls before sleeping in the kernel.
     p("spin-before-park-us", Kind::Int(0, 1_000_000), "0", NO),
+    // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
+    // `uring`: a completion ring per core beside glommio (server::uring).
+    p("io-engine", Kind::Enum(IO_ENGINES), "glommio", NO),
 ];
 
 struct Values {
@@ -128,6 +135,8 @@ fn store(v: &Values, i: usize, raw: &str) -> Result<(), String> {
             if n < min || n > max {
                 return Err(format!("argument must be between {} and {} inclusive", min, max));
             }
+            // As Redis' hz: any value is taken, then clamped to 1..500.
+            let n = if p.name == "hz" { n.clamp(1, 500) } else { n };
             (n, n.to_string())
         }
         Kind::Memory => {
@@ -146,9 +155,41 @@ fn store(v: &Values, i: usize, raw: &str) -> Result<(), String> {
         }
         Kind::Text => (0, raw.to_string()),
     };
+    not_yet(p.name, raw, &text)?;
     v.ints[i].store(num, Ordering::Relaxed);
     *v.texts[i].lock().unwrap_or_else(|e| e.into_inner()) = text;
     Ok(())
+}
+
+/// Directives kvick accepts by name but does not implement yet: only the
+/// value that means "off" is taken (name, that value as stored, why).
+const NOT_YET: &[(&str, &str, &str)] = &[
+    ("appendonly", "no", "argument must be 'no' (persistence is not implemented yet)"),
+    ("save", "", "argument must be \"\" (persistence is not implemented yet)"),
+    ("maxmemory", "0", "argument must be 0 (maxmemory is not implemented yet)"),
+    ("daemonize", "no", "argument must be 'no' (daemonize is not implemented yet)"),
+    ("logfile", "", "argument must be \"\" (logging to a file is not implemented yet)"),
+];
+
+/// Refuses a value of a NOT_YET directive other than "off", after the
+/// directive's own syntax check (so `save 1` still gets Redis' message).
+fn not_yet(name: &str, raw: &str, text: &str) -> Result<(), String> {
+    let Some((_, off, why)) = NOT_YET.iter().find(|(n, _, _)| *n == name) else { return Ok(()) };
+    if text == *off {
+        return Ok(());
+    }
+    if name == "save" && !save_params_valid(raw) {
+        return Err("Invalid save parameters".into());
+    }
+    Err(why.to_string())
+}
+
+/// Redis' check of a save value: pairs of seconds >= 1 and changes >= 0.
+fn save_params_valid(raw: &str) -> bool {
+    let words: Vec<&str> = raw.split_whitespace().collect();
+    !words.is_empty()
+        && words.len().is_multiple_of(2)
+        && words.iter().enumerate().all(|(j, w)| w.parse::<i64>().is_ok_and(|v| v >= if j % 2 == 0 { 1 } else { 0 }))
 }
 
 /// "1gb", "100mb", "512k", "42" → bytes (k = 1000, kb = 1024, as redis.conf).
@@ -200,12 +241,21 @@ pub fn set_runtime(name: &str, value: &str) -> Result<(), String> {
     store(values(), i, value).map_err(|e| format!("CONFIG SET failed (possibly related to argument '{}') - {}", PARAMS[i].name, e))
 }
 
-/// (name, value) pairs whose name matches the glob, for CONFIG GET.
+/// (name, value) pairs whose name matches the glob, for CONFIG GET. As in
+/// Redis, a pattern without `[`, `*` or `?` is a plain (case-insensitive)
+/// name, so a backslash in it is not an escape.
 pub fn matching(pattern: &[u8]) -> Vec<(&'static str, String)> {
+    let glob = pattern.iter().any(|c| matches!(c, b'[' | b'*' | b'?'));
     PARAMS
         .iter()
         .enumerate()
-        .filter(|(_, p)| crate::util::glob_match(pattern, p.name.as_bytes(), true))
+        .filter(|(_, p)| {
+            if glob {
+                crate::util::glob_match(pattern, p.name.as_bytes(), true)
+            } else {
+                p.name.as_bytes().eq_ignore_ascii_case(pattern)
+            }
+        })
         .map(|(i, p)| (p.name, values().texts[i].lock().unwrap_or_else(|e| e.into_inner()).clone()))
         .collect()
 }
@@ -292,6 +342,37 @@ mod tests {
         assert_eq!(parse_memory("512k"), Some(512_000));
         assert_eq!(parse_memory("100"), Some(100));
         assert_eq!(parse_memory("x"), None);
+    }
+
+    #[test]
+    fn not_implemented_directives_take_only_off() {
+        let v = values();
+        let at = |n: &str| index(n).unwrap();
+        assert_eq!(get_text("save"), "");
+        assert!(store(v, at("save"), "").is_ok());
+        assert!(store(v, at("save"), "3600 1").unwrap_err().contains("not implemented"));
+        assert_eq!(store(v, at("save"), "3600").unwrap_err(), "Invalid save parameters");
+        assert!(store(v, at("appendonly"), "no").is_ok());
+        assert!(store(v, at("appendonly"), "yes").unwrap_err().contains("not implemented"));
+        assert_eq!(store(v, at("appendonly"), "maybe").unwrap_err(), "argument must be 'yes' or 'no'");
+        assert!(store(v, at("maxmemory"), "0mb").is_ok());
+        assert!(store(v, at("maxmemory"), "1gb").unwrap_err().contains("not implemented"));
+        assert!(store(v, at("daemonize"), "yes").unwrap_err().contains("not implemented"));
+        assert!(store(v, at("logfile"), "/tmp/x.log").unwrap_err().contains("not implemented"));
+        assert!(set_startup("save", &["".to_string()]).is_ok());
+        assert_eq!(get_text("appendonly"), "no");
+    }
+
+    #[test]
+    fn hz_is_clamped() {
+        let v = values();
+        let hz = index("hz").unwrap();
+        store(v, hz, "0").unwrap();
+        assert_eq!((get_int("hz"), get_text("hz")), (1, "1".to_string()));
+        store(v, hz, "501").unwrap();
+        assert_eq!(get_int("hz"), 500);
+        assert_eq!(store(v, hz, "-1").unwrap_err(), "argument must be between 0 and 2147483647 inclusive");
+        store(v, hz, "10").unwrap();
     }
 
     #[test]

@@ -99,79 +99,96 @@ pub fn long_double_add(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, L
     }
 }
 
-/// Glob-style matching as Redis' stringmatchlen: `*`, `?`, `[abc]`, `[^a-z]`, `\x`.
+/// Glob-style matching as Redis' stringmatchlen: `*`, `?`, `[abc]`, `[^a-z]`,
+/// `\\x`. A port of Redis 7.0.15's stringmatchlen_impl, quirks included (an
+/// unterminated class ends at the pattern's end; an escape inside a class is
+/// case-sensitive even with `nocase`), with its `skipLongerMatches` cut-off
+/// that keeps patterns like `*a*a*a*a*b` polynomial (CVE-2022-36021).
+///
+/// The one pattern `*` matches everything, the empty string included: every
+/// Redis caller (KEYS, SCAN MATCH, ...) tests for it before calling the matcher.
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
-    glob_inner(pattern, s, nocase, 0)
+    if pattern == b"*" {
+        return true;
+    }
+    let mut skip_longer = false;
+    glob_inner(pattern, s, nocase, &mut skip_longer, 0)
 }
 
-fn glob_inner(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32) -> bool {
-    // Bound recursion like Redis does against pathological patterns.
-    if depth > 1000 {
+/// Recursion bound (one level per `*`), as later Redis versions have: a
+/// pattern with thousands of stars must not overflow the stack.
+const GLOB_MAX_NESTING: u32 = 1000;
+
+fn glob_inner(pat: &[u8], s: &[u8], nocase: bool, skip_longer: &mut bool, nesting: u32) -> bool {
+    if nesting > GLOB_MAX_NESTING {
         return false;
     }
-    let eq = |a: u8, b: u8| if nocase { a.eq_ignore_ascii_case(&b) } else { a == b };
-    while !p.is_empty() && !s.is_empty() || (!p.is_empty() && p[0] == b'*') {
-        match p[0] {
+    // Redis reads one byte past the pattern's end (the sds terminator, NUL).
+    let at = |i: usize| pat.get(i).copied().unwrap_or(0);
+    let lower = |c: u8| if nocase { c.to_ascii_lowercase() } else { c };
+    let (mut p, mut si) = (0usize, 0usize);
+    while p < pat.len() && si < s.len() {
+        match pat[p] {
             b'*' => {
-                while p.len() > 1 && p[1] == b'*' {
-                    p = &p[1..];
+                while p < pat.len() && at(p + 1) == b'*' {
+                    p += 1;
                 }
-                if p.len() == 1 {
+                if pat.len() - p == 1 {
                     return true;
                 }
-                for i in 0..=s.len() {
-                    if glob_inner(&p[1..], &s[i..], nocase, depth + 1) {
+                while si < s.len() {
+                    if glob_inner(&pat[p + 1..], &s[si..], nocase, skip_longer, nesting + 1) {
                         return true;
                     }
+                    if *skip_longer {
+                        return false;
+                    }
+                    si += 1;
                 }
+                // The rest of the pattern matches nowhere in the rest of the
+                // string, so no earlier star needs to try a longer match.
+                *skip_longer = true;
                 return false;
             }
-            b'?' => s = &s[1..],
+            b'?' => si += 1,
             b'[' => {
-                p = &p[1..];
-                let not = p.first() == Some(&b'^');
+                p += 1;
+                let not = at(p) == b'^';
                 if not {
-                    p = &p[1..];
+                    p += 1;
                 }
                 let mut matched = false;
                 loop {
-                    if p.is_empty() {
-                        break;
-                    }
-                    if p[0] == b'\\' && p.len() >= 2 {
-                        p = &p[1..];
-                        if eq(p[0], s[0]) {
+                    let left = pat.len().saturating_sub(p);
+                    if at(p) == b'\\' && left >= 2 {
+                        p += 1;
+                        if pat[p] == s[si] {
                             matched = true;
                         }
-                    } else if p[0] == b']' {
+                    } else if at(p) == b']' && left > 0 {
                         break;
-                    } else if p.len() >= 3 && p[1] == b'-' {
-                        let (mut lo, mut hi) = (p[0], p[2]);
+                    } else if left == 0 {
+                        // Unterminated class: step back so the common
+                        // advance below lands on the pattern's end.
+                        p -= 1;
+                        break;
+                    } else if left >= 3 && pat[p + 1] == b'-' {
+                        // Redis compares C `char`s here: signed, so bytes
+                        // from 0x80 sort before ASCII.
+                        let (mut lo, mut hi) = (pat[p] as i8, pat[p + 2] as i8);
                         if lo > hi {
                             std::mem::swap(&mut lo, &mut hi);
                         }
-                        let c = if nocase { s[0].to_ascii_lowercase() } else { s[0] };
-                        let (lo, hi) = if nocase { (lo.to_ascii_lowercase(), hi.to_ascii_lowercase()) } else { (lo, hi) };
+                        let c = lower(s[si]) as i8;
+                        let (lo, hi) = (lower(lo as u8) as i8, lower(hi as u8) as i8);
+                        p += 2;
                         if c >= lo && c <= hi {
                             matched = true;
                         }
-                        p = &p[2..];
-                    } else if eq(p[0], s[0]) {
+                    } else if lower(pat[p]) == lower(s[si]) {
                         matched = true;
                     }
-                    p = &p[1..];
-                }
-                if p.is_empty() {
-                    // Unterminated class: Redis treats the end as the close.
-                    p = &p[..0];
-                    if not {
-                        matched = !matched;
-                    }
-                    if !matched {
-                        return false;
-                    }
-                    s = &s[1..];
-                    continue;
+                    p += 1;
                 }
                 if not {
                     matched = !matched;
@@ -179,32 +196,30 @@ fn glob_inner(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32) -> bool {
                 if !matched {
                     return false;
                 }
-                s = &s[1..];
-            }
-            b'\\' if p.len() >= 2 => {
-                p = &p[1..];
-                if !eq(p[0], s[0]) {
-                    return false;
-                }
-                s = &s[1..];
+                si += 1;
             }
             c => {
-                if !eq(c, s[0]) {
+                let c = if c == b'\\' && pat.len() - p >= 2 {
+                    p += 1;
+                    pat[p]
+                } else {
+                    c
+                };
+                if lower(c) != lower(s[si]) {
                     return false;
                 }
-                s = &s[1..];
+                si += 1;
             }
         }
-        if s.is_empty() {
-            p = &p[1..];
-            while !p.is_empty() && p[0] == b'*' {
-                p = &p[1..];
+        p += 1;
+        if si == s.len() {
+            while at(p) == b'*' {
+                p += 1;
             }
             break;
         }
-        p = &p[1..];
     }
-    p.is_empty() && s.is_empty()
+    p >= pat.len() && si == s.len()
 }
 
 #[cfg(test)]
@@ -247,5 +262,47 @@ mod tests {
         assert!(glob_match(b"*b", b"ab", false));
         assert!(!glob_match(b"a*c", b"ab", false));
         assert!(glob_match(b"HELLO", b"hello", true));
+    }
+
+    #[test]
+    fn glob_redis_quirks() {
+        // Only the exact pattern "*" matches the empty string (callers' shortcut).
+        assert!(!glob_match(b"**", b"", false));
+        assert!(!glob_match(b"?", b"", false));
+        // An unterminated class ends at the pattern's end.
+        assert!(glob_match(b"por[t", b"port", true));
+        assert!(glob_match(b"h[^", b"hx", false));
+        assert!(!glob_match(b"[", b"[", false));
+        // An escape inside a class is case-sensitive even with nocase.
+        assert!(!glob_match(b"[\\P]ort", b"port", true));
+        assert!(glob_match(b"[\\p]ort", b"port", true));
+        assert!(glob_match(b"P[O-O]rt", b"port", true));
+        // A range's bounds are swapped if reversed; `]` can end a range.
+        assert!(glob_match(b"[r-p]ort", b"port", false));
+        assert!(!glob_match(b"po[r-]t", b"port", false));
+        assert!(glob_match(b"po[-r]t", b"port", false));
+        // A trailing backslash is a literal.
+        assert!(glob_match(b"a\\", b"a\\", false));
+        assert!(!glob_match(b"*\\", b"port", false));
+        // Ranges compare signed chars, as Redis' C code does.
+        assert!(!glob_match(b"[a-\xff]", b"b", false));
+        assert!(glob_match(b"[a-\xff]", b"0", false));
+        assert!(glob_match(b"a*b*c", b"axxbyyc", false));
+        assert!(!glob_match(b"a*b*c", b"axxbyy", false));
+        assert!(glob_match(b"*a*", b"xxaxx", false));
+    }
+
+    #[test]
+    fn glob_no_exponential_backtracking() {
+        // CVE-2022-36021: exponential in a naive matcher.
+        let pattern = b"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*ab";
+        let s = [b'a'; 60];
+        let t = std::time::Instant::now();
+        assert!(!glob_match(pattern, &s, false));
+        assert!(!glob_match(b"*a*a*a*a*a*a*a*a*a*a*a*a*a*ab", &s, true));
+        assert!(t.elapsed() < std::time::Duration::from_millis(100), "took {:?}", t.elapsed());
+        let mut s2 = s.to_vec();
+        s2.push(b'b');
+        assert!(glob_match(pattern, &s2, false));
     }
 }

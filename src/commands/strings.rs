@@ -186,8 +186,11 @@ fn set(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             }
             Err(()) => return r.error(err::WRONGTYPE),
         }
-    } else {
+    } else if o.nx || o.xx {
         ctx.write(key).is_some()
+    } else {
+        // A plain SET replaces whatever is there: no lookup needed.
+        false
     };
     if (o.nx && exists) || (o.xx && !exists) {
         if !o.get {
@@ -248,15 +251,20 @@ fn getdel(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 }
 
 fn getex(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    // Redis' order: syntax, then the key (missing: nil) and its type, and
+    // only then the expiry's number.
     let Some(o) = parse_string_opts(&a, 2, false) else { return r.error(err::SYNTAX) };
-    let Some(new_expiry) = resolve_expiry(r, "getex", &o, ctx.now) else { return };
     let key = a.get(1);
-    match read_str(ctx, key) {
-        Ok(Some(s)) => r.bulk(s.bytes(&mut itoa::Buffer::new())),
+    let now = ctx.now;
+    let new_expiry = match read_str(ctx, key) {
+        Ok(Some(s)) => {
+            let Some(new_expiry) = resolve_expiry(r, "getex", &o, now) else { return };
+            r.bulk(s.bytes(&mut itoa::Buffer::new()));
+            new_expiry
+        }
         Ok(None) => return r.null(),
         Err(()) => return r.error(err::WRONGTYPE),
-    }
-    let now = ctx.now;
+    };
     match new_expiry {
         // An expiry in the past deletes the key, as Redis does.
         Some(at) if at != 0 && at <= now => {
@@ -404,7 +412,8 @@ fn append(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let max = config::proto_max_bulk_len() as usize;
     match ctx.write(key) {
         None => {
-            ctx.db().insert(key, Value::Str(StrValue::from_bytes_no_int(add)), 0);
+            // A new key gets tryObjectEncoding, as in Redis: "123" is an int.
+            ctx.db().insert(key, Value::Str(StrValue::from_bytes(add)), 0);
             r.int(add.len() as i64);
         }
         Some(e) => {
@@ -560,7 +569,7 @@ fn setrange(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     }
 }
 
-/// LCS options, validated before any key is read.
+/// LCS options.
 struct LcsOpts {
     len: bool,
     idx: bool,
@@ -599,12 +608,48 @@ fn lcs_opts(r: &mut Reply, a: &[&[u8]]) -> Option<LcsOpts> {
     Some(o)
 }
 
+/// Length of the LCS of `a` and `b` with two rows of the DP table, the
+/// shorter string along the rows: O(min(n, m)) memory.
+fn lcs_len(a: &[u8], b: &[u8]) -> Option<u32> {
+    let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    let w = short.len() + 1;
+    let mut rows: Vec<u32> = Vec::new();
+    rows.try_reserve_exact(2 * w).ok()?;
+    rows.resize(2 * w, 0);
+    let (mut prev, mut cur) = rows.split_at_mut(w);
+    for &x in long {
+        for j in 1..w {
+            cur[j] = if x == short[j - 1] { prev[j - 1] + 1 } else { prev[j].max(cur[j - 1]) };
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    Some(prev[w - 1])
+}
+
 /// Computes LCS of `a` and `b` and writes the reply Redis gives for `o`.
 fn lcs_reply(r: &mut Reply, a: &[u8], b: &[u8], o: &LcsOpts) {
     let (n, m) = (a.len(), b.len());
+    // Redis refuses when its (n+1)*(m+1) table of u32 would exceed
+    // proto-max-bulk-len, LEN included, and replies an error (instead of
+    // aborting) when the allocation fails.
+    let table_bytes = (n as u128 + 1) * (m as u128 + 1) * 4;
+    if table_bytes > config::proto_max_bulk_len().max(0) as u128 {
+        return r.error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    }
+    const ALLOC_FAILED: &str = "ERR Insufficient memory, failed allocating transient memory for LCS";
+    if o.len {
+        return match lcs_len(a, b) {
+            Some(total) => r.int(total as i64),
+            None => r.error(ALLOC_FAILED),
+        };
+    }
     // dp[i][j] = LCS length of a[..i] and b[..j], flattened.
     let w = m + 1;
-    let mut dp = vec![0u32; (n + 1) * w];
+    let mut dp: Vec<u32> = Vec::new();
+    if dp.try_reserve_exact((n + 1) * w).is_err() {
+        return r.error(ALLOC_FAILED);
+    }
+    dp.resize((n + 1) * w, 0);
     for i in 1..=n {
         for j in 1..=m {
             dp[i * w + j] = if a[i - 1] == b[j - 1] {
@@ -615,9 +660,6 @@ fn lcs_reply(r: &mut Reply, a: &[u8], b: &[u8], o: &LcsOpts) {
         }
     }
     let total = dp[n * w + m] as usize;
-    if o.len {
-        return r.int(total as i64);
-    }
     // Walk back from the end, collecting the LCS and (for IDX) matching ranges.
     let mut result = vec![0u8; total];
     let mut ranges: Vec<((usize, usize), (usize, usize), usize)> = Vec::new();
@@ -679,25 +721,23 @@ fn lcs_reply(r: &mut Reply, a: &[u8], b: &[u8], o: &LcsOpts) {
 
 const LCS_TYPE_ERR: &str = "ERR The specified keys must contain string values";
 
+/// LCS once both values are read: as Redis' lcsCommand, the type check
+/// comes before the options are parsed.
+fn lcs_finish(r: &mut Reply, argv: &[&[u8]], va: Result<Option<Vec<u8>>, ()>, vb: Result<Option<Vec<u8>>, ()>) {
+    let (Ok(x), Ok(y)) = (va, vb) else { return r.error(LCS_TYPE_ERR) };
+    let Some(o) = lcs_opts(r, argv) else { return };
+    lcs_reply(r, &x.unwrap_or_default(), &y.unwrap_or_default(), &o)
+}
+
 fn lcs(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let argv: Vec<&[u8]> = a.iter().collect();
-    let Some(o) = lcs_opts(r, &argv) else { return };
     let va = read_str(ctx, a.get(1)).map(|s| s.map(|s| s.to_vec()));
     let vb = read_str(ctx, a.get(2)).map(|s| s.map(|s| s.to_vec()));
-    match (va, vb) {
-        (Ok(x), Ok(y)) => lcs_reply(r, &x.unwrap_or_default(), &y.unwrap_or_default(), &o),
-        _ => r.error(LCS_TYPE_ERR),
-    }
+    lcs_finish(r, &argv, va, vb)
 }
 
 fn lcs_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
-        let argv: Vec<&[u8]> = a.0.iter().map(|v| v.as_slice()).collect();
-        let mut scratch = Vec::new();
-        let Some(o) = lcs_opts(&mut Reply::new(&mut scratch, s.proto), &argv) else {
-            s.out.extend_from_slice(&scratch);
-            return;
-        };
         let db = s.db;
         let sets = (1..=2)
             .map(|i| {
@@ -715,10 +755,41 @@ fn lcs_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         txn.release().await;
         let vb = values.pop().expect("two values");
         let va = values.pop().expect("two values");
-        let mut r = s.reply();
-        match (va, vb) {
-            (Ok(x), Ok(y)) => lcs_reply(&mut r, &x.unwrap_or_default(), &y.unwrap_or_default(), &o),
-            _ => r.error(LCS_TYPE_ERR),
-        }
+        let argv: Vec<&[u8]> = a.0.iter().map(|v| v.as_slice()).collect();
+        lcs_finish(&mut s.reply(), &argv, va, vb)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::Proto;
+
+    fn reply(a: &[u8], b: &[u8], len: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let o = LcsOpts { len, idx: false, min_match: 0, with_match_len: false };
+        lcs_reply(&mut Reply::new(&mut out, Proto::Resp2), a, b, &o);
+        out
+    }
+
+    #[test]
+    fn lcs_len_two_rows_matches_full_table() {
+        let cases: &[(&[u8], &[u8])] = &[(b"ohmytext", b"mynewtext"), (b"", b"abc"), (b"ABCBDAB", b"BDCABA"), (b"aaaa", b"aa"), (b"12345", b"13579")];
+        for (a, b) in cases {
+            let full = reply(a, b, false);
+            let text_len = if full.starts_with(b"$") { std::str::from_utf8(&full[1..full.iter().position(|&c| c == b'\r').unwrap()]).unwrap().parse::<u32>().unwrap() } else { 0 };
+            assert_eq!(lcs_len(a, b), Some(text_len), "{:?} {:?}", a, b);
+            assert_eq!(lcs_len(b, a), Some(text_len));
+        }
+    }
+
+    #[test]
+    fn lcs_table_limited_by_proto_max_bulk_len() {
+        // (100001)^2 * 4 bytes is far above the default 512 MB: an error, no abort.
+        let big = vec![b'x'; 100_000];
+        let err = b"-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n";
+        assert_eq!(reply(&big, &big, true), err);
+        assert_eq!(reply(&big, &big, false), err);
+        assert_eq!(reply(b"", &big, true), b":0\r\n");
+    }
 }
