@@ -126,7 +126,8 @@ impl Parser {
         self.expected = None;
     }
 
-    fn reset(&mut self) {
+    /// Forgets any partly parsed frame.
+    pub fn reset(&mut self) {
         self.reset_keep_args();
         self.args.clear();
     }

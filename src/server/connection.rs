@@ -28,6 +28,51 @@ use crate::resp::Reply;
 use crate::server::core::{Batch, BatchReply, Core, Msg};
 use crate::server::session::Session;
 
+/// A connection's byte stream, as `serve` needs it. Two implementations:
+/// glommio's `TcpStream` (`io-engine glommio`) and a stream on the core's
+/// completion ring (`io-engine uring`, see `server::uring`).
+#[allow(async_fn_in_trait)] // used on one thread only; no Send bound wanted
+pub trait Transport {
+    /// Reads at least one byte into `buf`; `Ok(0)` at end of stream.
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
+    /// Writes all of `out`, leaving it empty. The transport may keep the
+    /// allocation and hand back another one, and may return before the bytes
+    /// reach the socket (they are then sent in order before anything later).
+    async fn write_all(&mut self, out: &mut Vec<u8>) -> std::io::Result<()>;
+    /// Sends anything still queued, then closes the connection.
+    async fn close(self);
+}
+
+impl Transport for TcpStream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        AsyncReadExt::read(self, buf).await
+    }
+
+    async fn write_all(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let r = AsyncWriteExt::write_all(self, out).await;
+        out.clear();
+        r
+    }
+
+    async fn close(mut self) {
+        let _ = AsyncWriteExt::close(&mut self).await;
+    }
+}
+
+impl Transport for crate::server::uring::RingStream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        crate::server::uring::RingStream::read(self, buf).await
+    }
+
+    async fn write_all(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        crate::server::uring::RingStream::write_all(self, out).await
+    }
+
+    async fn close(self) {
+        crate::server::uring::RingStream::close(self).await
+    }
+}
+
 const READ_CHUNK: usize = 16 * 1024;
 /// Replies are written out early once this much is pending, bounding memory.
 const OUT_FLUSH: usize = 256 * 1024;
@@ -114,11 +159,12 @@ impl Pipeline {
     }
 }
 
-pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mut session: Session) {
+pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Session) {
     let mut buf = vec![0u8; READ_CHUNK];
     let (mut start, mut end) = (0usize, 0usize);
     let mut need = 0usize;
     let mut parser = Parser::new();
+    let mut lookahead = Parser::new();
     let mut pipe = Pipeline::new(core.nshards());
     'conn: loop {
         // Make room: drop consumed bytes, and grow once for a large frame.
@@ -153,6 +199,9 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mut session: Session) 
         session.info.last_ms.set(now);
 
         let max_bulk = config::proto_max_bulk_len() as usize;
+        if end - start >= PREFETCH_MIN_INPUT {
+            prefetch_keys(&core, &buf[start..end], session.db, &mut lookahead, max_bulk);
+        }
         loop {
             match parser.parse(&buf[start..end], max_bulk) {
                 Ok(Parsed::Command { len, source }) => {
@@ -195,12 +244,61 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream, mut session: Session) 
         }
     }
     core.clients.borrow_mut().map.remove(&session.info.id);
-    let _ = stream.close().await;
+    stream.close().await;
 }
 
-async fn write_out(core: &Core, stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+/// Input at least this long is likely a pipeline: prefetch its keys.
+const PREFETCH_MIN_INPUT: usize = 96;
+/// Commands of one read whose keys are prefetched.
+const PREFETCH_MAX: usize = 32;
+
+/// Parses ahead through the first complete commands of `whole` and
+/// prefetches the table slots (then the values) of their first keys on this
+/// core, so that executing the
+/// pipeline overlaps its cache misses (the table is far larger than the
+/// caches; each lookup otherwise waits for memory in turn).
+fn prefetch_keys(core: &Core, whole: &[u8], db: usize, p: &mut Parser, max_bulk: usize) {
+    let Ok(shard) = core.shard.try_borrow() else { return };
+    let Some(db) = shard.dbs.get(db) else { return };
+    let many_cores = core.nshards() > 1;
+    let mut keys: [&[u8]; PREFETCH_MAX] = [&[]; PREFETCH_MAX];
+    let mut n = 0;
+    let mut at = 0;
+    // At most PREFETCH_MAX frames: a pipeline of keyless commands must not
+    // be parsed twice in full.
+    for _ in 0..PREFETCH_MAX {
+        match p.parse(&whole[at..], max_bulk) {
+            Ok(Parsed::Command { len, source: Source::Buffer }) => {
+                let args = Args::new(&whole[at..], &p.args);
+                if let Some(ci) = commands::lookup(args.get(0)) {
+                    let cmd = commands::by_index(ci);
+                    if let Some(k) = cmd.key_indexes(args.len()).next() {
+                        let r = &p.args[k];
+                        let key = &whole[at + r.start..at + r.end];
+                        if !many_cores || core.slots.shard_of_key(key) == core.id {
+                            db.prefetch(key);
+                            keys[n] = key;
+                            n += 1;
+                        }
+                    }
+                }
+                at += len;
+            }
+            Ok(Parsed::Empty { len }) => at += len,
+            _ => break,
+        }
+    }
+    p.reset();
+    // Second stage: the slots are arriving; start loading the values.
+    for key in &keys[..n] {
+        db.prefetch_value(key);
+    }
+}
+
+async fn write_out<T: Transport>(core: &Core, stream: &mut T, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let len = out.len();
     let r = stream.write_all(out).await;
-    core.clients.borrow_mut().stats.net_output_bytes += out.len() as u64;
+    core.clients.borrow_mut().stats.net_output_bytes += len as u64;
     out.clear();
     if out.capacity() > 4 * OUT_FLUSH {
         *out = Vec::with_capacity(16 * 1024);

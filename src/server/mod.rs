@@ -7,6 +7,7 @@ pub mod connection;
 pub mod core;
 pub mod session;
 pub mod txn;
+pub mod uring;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::os::fd::{FromRawFd, IntoRawFd};
@@ -76,10 +77,29 @@ pub fn run() -> Result<(), String> {
                     }
                 }
                 glommio::spawn_local(crate::shard::expire::active_expiry_loop(core.clone())).detach();
+                let ring = if config::get_text("io-engine") == "uring" {
+                    match uring::Ring::new() {
+                        Ok(ring) => {
+                            glommio::spawn_local(uring::drive(ring.clone())).detach();
+                            Some(ring)
+                        }
+                        // Older kernels lack DEFER_TASKRUN (6.1) or multishot
+                        // receive (6.0): serve with glommio's streams instead.
+                        Err(e) => {
+                            eprintln!(
+                                "core {id}: io-engine uring unavailable ({e}; it needs Linux 6.1+), \
+                                 using io-engine glommio"
+                            );
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
                 let mut accepts = Vec::new();
                 for addr in addrs {
                     let listener = listen(addr).unwrap_or_else(|e| fatal(&format!("Could not listen on {addr}: {e}")));
-                    accepts.push(glommio::spawn_local(accept_loop(core.clone(), listener)));
+                    accepts.push(glommio::spawn_local(accept_loop(core.clone(), listener, ring.clone())));
                 }
                 for a in accepts {
                     a.await;
@@ -195,7 +215,7 @@ fn memlock_budget(threads: usize) -> Result<usize, String> {
     Ok(if configured > 0 { configured } else { IO_MEMORY })
 }
 
-async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener) {
+async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener, ring: Option<Rc<uring::Ring>>) {
     loop {
         let stream = match listener.accept().await {
             Ok(s) => s,
@@ -220,10 +240,24 @@ async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener) {
                 continue;
             }
         }
+        // With the ring engine the ring takes over a duplicate of the socket
+        // and glommio's stream (and the poll it armed) goes away.
+        let ring_fd = match &ring {
+            Some(_) => {
+                // SAFETY: duplicating a descriptor we own.
+                let fd = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&stream), libc::F_DUPFD_CLOEXEC, 0) };
+                if fd < 0 {
+                    continue;
+                }
+                Some(fd)
+            }
+            None => None,
+        };
+        let fd = ring_fd.unwrap_or_else(|| std::os::fd::AsRawFd::as_raw_fd(&stream));
         let now = crate::util::now_ms();
         let info = Rc::new(ClientInfo {
             id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
-            fd: std::os::fd::AsRawFd::as_raw_fd(&stream),
+            fd,
             addr,
             laddr,
             created_ms: now,
@@ -237,6 +271,14 @@ async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener) {
         });
         core.clients.borrow_mut().map.insert(info.id, info.clone());
         let session = Session::new(core.clone(), info);
-        glommio::spawn_local(connection::serve(core.clone(), stream, session)).detach();
+        match (&ring, ring_fd) {
+            (Some(ring), Some(fd)) => {
+                drop(stream);
+                glommio::spawn_local(connection::serve(core.clone(), ring.register(fd), session)).detach();
+            }
+            _ => {
+                glommio::spawn_local(connection::serve(core.clone(), stream, session)).detach();
+            }
+        }
     }
 }
