@@ -147,6 +147,7 @@ impl Core {
     /// in-flight transaction wait for it on a separate task, so this inbox
     /// (which may carry that transaction's next step) keeps moving.
     fn run_batch(self: &Rc<Self>, b: Batch) {
+        self.prefetch_batch(&b);
         let mut out = Vec::with_capacity(64 * b.cmds.len());
         let mut ends = Vec::with_capacity(b.cmds.len());
         let mut at = 0;
@@ -161,6 +162,31 @@ impl Core {
             at += argc as usize;
         }
         let _ = b.reply.send(BatchReply { out, ends });
+    }
+
+    /// Prefetches the table slots, then the values, of the batch's first
+    /// keys (as `connection::prefetch_keys` does for a local pipeline).
+    fn prefetch_batch(&self, b: &Batch) {
+        const MAX: usize = 32;
+        if b.cmds.len() < 2 {
+            return;
+        }
+        let Ok(shard) = self.shard.try_borrow() else { return };
+        let Some(db) = shard.dbs.get(b.db) else { return };
+        let mut keys: [&[u8]; MAX] = [&[]; MAX];
+        let (mut n, mut at) = (0, 0);
+        for &(ci, argc) in b.cmds.iter().take(MAX) {
+            if let Some(k) = commands::by_index(ci).key_indexes(argc as usize).next() {
+                let r = &b.ranges[at + k];
+                keys[n] = &b.data[r.clone()];
+                db.prefetch(keys[n]);
+                n += 1;
+            }
+            at += argc as usize;
+        }
+        for key in &keys[..n] {
+            db.prefetch_value(key);
+        }
     }
 
     async fn finish_batch(self: Rc<Self>, b: Batch, from: usize, mut at: usize, mut out: Vec<u8>, mut ends: Vec<usize>) {

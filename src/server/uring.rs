@@ -354,8 +354,9 @@ impl Ring {
         busy
     }
 
-    /// Enables or disables the eventfd signal; with it enabled, re-checks for
-    /// work that arrived before (which would not signal).
+    /// Before sleeping: enables the eventfd signal, then re-checks for work
+    /// that arrived while it was off (that work signalled nothing). Returns
+    /// whether the driver may sleep.
     fn arm_sleep(&self) -> bool {
         let mut inner = self.inner.borrow_mut();
         inner.uring.completion().enable_eventfd();
