@@ -130,3 +130,47 @@ fn del_and_exists_span_cores() {
     let n: i64 = redis::cmd("EXISTS").arg(&keys).query(&mut con).unwrap();
     assert_eq!(n, 0);
 }
+
+#[test]
+fn pipelined_writes_to_two_cores_are_seen_in_order() {
+    let server = KvickServer::start(&["--threads", "2"]);
+    // keys_on_both_cores alternates cores: pairs 0-1 write core 0 then core 1,
+    // pairs 2-3 the other way round, so whichever core a writer's connection
+    // lands on, some pair has its first write forwarded and its second local.
+    let k = keys_on_both_cores("order:", 8);
+    let pairs: Vec<(String, String)> =
+        (0..4).map(|w| if w < 2 { (k[2 * w].clone(), k[2 * w + 1].clone()) } else { (k[2 * w + 1].clone(), k[2 * w].clone()) }).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = pairs
+        .iter()
+        .cloned()
+        .map(|(x, y)| {
+            let mut con = server.client();
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    // A big first value makes the forwarded write slow.
+                    let big = format!("{i:020}{}", "p".repeat(64 * 1024));
+                    redis::pipe().cmd("SET").arg(&x).arg(big).ignore().cmd("SET").arg(&y).arg(format!("{i:020}")).ignore().query::<()>(&mut con).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut con = server.client();
+    let n = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| String::from_utf8_lossy(&v[..20]).parse::<u64>().unwrap());
+    let start = Instant::now();
+    let mut checks = 0;
+    while start.elapsed() < RUN_FOR {
+        for (x, y) in &pairs {
+            // MGET is atomic: both keys at one point in time.
+            let (vx, vy): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::cmd("MGET").arg(x).arg(y).query(&mut con).unwrap();
+            assert!(n(&vx) >= n(&vy), "saw {y}={} before {x}={}: a pipeline's writes were reordered", n(&vy), n(&vx));
+            checks += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    assert!(checks > 100, "only {checks} observations");
+}

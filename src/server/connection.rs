@@ -10,9 +10,11 @@
 //!   cores, INFO, ...) first waits for the batches before it, so it observes
 //!   every earlier command of the connection.
 //!
-//! Single-shard commands for different cores may therefore run in parallel,
-//! as in Dragonfly's pipeline squashing; each core still runs its share in
-//! request order, and replies always come back in request order.
+//! Reads for different cores may run in parallel (as Dragonfly's pipeline
+//! squashing), but a write never runs beside an earlier command of the
+//! pipeline on another core, nor any command beside an earlier write: others
+//! see a pipeline's writes in request order, as in Redis. Replies always come
+//! back in request order.
 
 use std::ops::Range;
 use std::rc::Rc;
@@ -83,6 +85,8 @@ struct Outgoing {
     data: Vec<u8>,
     ranges: Vec<Range<usize>>,
     cmds: Vec<(u16, u32)>,
+    /// Some command of the batch writes.
+    writes: bool,
 }
 
 enum Piece {
@@ -105,8 +109,18 @@ impl Pipeline {
         Pipeline { outgoing: (0..cores).map(|_| Outgoing::default()).collect(), ..Default::default() }
     }
 
-    fn forward(&mut self, to: usize, ci: u16, args: Args) {
+    /// Whether a command for `target` must first wait for the batches before
+    /// it: a write never runs beside another command of the pipeline on
+    /// another core, nor a command beside an earlier write, so no client can
+    /// see the pipeline's writes in another order than Redis would apply them.
+    /// Reads alone may run in parallel.
+    fn must_wait(&self, target: usize, write: bool) -> bool {
+        self.forwarded && self.outgoing.iter().enumerate().any(|(i, o)| i != target && !o.cmds.is_empty() && (write || o.writes))
+    }
+
+    fn forward(&mut self, to: usize, ci: u16, args: Args, write: bool) {
         let o = &mut self.outgoing[to];
+        o.writes |= write;
         for a in args.iter() {
             let start = o.data.len();
             o.data.extend_from_slice(a);
@@ -129,6 +143,7 @@ impl Pipeline {
                 continue;
             }
             let (tx, rx) = oneshot::channel();
+            o.writes = false;
             let batch = Batch {
                 db: s_db,
                 proto,
@@ -365,8 +380,12 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
         return;
     }
     let target = target.unwrap_or(core.id);
+    // Keyless commands (PING, TIME, ...) observe no data and never wait.
+    if cmd.first_key != 0 && pipe.must_wait(target, cmd.is_write()) {
+        pipe.finish(core, s.db, s.proto, &mut s.out).await;
+    }
     if target != core.id {
-        pipe.forward(target, ci, args);
+        pipe.forward(target, ci, args, cmd.is_write());
         return;
     }
     if pipe.forwarded {
