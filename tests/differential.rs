@@ -482,21 +482,6 @@ fn run_file(
                 continue;
             }
         };
-        if trace {
-            eprintln!(
-                "{}:{}: {}\n    {:<20} {}\n    {:<20} {}",
-                file.name,
-                step.line,
-                step.text,
-                a.label,
-                out_a.show(),
-                b.label,
-                out_b.show()
-            );
-        }
-        if same(step.compare, &out_a, &out_b) {
-            continue;
-        }
         let mut report = format!(
             "{}:{}: {}\n    {:<20} {}\n    {:<20} {}",
             file.name,
@@ -507,6 +492,12 @@ fn run_file(
             b.label,
             out_b.show()
         );
+        if trace {
+            eprintln!("{report}");
+        }
+        if same(step.compare, &out_a, &out_b) {
+            continue;
+        }
         // After a timeout, or when only one side closed, the two connections
         // no longer answer the same step, so every later reply would differ.
         let desync = [&out_a, &out_b]
