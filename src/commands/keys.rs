@@ -581,7 +581,7 @@ fn copy(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Err(e) => return r.error(e),
     };
     let Some((value, at)) = ctx.read(a.get(1)).map(|e| (e.value.clone(), e.expire_at)) else { return r.int(0) };
-    let mut dst = Ctx { shard: &mut *ctx.shard, db: dst_db, now: ctx.now };
+    let mut dst = ctx.with_db(dst_db);
     r.int(copy_into(&mut dst, a.get(2), value, at, replace) as i64);
 }
 
@@ -621,7 +621,7 @@ fn move_(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     if ctx.write(key).is_none() {
         return r.int(0);
     }
-    if (Ctx { shard: &mut *ctx.shard, db: dst_db, now: ctx.now }).write(key).is_some() {
+    if ctx.with_db(dst_db).write(key).is_some() {
         return r.int(0);
     }
     let e = ctx.db().remove(key).expect("key checked above");

@@ -63,6 +63,31 @@ impl<'a> Args<'a> {
     }
 }
 
+/// Read access to a command's arguments, borrowed or owned (key finders take
+/// either).
+pub trait ArgList {
+    fn argc(&self) -> usize;
+    fn arg(&self, i: usize) -> &[u8];
+}
+
+impl ArgList for Args<'_> {
+    fn argc(&self) -> usize {
+        self.len()
+    }
+    fn arg(&self, i: usize) -> &[u8] {
+        self.get(i)
+    }
+}
+
+impl ArgList for OwnedArgs {
+    fn argc(&self) -> usize {
+        self.len()
+    }
+    fn arg(&self, i: usize) -> &[u8] {
+        self.get(i)
+    }
+}
+
 /// Arguments copied out of the read buffer, for commands that run across awaits.
 pub struct OwnedArgs(pub Vec<Vec<u8>>);
 
@@ -78,6 +103,20 @@ impl OwnedArgs {
     pub fn is(&self, i: usize, word: &str) -> bool {
         self.0[i].eq_ignore_ascii_case(word.as_bytes())
     }
+
+    /// The arguments in one buffer, for running a shard function (`Args`).
+    pub fn flatten(&self) -> (Vec<u8>, Vec<Range<usize>>) {
+        let mut base = Vec::with_capacity(self.0.iter().map(Vec::len).sum());
+        let ranges = self
+            .0
+            .iter()
+            .map(|a| {
+                base.extend_from_slice(a);
+                base.len() - a.len()..base.len()
+            })
+            .collect();
+        (base, ranges)
+    }
 }
 
 /// What a shard-level command gets besides its reply writer: the shard, the
@@ -86,11 +125,23 @@ pub struct Ctx<'a> {
     pub shard: &'a mut Shard,
     pub db: usize,
     pub now: u64,
+    /// Copies of keys owned by other shards, fetched under the transaction's
+    /// locks when a command that reads several keys spans cores
+    /// (`server::txn::gather_span`); lookups see them as if they were local.
+    pub remote: Option<&'a mut RemoteKeys>,
 }
+
+/// Entries of other shards' keys (None: the key does not exist), by key.
+pub type RemoteKeys = HashMap<Vec<u8>, Option<Entry>>;
 
 impl<'a> Ctx<'a> {
     pub fn new(shard: &'a mut Shard, db: usize) -> Self {
-        Ctx { shard, db, now: crate::util::now_ms() }
+        Ctx { shard, db, now: crate::util::now_ms(), remote: None }
+    }
+
+    /// The same shard and clock, another database (COPY ... DB, MOVE).
+    pub fn with_db(&mut self, db: usize) -> Ctx<'_> {
+        Ctx { shard: &mut *self.shard, db, now: self.now, remote: None }
     }
 }
 
@@ -110,6 +161,12 @@ impl Ctx<'_> {
     /// A key looked at without counting as an access (EXISTS, TYPE, TTL,
     /// OBJECT; Redis' LOOKUP_NOTOUCH): lazy expiry and statistics, no LRU touch.
     pub fn peek(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        // A gathered key was counted and touched on its own shard.
+        if let Some(remote) = self.remote.as_deref_mut() {
+            if let Some(e) = remote.get_mut(key) {
+                return e.as_mut();
+            }
+        }
         let shard = &mut *self.shard;
         let e = shard.dbs[self.db].get_mut(key, self.now);
         match e {
@@ -120,7 +177,10 @@ impl Ctx<'_> {
     }
 
     /// A key about to be written: lazy expiry and LRU touch, no statistics.
+    /// Only keys of this shard can be written (a gathered run writes its
+    /// first key, which is local).
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        debug_assert!(self.remote.as_ref().is_none_or(|r| !r.contains_key(key)), "write to a key of another shard");
         let now = self.now;
         let e = self.shard.dbs[self.db].get_mut(key, now)?;
         e.lru = (now / 1000) as u32;
@@ -195,13 +255,44 @@ pub struct Command {
     /// Subcommands of a container (CLIENT, CONFIG, ...), named "parent|sub"
     /// as in Redis; dispatch resolves them, so each has its own arity and flags.
     pub subs: &'static [Command],
+    /// Keys whose positions depend on the arguments (ZUNION's numkeys,
+    /// XREAD's STREAMS, ...): Redis' "movablekeys" commands. Overrides the
+    /// legacy (first, last, step).
+    pub keys_fn: Option<KeysFn>,
 }
+
+/// Finds a movable-keys command's key arguments: at most two runs of
+/// consecutive arguments (e.g. ZUNIONSTORE's destination, then its sources).
+/// Invalid arguments (a bad numkeys) give whatever is in range; the command
+/// itself reports the error.
+pub type KeysFn = fn(&dyn ArgList) -> [Range<usize>; 2];
+
+/// The key positions of a "numkeys" command: `numkeys` at argument `at`, the
+/// keys right after it; `extra` is an optional key run before (a destination).
+pub fn numkeys_at(a: &dyn ArgList, at: usize, extra: Range<usize>) -> [Range<usize>; 2] {
+    let n = (at < a.argc()).then(|| crate::resp::parser::parse_i64(a.arg(at))).flatten().unwrap_or(0);
+    let end = (at as i64 + 1).saturating_add(n.max(0)).min(a.argc() as i64) as usize;
+    [extra, at + 1..end.max(at + 1)]
+}
+
+/// The iterator `Command::key_indexes` returns.
+pub type KeyIndexes = std::iter::Chain<std::iter::StepBy<Range<usize>>, Range<usize>>;
 
 impl Command {
     /// Makes this entry a container of `subs`. Its own `run` serves a call
     /// without subcommand, which only arity -1 allows (COMMAND).
     pub const fn with_subs(self, subs: &'static [Command]) -> Command {
         Command { subs, ..self }
+    }
+
+    /// Gives this entry movable keys, found by `f`.
+    pub const fn with_keys(self, f: KeysFn) -> Command {
+        Command { keys_fn: Some(f), ..self }
+    }
+
+    /// Whether the command names keys at all (keyless ones never wait for locks).
+    pub fn has_keys(&self) -> bool {
+        self.first_key > 0 || self.keys_fn.is_some()
     }
 
     pub fn arity_ok(&self, argc: usize) -> bool {
@@ -214,7 +305,12 @@ impl Command {
     }
 
     /// Indexes of the key arguments of this invocation.
-    pub fn key_indexes(&self, argc: usize) -> impl Iterator<Item = usize> {
+    pub fn key_indexes(&self, args: &dyn ArgList) -> KeyIndexes {
+        if let Some(f) = self.keys_fn {
+            let [a, b] = f(args);
+            return a.step_by(1).chain(b);
+        }
+        let argc = args.argc();
         let (first, step) = (self.first_key, self.step.max(1) as usize);
         let last = if first <= 0 {
             -1
@@ -224,7 +320,7 @@ impl Command {
             self.last_key.min(argc as i32 - 1)
         };
         let range = if first <= 0 || last < first { 1..1 } else { first as usize..last as usize + 1 };
-        range.step_by(step)
+        range.step_by(step).chain(0..0)
     }
 }
 
@@ -240,7 +336,7 @@ pub const fn cmd(
     summary: &'static str,
     run: Run,
 ) -> Command {
-    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, group, summary, since, run, subs: &[] }
+    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, group, summary, since, run, subs: &[], keys_fn: None }
 }
 
 pub const NOKEYS: (i32, i32, i32) = (0, 0, 0);

@@ -737,7 +737,10 @@ fn reply_info(r: &mut Reply, c: &Command) {
     r.array(10);
     r.bulk(c.name.as_bytes());
     r.int(c.arity as i64);
-    let names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| c.flags & f != 0).map(|(_, n)| *n).collect();
+    let mut names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| c.flags & f != 0).map(|(_, n)| *n).collect();
+    if c.keys_fn.is_some() {
+        names.push("movablekeys");
+    }
     r.set(names.len());
     names.iter().for_each(|n| r.simple(n));
     let has_keys = c.first_key > 0;
@@ -881,13 +884,13 @@ fn command_getkeys(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             false => Some(ci),
         });
         let Some(c) = found.map(by_index) else { return s.reply().error("ERR Invalid command specified") };
-        if c.first_key <= 0 {
+        if !c.has_keys() {
             return s.reply().error("ERR The command has no key arguments");
         }
         if !c.arity_ok(argv.len()) {
             return s.reply().error("ERR Invalid number of arguments specified for command");
         }
-        let keys: Vec<usize> = c.key_indexes(argv.len()).collect();
+        let keys: Vec<usize> = c.key_indexes(&OwnedArgs(argv.to_vec())).collect();
         let mut r = s.reply();
         r.array(keys.len());
         for i in keys {

@@ -7,8 +7,8 @@ use crate::config;
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Reply};
 use crate::server::session::Session;
-use crate::server::txn::{group_keys, run_grouped, Txn};
-use crate::shard::locks::{LockSet, Mode};
+use crate::server::txn::{gather_span, group_keys, run_grouped, Txn};
+use crate::shard::locks::Mode;
 use crate::types::{StrValue, Value};
 use crate::util::{long_double_add, LdAddError};
 
@@ -36,7 +36,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("getrange", 4, READONLY, (1, 1, 1), G, "2.4.0", "Get a substring of the string stored at a key", Run::Shard(getrange)),
     cmd("substr", 4, READONLY, (1, 1, 1), G, "1.0.0", "Get a substring of the string stored at a key", Run::Shard(getrange)),
     cmd("setrange", 4, WRITE | DENYOOM, (1, 1, 1), G, "2.2.0", "Overwrite part of a string at key starting at the specified offset", Run::Shard(setrange)),
-    cmd("lcs", -3, READONLY, (1, 2, 1), G, "7.0.0", "Find longest common substring", Run::Span(lcs, lcs_span)),
+    cmd("lcs", -3, READONLY, (1, 2, 1), G, "7.0.0", "Find longest common substring", Run::Span(lcs, gather_span)),
 ];
 
 /// The string at `key`: Ok(None) if missing, Err(()) if another type.
@@ -734,30 +734,6 @@ fn lcs(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let va = read_str(ctx, a.get(1)).map(|s| s.map(|s| s.to_vec()));
     let vb = read_str(ctx, a.get(2)).map(|s| s.map(|s| s.to_vec()));
     lcs_finish(r, &argv, va, vb)
-}
-
-fn lcs_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
-    Box::pin(async move {
-        let db = s.db;
-        let sets = (1..=2)
-            .map(|i| {
-                let k = a.get(i).to_vec();
-                (s.core.slots.shard_of_key(&k), LockSet { db, keys: vec![k.into()], mode: Mode::Shared, whole_shard: false })
-            })
-            .collect();
-        let txn = Txn::lock(&s.core, sets).await;
-        let mut values = Vec::new();
-        for i in 1..=2 {
-            let k = a.get(i).to_vec();
-            let shard = s.core.slots.shard_of_key(&k);
-            values.push(txn.on(shard, move |sh| read_str(&mut Ctx::new(sh, db), &k).map(|v| v.map(|v| v.to_vec()))).await);
-        }
-        txn.release().await;
-        let vb = values.pop().expect("two values");
-        let va = values.pop().expect("two values");
-        let argv: Vec<&[u8]> = a.0.iter().map(|v| v.as_slice()).collect();
-        lcs_finish(&mut s.reply(), &argv, va, vb)
-    })
 }
 
 #[cfg(test)]

@@ -287,7 +287,7 @@ fn prefetch_keys(core: &Core, whole: &[u8], db: usize, p: &mut Parser, max_bulk:
                 let args = Args::new(&whole[at..], &p.args);
                 if let Some(ci) = commands::lookup(args.get(0)) {
                     let cmd = commands::by_index(ci);
-                    if let Some(k) = cmd.key_indexes(args.len()).next() {
+                    if let Some(k) = cmd.key_indexes(&args).next() {
                         let r = &p.args[k];
                         let key = &whole[at + r.start..at + r.end];
                         if !many_cores || core.slots.shard_of_key(key) == core.id {
@@ -365,7 +365,7 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     core.clients.borrow_mut().stats.commands_processed += 1;
     let mut target: Option<usize> = None;
     let mut spans = false;
-    for i in cmd.key_indexes(args.len()) {
+    for i in cmd.key_indexes(&args) {
         let owner = core.slots.shard_of_key(args.get(i));
         match target {
             None => target = Some(owner),
@@ -381,7 +381,7 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     }
     let target = target.unwrap_or(core.id);
     // Keyless commands (PING, TIME, ...) observe no data and never wait.
-    if cmd.first_key != 0 && pipe.must_wait(target, cmd.is_write()) {
+    if cmd.has_keys() && pipe.must_wait(target, cmd.is_write()) {
         pipe.finish(core, s.db, s.proto, &mut s.out).await;
     }
     if target != core.id {

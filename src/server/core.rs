@@ -176,7 +176,8 @@ impl Core {
         let mut keys: [&[u8]; MAX] = [&[]; MAX];
         let (mut n, mut at) = (0, 0);
         for &(ci, argc) in b.cmds.iter().take(MAX) {
-            if let Some(k) = commands::by_index(ci).key_indexes(argc as usize).next() {
+            let args = Args::new(&b.data, &b.ranges[at..at + argc as usize]);
+            if let Some(k) = commands::by_index(ci).key_indexes(&args).next() {
                 let r = &b.ranges[at + k];
                 keys[n] = &b.data[r.clone()];
                 db.prefetch(keys[n]);
@@ -220,7 +221,7 @@ impl Core {
         let txid = self.new_txid();
         let set = LockSet {
             db,
-            keys: cmd.key_indexes(args.len()).map(|i| args.get(i).into()).collect(),
+            keys: cmd.key_indexes(&args).map(|i| args.get(i).into()).collect(),
             mode: lock_mode(cmd),
             whole_shard: cmd.flags & flags::OTHER_DB != 0,
         };
@@ -244,7 +245,7 @@ fn f_of(cmd: &commands::Command) -> commands::ShardFn {
 /// no data and always run; MOVE/COPY reach into other databases and run only
 /// when no lock is in flight on the shard.
 fn may_run(locks: &LockTable, cmd: &commands::Command, args: Args, db: usize) -> bool {
-    if cmd.first_key == 0 {
+    if !cmd.has_keys() {
         return true;
     }
     if cmd.flags & flags::OTHER_DB != 0 {
@@ -252,7 +253,7 @@ fn may_run(locks: &LockTable, cmd: &commands::Command, args: Args, db: usize) ->
     }
     let mut keys: [&[u8]; 8] = [&[]; 8];
     let mut n = 0;
-    for i in cmd.key_indexes(args.len()) {
+    for i in cmd.key_indexes(&args) {
         if n == keys.len() {
             // Many keys: check them in chunks without allocating.
             if !locks.may_run(db, &keys, lock_mode(cmd)) {

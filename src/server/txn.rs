@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use futures_channel::oneshot;
 
-use crate::commands::{Ctx, OwnedArgs};
-use crate::server::core::{CallFn, Core, Msg};
+use crate::commands::{self, Args, BoxFuture, Ctx, OwnedArgs, RemoteKeys};
+use crate::resp::Reply;
+use crate::server::core::{lock_mode, CallFn, Core, Msg};
+use crate::server::session::Session;
 use crate::shard::locks::{LockSet, Mode};
 use crate::shard::Shard;
 
@@ -145,4 +147,53 @@ pub async fn run_grouped<T: Send + 'static>(
     let out = txn.on_many(steps).await;
     txn.release().await;
     out
+}
+
+/// The coordinator of a spanning command that reads several keys and writes
+/// at most its first one (SINTER, SUNIONSTORE, ZUNIONSTORE, BITOP, PFMERGE,
+/// ...): lock every key, fetch copies of the keys other shards own, and run
+/// the command's own single-shard function on the first key's shard with
+/// those copies in view (`Ctx::remote`). So such a command is written once,
+/// as if all its keys were local: `Run::Span(f, gather_span)`.
+///
+/// Copying costs what the command reads anyway (a union reads every member).
+/// Commands that write a key of another shard (SMOVE, LMOVE) or touch little
+/// of a large value need their own coordinator.
+pub fn gather_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let ci = commands::lookup(a.get(0)).expect("dispatch resolved this command");
+        let cmd = commands::by_index(ci);
+        let f = match cmd.run {
+            commands::Run::Span(f, _) => f,
+            _ => unreachable!("gather_span serves Run::Span commands"),
+        };
+        let (db, proto) = (s.db, s.proto);
+        let groups = group_keys(&s.core, cmd.key_indexes(&a).map(|i| (i, a.get(i).to_vec())));
+        let home = groups[0].0;
+        let txn = Txn::lock(&s.core, lock_sets(db, &groups, lock_mode(cmd))).await;
+        let fetches: Vec<(usize, Step<Vec<(Vec<u8>, Option<crate::shard::db::Entry>)>>)> = groups
+            .into_iter()
+            .filter(|(shard, _)| *shard != home)
+            .map(|(shard, keys)| {
+                let f: Step<_> = Box::new(move |sh: &mut Shard| {
+                    let mut ctx = Ctx::new(sh, db);
+                    keys.into_iter().map(|(_, k)| (ctx.read(&k).cloned(), k)).map(|(e, k)| (k, e)).collect()
+                });
+                (shard, f)
+            })
+            .collect();
+        let mut remote: RemoteKeys = txn.on_many(fetches).await.into_iter().flatten().collect();
+        let out = txn
+            .on(home, move |sh| {
+                let (base, ranges) = a.flatten();
+                let mut out = Vec::new();
+                let mut ctx = Ctx::new(sh, db);
+                ctx.remote = Some(&mut remote);
+                f(&mut ctx, &mut Reply::new(&mut out, proto), Args::new(&base, &ranges));
+                out
+            })
+            .await;
+        txn.release().await;
+        s.out.extend_from_slice(&out);
+    })
 }

@@ -13,6 +13,7 @@ use crate::types::Value;
 pub use super::key::Key;
 type Hasher = foldhash::fast::RandomState;
 
+#[derive(Clone)]
 pub struct Entry {
     pub value: Value,
     /// Absolute expiry in unix milliseconds; 0 means no expiry.
