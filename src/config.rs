@@ -12,8 +12,8 @@ use std::sync::{Mutex, OnceLock};
 pub enum Kind {
     /// Integer within [min, max].
     Int(i64, i64),
-    /// Byte size with k/kb/m/mb/g/gb suffixes.
-    Memory,
+    /// Byte size with k/kb/m/mb/g/gb suffixes, at least the given minimum.
+    Memory(i64),
     Bool,
     /// One of a fixed set of words.
     Enum(&'static [&'static str]),
@@ -32,6 +32,7 @@ const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool)
     Param { name, kind, default, mutable }
 }
 
+const MB: i64 = 1024 * 1024;
 const YES: bool = true;
 const NO: bool = false;
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
@@ -61,9 +62,9 @@ pub static PARAMS: &[Param] = &[
     p("tcp-backlog", Kind::Int(0, 65535), "511", NO),
     p("tcp-keepalive", Kind::Int(0, i32::MAX as i64), "300", YES),
     p("maxclients", Kind::Int(1, 1_000_000), "10000", YES),
-    p("proto-max-bulk-len", Kind::Memory, "536870912", YES),
-    p("client-query-buffer-limit", Kind::Memory, "1073741824", YES),
-    p("maxmemory", Kind::Memory, "0", YES),
+    p("proto-max-bulk-len", Kind::Memory(MB), "536870912", YES),
+    p("client-query-buffer-limit", Kind::Memory(MB), "1073741824", YES),
+    p("maxmemory", Kind::Memory(0), "0", YES),
     p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", YES),
     p("maxmemory-samples", Kind::Int(1, 64), "5", YES),
     p("lfu-log-factor", Kind::Int(0, i32::MAX as i64), "10", YES),
@@ -90,7 +91,7 @@ pub static PARAMS: &[Param] = &[
     p("notify-keyspace-events", Kind::Text, "", YES),
     p("busy-reply-threshold", Kind::Int(0, i64::MAX), "5000", YES),
     p("enable-debug-command", Kind::Enum(PROTECTED), "no", NO),
-    p("io-memory", Kind::Memory, "0", NO),
+    p("io-memory", Kind::Memory(0), "0", NO),
     // kvick: how long an idle core polls before sleeping in the kernel.
     p("spin-before-park-us", Kind::Int(0, 1_000_000), "0", NO),
     // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
@@ -139,8 +140,11 @@ fn store(v: &Values, i: usize, raw: &str) -> Result<(), String> {
             let n = if p.name == "hz" { n.clamp(1, 500) } else { n };
             (n, n.to_string())
         }
-        Kind::Memory => {
+        Kind::Memory(min) => {
             let n = parse_memory(raw).ok_or_else(|| "argument must be a memory value".to_string())?;
+            if n < min {
+                return Err(format!("argument must be between {} and {} inclusive", min, i64::MAX));
+            }
             (n, n.to_string())
         }
         Kind::Bool => match raw.to_ascii_lowercase().as_str() {

@@ -1025,6 +1025,7 @@ fn shutdown(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             eprintln!("Error trying to save the DB, can't exit: kvick has no persistence yet.");
             return s.reply().error("ERR Errors trying to SHUTDOWN. Check logs.");
         }
+        crate::server::remove_pidfile();
         eprintln!("kvick is now ready to exit, bye bye...");
         std::process::exit(0);
     })

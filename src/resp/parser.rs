@@ -59,7 +59,15 @@ pub struct Parser {
     pub args: Vec<Range<usize>>,
     /// Decoded inline arguments.
     pub inline: Vec<u8>,
+    /// The client has not authenticated while a password is set: Redis then
+    /// refuses frames longer than a handful of small arguments, so an
+    /// unauthenticated peer cannot make the server buffer much.
+    pub unauthenticated: bool,
 }
+
+/// Redis' limits for unauthenticated clients.
+const UNAUTH_MAX_ARGS: i64 = 10;
+const UNAUTH_MAX_BULK: usize = 16 * 1024;
 
 impl Parser {
     pub fn new() -> Self {
@@ -81,6 +89,9 @@ impl Parser {
             let n = n.ok_or_else(|| ProtocolError::new("invalid multibulk length"))?;
             if n > i32::MAX as i64 {
                 return Err(ProtocolError::new("invalid multibulk length"));
+            }
+            if n > UNAUTH_MAX_ARGS && self.unauthenticated {
+                return Err(ProtocolError::new("unauthenticated multibulk length"));
             }
             if n <= 0 {
                 self.reset();
@@ -108,6 +119,9 @@ impl Parser {
                 Some(l) if l >= 0 && (l as u64) <= max_bulk as u64 => l as usize,
                 _ => return Err(ProtocolError::new("invalid bulk length")),
             };
+            if len > UNAUTH_MAX_BULK && self.unauthenticated {
+                return Err(ProtocolError::new("unauthenticated bulk length"));
+            }
             let end = data + len;
             if buf.len() < end + 2 {
                 return Ok(Parsed::Incomplete { need: end + 2 });

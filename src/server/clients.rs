@@ -68,3 +68,39 @@ pub struct Clients {
     pub map: HashMap<u64, Rc<ClientInfo>>,
     pub stats: CoreStats,
 }
+
+/// Turns on TCP keepalive as Redis' anetKeepAlive does: first probe after
+/// `secs` idle seconds, then every secs/3, dropping the peer after 3 misses.
+pub fn set_keepalive(fd: i32, secs: i64) {
+    if secs <= 0 {
+        return;
+    }
+    let secs = secs.min(i32::MAX as i64) as libc::c_int;
+    let set = |level, opt, v: libc::c_int| {
+        // SAFETY: setsockopt on a socket we own, with an int-sized value.
+        unsafe { libc::setsockopt(fd, level, opt, &v as *const _ as *const libc::c_void, std::mem::size_of::<libc::c_int>() as libc::socklen_t) };
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (secs / 3).max(1));
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+}
+
+/// Closes clients idle for longer than `timeout` seconds (0: never), checked
+/// once a second on each core for its own clients, as Redis' clientsCron.
+pub async fn close_idle_clients(core: Rc<crate::server::core::Core>) {
+    loop {
+        glommio::timer::sleep(std::time::Duration::from_secs(1)).await;
+        let timeout = crate::config::get_int("timeout");
+        if timeout <= 0 {
+            continue;
+        }
+        let now = crate::util::now_ms();
+        let limit = timeout as u64 * 1000;
+        for info in core.clients.borrow().map.values() {
+            if now.saturating_sub(info.last_ms.get()) > limit && !info.killed.get() {
+                info.kill();
+            }
+        }
+    }
+}

@@ -189,7 +189,11 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                 buf = vec![0u8; READ_CHUNK];
             }
         }
-        let want_free = need.saturating_sub(end - start).max(READ_CHUNK / 2);
+        // A frame announced as large grows the buffer as its bytes arrive (at
+        // most doubling per read, so copying stays linear), never up front:
+        // a header alone must not make the server allocate its length.
+        let missing = need.saturating_sub(end - start);
+        let want_free = missing.min(buf.len().max(READ_CHUNK)).max(READ_CHUNK / 2);
         if buf.len() - end < want_free {
             if start > 0 {
                 buf.copy_within(start..end, 0);
@@ -218,6 +222,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
             prefetch_keys(&core, &buf[start..end], session.db, &mut lookahead, max_bulk);
         }
         loop {
+            parser.unauthenticated = !session.authenticated;
             match parser.parse(&buf[start..end], max_bulk) {
                 Ok(Parsed::Command { len, source }) => {
                     let base: &[u8] = match source {
@@ -226,6 +231,9 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                     };
                     let args = Args::new(base, &parser.args);
                     dispatch(&core, &mut session, &mut pipe, args).await;
+                    // A long pipeline must not keep the core from its other
+                    // connections and peers.
+                    glommio::yield_if_needed().await;
                     start += len;
                     need = 0;
                     if session.close {

@@ -77,6 +77,7 @@ pub fn run() -> Result<(), String> {
                     }
                 }
                 glommio::spawn_local(crate::shard::expire::active_expiry_loop(core.clone())).detach();
+                glommio::spawn_local(clients::close_idle_clients(core.clone())).detach();
                 let ring = if config::get_text("io-engine") == "uring" {
                     match uring::Ring::new() {
                         Ok(ring) => {
@@ -108,6 +109,7 @@ pub fn run() -> Result<(), String> {
             .map_err(|e| io_uring_hint(&e.to_string()))?;
         handles.push(handle);
     }
+    write_pidfile()?;
     eprintln!(
         "kvick {} ready: {} core(s), port {}, pid {}",
         env!("CARGO_PKG_VERSION"),
@@ -119,6 +121,23 @@ pub fn run() -> Result<(), String> {
         h.join().map_err(|e| io_uring_hint(&e.to_string()))?;
     }
     Ok(())
+}
+
+/// Writes the process id to `pidfile`, if one is configured (SHUTDOWN removes it).
+fn write_pidfile() -> Result<(), String> {
+    let path = config::get_text("pidfile");
+    if path.is_empty() {
+        return Ok(());
+    }
+    std::fs::write(&path, format!("{}\n", std::process::id())).map_err(|e| format!("Failed to write PID file {path}: {e}"))
+}
+
+/// Removes the pid file on the way out.
+pub fn remove_pidfile() {
+    let path = config::get_text("pidfile");
+    if !path.is_empty() {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 fn fatal(msg: &str) -> ! {
@@ -215,6 +234,20 @@ fn memlock_budget(threads: usize) -> Result<usize, String> {
     Ok(if configured > 0 { configured } else { IO_MEMORY })
 }
 
+/// Redis' reply to a non-loopback client while protected mode is on and no
+/// password is set (sent, then the connection is closed).
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Protected mode (Redis 7): with no password set, only loopback clients
+/// may connect, whatever the bind address.
+fn protected_mode_denies(peer: &SocketAddr) -> bool {
+    let ip = match peer.ip() {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    !ip.is_loopback() && config::get_int("protected-mode") == 1 && config::get_text("requirepass").is_empty()
+}
+
 async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener, ring: Option<Rc<uring::Ring>>) {
     loop {
         let stream = match listener.accept().await {
@@ -227,6 +260,12 @@ async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener, ring: 
         };
         let _ = stream.set_nodelay(true);
         let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else { continue };
+        if protected_mode_denies(&addr) {
+            let mut s = stream;
+            let _ = futures_lite::AsyncWriteExt::write_all(&mut s, PROTECTED_MODE_DENIED).await;
+            continue;
+        }
+        clients::set_keepalive(std::os::fd::AsRawFd::as_raw_fd(&stream), config::get_int("tcp-keepalive"));
         let maxclients = config::get_int("maxclients") as usize;
         {
             let mut clients = core.clients.borrow_mut();

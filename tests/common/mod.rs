@@ -117,10 +117,16 @@ impl KvickServer {
     /// on a free port. `--bind` and `--port` go after `args` because later
     /// directives override earlier ones, and the harness must own both.
     pub fn start(args: &[&str]) -> TestServer {
+        Self::start_bound(args, "127.0.0.1")
+    }
+
+    /// As `start`, listening on `bind` (which must include 127.0.0.1, where
+    /// the harness checks that the server is up).
+    pub fn start_bound(args: &[&str], bind: &str) -> TestServer {
         let port = pick_free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvick"));
         cmd.args(args)
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
+            .args(["--bind", bind, "--port", &port.to_string()]);
         let label = if args.is_empty() {
             "kvick".to_string()
         } else {
@@ -215,6 +221,10 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// A new raw RESP connection to the server.

@@ -1,0 +1,133 @@
+//! Connection-level settings and limits, with real sockets: idle `timeout`,
+//! `tcp-keepalive`, `protected-mode`, `pidfile`, and a query buffer that does
+//! not trust a frame's announced length.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream};
+use std::time::Duration;
+
+use common::{KvickServer, RawConn};
+
+/// Whether the server closed `conn` (a read returns end of stream).
+fn closed_by_server(conn: &mut TcpStream) -> bool {
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut b = [0u8; 64];
+    matches!(conn.read(&mut b), Ok(0) | Err(_))
+}
+
+#[test]
+fn idle_clients_are_closed_after_timeout_and_busy_ones_are_not() {
+    let server = KvickServer::start(&["--threads", "2", "--timeout", "1"]);
+    let mut idle = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    let mut busy = server.raw();
+    // The busy client sends a command every 300 ms for 3 s: never idle 1 s.
+    for _ in 0..10 {
+        assert_eq!(busy.cmd(&["PING"]), b"+PONG\r\n");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(closed_by_server(&mut idle), "an idle client outlived `timeout 1`");
+    assert_eq!(busy.cmd(&["PING"]), b"+PONG\r\n");
+    // timeout 0 (CONFIG SET at runtime) keeps idle clients forever.
+    assert_eq!(busy.cmd(&["CONFIG", "SET", "timeout", "0"]), b"+OK\r\n");
+    let mut idle = server.raw();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(idle.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+/// The keepalive timer of the server side of a connection, from
+/// /proc/net/tcp: the `tr` field is 2 while a keepalive timer is armed.
+fn server_side_timer(server_port: u16, client_port: u16) -> Option<u8> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let want = (format!(":{server_port:04X}"), format!(":{client_port:04X}"));
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f[1].ends_with(&want.0) && f[2].ends_with(&want.1)).then(|| f[5].split(':').next().unwrap().parse().unwrap())
+    })
+}
+
+#[test]
+fn tcp_keepalive_arms_the_socket_timer() {
+    for (setting, expected) in [("300", 2), ("0", 0)] {
+        let server = KvickServer::start(&["--threads", "1", "--tcp-keepalive", setting]);
+        let mut conn = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        conn.write_all(b"PING\r\n").unwrap();
+        let mut b = [0u8; 7];
+        conn.read_exact(&mut b).unwrap();
+        let port = conn.local_addr().unwrap().port();
+        assert_eq!(server_side_timer(server.port(), port), Some(expected), "tcp-keepalive {setting}");
+    }
+}
+
+/// A local address that is not loopback, to connect from as an outsider.
+fn non_loopback_ipv4() -> IpAddr {
+    let out = std::process::Command::new("hostname").arg("-I").output().expect("run hostname -I");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.parse::<IpAddr>().ok())
+        .find(|a| a.is_ipv4() && !a.is_loopback())
+        .expect("this test needs a non-loopback IPv4 address on the machine (hostname -I)")
+}
+
+#[test]
+fn protected_mode_refuses_outsiders_without_a_password() {
+    let outside = non_loopback_ipv4();
+    let server = KvickServer::start_bound(&["--threads", "1"], &format!("127.0.0.1 {outside}"));
+    let mut conn = TcpStream::connect((outside, server.port())).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reply = Vec::new();
+    conn.read_to_end(&mut reply).unwrap();
+    assert!(reply.starts_with(b"-DENIED Redis is running in protected mode"), "{}", String::from_utf8_lossy(&reply));
+    // Loopback clients are served; with a password set outsiders are too.
+    let mut local = server.raw();
+    assert_eq!(local.cmd(&["CONFIG", "SET", "requirepass", "pw"]), b"+OK\r\n");
+    let mut conn = TcpStream::connect((outside, server.port())).unwrap();
+    conn.write_all(b"PING\r\n").unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut b = [0u8; 34];
+    conn.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"-NOAUTH Authentication required.\r\n");
+}
+
+#[test]
+fn pidfile_is_written_at_startup_and_removed_by_shutdown() {
+    let path = std::env::temp_dir().join(format!("kvick-test-{}.pid", std::process::id()));
+    let server = KvickServer::start(&["--threads", "1", "--pidfile", path.to_str().unwrap()]);
+    let written = std::fs::read_to_string(&path).expect("pidfile written");
+    assert_eq!(written.trim(), server.pid().to_string());
+    let mut conn = server.raw();
+    conn.send(&["SHUTDOWN", "NOSAVE"]).unwrap();
+    assert!(conn.read_reply().is_err(), "SHUTDOWN closes the connection");
+    for _ in 0..100 {
+        if !path.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("pidfile {} still there after SHUTDOWN", path.display());
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn an_announced_bulk_is_not_allocated_before_it_arrives() {
+    let server = KvickServer::start(&["--threads", "1"]);
+    let before = rss_kb(server.pid());
+    // Ten clients each announce a 500 MB argument and send 1 MB of it.
+    let mut conns: Vec<RawConn> = (0..10).map(|_| server.raw()).collect();
+    for c in &mut conns {
+        c.send_raw(b"*2\r\n$4\r\nECHO\r\n$500000000\r\n").unwrap();
+        c.send_raw(&vec![b'x'; 1 << 20]).unwrap();
+    }
+    // Let the server read what was sent, then check it holds about that.
+    let mut probe = server.raw();
+    assert_eq!(probe.cmd(&["PING"]), b"+PONG\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let grown_mb = rss_kb(server.pid()).saturating_sub(before) / 1024;
+    assert!(grown_mb < 200, "RSS grew {grown_mb} MB for 10 MB received");
+}
