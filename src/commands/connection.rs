@@ -189,6 +189,8 @@ fn reset(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         s.set_proto(Proto::Resp2);
         s.info.name.borrow_mut().clear();
         s.authenticated = config::get_text("requirepass").is_empty();
+        s.multi = None;
+        super::transactions::forget_watches(s).await;
         s.reply().simple("RESET");
     })
 }

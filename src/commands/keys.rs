@@ -92,7 +92,7 @@ type CountStep = fn(&mut Ctx, &[(usize, Vec<u8>)], &OwnedArgs) -> i64;
 /// Runs a per-shard counting step over every key argument and replies the sum.
 async fn sum_over_shards(s: &mut Session, a: OwnedArgs, mode: Mode, step: CountStep) {
     let groups = group_keys(&s.core, a.0.iter().cloned().enumerate().skip(1));
-    let counts = run_grouped(&s.core, s.db, groups, mode, Arc::new(a), step).await;
+    let counts = run_grouped(s, s.db, groups, mode, Arc::new(a), step).await;
     s.reply().int(counts.into_iter().sum());
 }
 
@@ -237,7 +237,7 @@ fn keys(s: &mut Session, mut a: OwnedArgs) -> BoxFuture<'_> {
         let pattern = Arc::new(a.0.swap_remove(1));
         let n = s.core.nshards();
         let whole = |i| (i, LockSet { db, keys: Vec::new(), mode: Mode::Shared, whole_shard: true });
-        let txn = Txn::lock(&s.core, (0..n).map(whole).collect()).await;
+        let txn = Txn::lock(s, (0..n).map(whole).collect()).await;
         let steps = (0..n)
             .map(|i| {
                 let p = pattern.clone();
@@ -490,7 +490,7 @@ async fn rename_across(s: &mut Session, a: OwnedArgs, nx: bool) {
     let (from, to) = (s.core.slots.shard_of_key(&src), s.core.slots.shard_of_key(&dst));
     debug_assert_ne!(from, to);
     let sets = vec![(from, key_lock(db, &src, Mode::Exclusive)), (to, key_lock(db, &dst, Mode::Exclusive))];
-    let txn = Txn::lock(&s.core, sets).await;
+    let txn = Txn::lock(s, sets).await;
     let dst_exists = nx && {
         let dst = dst.clone();
         txn.on(to, move |sh| Ctx::new(sh, db).write(&dst).is_some()).await
@@ -599,7 +599,7 @@ fn copy_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         let (from, to) = (s.core.slots.shard_of_key(&src), s.core.slots.shard_of_key(&dst));
         debug_assert_ne!(from, to);
         let sets = vec![(from, key_lock(db, &src, Mode::Shared)), (to, key_lock(dst_db, &dst, Mode::Exclusive))];
-        let txn = Txn::lock(&s.core, sets).await;
+        let txn = Txn::lock(s, sets).await;
         let got = txn.on(from, move |sh| Ctx::new(sh, db).read(&src).map(|e| (e.value.clone(), e.expire_at))).await;
         let copied = match got {
             Some((value, at)) => txn.on(to, move |sh| copy_into(&mut Ctx::new(sh, dst_db), &dst, value, at, replace)).await,

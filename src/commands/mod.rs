@@ -15,6 +15,7 @@ pub mod connection;
 pub mod keys;
 pub mod server;
 pub mod strings;
+pub mod transactions;
 
 use std::future::Future;
 use std::ops::Range;
@@ -178,11 +179,15 @@ impl Ctx<'_> {
 
     /// A key about to be written: lazy expiry and LRU touch, no statistics.
     /// Only keys of this shard can be written (a gathered run writes its
-    /// first key, which is local).
+    /// first key, which is local). Counts as a change for WATCH even if the
+    /// command then changes nothing (SET NX on an existing key): an EXEC may
+    /// fail where Redis' would not, but never succeeds over a change.
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
         debug_assert!(self.remote.as_ref().is_none_or(|r| !r.contains_key(key)), "write to a key of another shard");
         let now = self.now;
-        let e = self.shard.dbs[self.db].get_mut(key, now)?;
+        let db = &mut self.shard.dbs[self.db];
+        db.touch(key);
+        let e = db.get_mut(key, now)?;
         e.lru = (now / 1000) as u32;
         Some(e)
     }
@@ -362,6 +367,7 @@ fn table() -> &'static Table {
             connection::COMMANDS,
             server::COMMANDS,
             cluster::COMMANDS,
+            transactions::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

@@ -8,7 +8,6 @@
 //! per field anyway.
 
 use std::fmt::{Display, Write};
-use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -18,7 +17,6 @@ use crate::config;
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Reply};
 use crate::server::clients::CoreStats;
-use crate::server::core::Core;
 use crate::server::session::Session;
 use crate::server::txn::{Step, Txn};
 use crate::shard::db::Db;
@@ -77,10 +75,10 @@ fn dbsize(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
 
 /// Runs `f` on every shard while holding every shard whole (all databases),
 /// so the change is atomic across cores.
-async fn on_every_shard(core: &Rc<Core>, f: impl Fn(&mut Shard) + Send + Clone + 'static) {
-    let shards = 0..core.nshards();
+async fn on_every_shard(s: &Session, f: impl Fn(&mut Shard) + Send + Clone + 'static) {
+    let shards = 0..s.core.nshards();
     let whole = |i| (i, LockSet { db: 0, keys: Vec::new(), mode: Mode::Exclusive, whole_shard: true });
-    let txn = Txn::lock(core, shards.clone().map(whole).collect()).await;
+    let txn = Txn::lock(s, shards.clone().map(whole).collect()).await;
     let steps = shards
         .map(|i| {
             let f = f.clone();
@@ -110,8 +108,8 @@ fn flush_is_async(s: &mut Session, a: &OwnedArgs) -> Option<bool> {
 /// the keyspace is empty either way when the command replies.
 fn empty(shard: &mut Shard, db: Option<usize>, lazy: bool) {
     let old: Vec<Db> = match db {
-        Some(d) => vec![std::mem::take(&mut shard.dbs[d])],
-        None => shard.dbs.iter_mut().map(std::mem::take).collect(),
+        Some(d) => vec![shard.dbs[d].take_keys()],
+        None => shard.dbs.iter_mut().map(Db::take_keys).collect(),
     };
     if lazy && old.iter().any(|d| d.len() > 0) {
         std::thread::spawn(move || drop(old));
@@ -122,7 +120,7 @@ fn flushdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let Some(lazy) = flush_is_async(s, &a) else { return };
         let db = s.db;
-        on_every_shard(&s.core, move |sh| empty(sh, Some(db), lazy)).await;
+        on_every_shard(s, move |sh| empty(sh, Some(db), lazy)).await;
         s.reply().ok();
     })
 }
@@ -130,7 +128,7 @@ fn flushdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
 fn flushall(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let Some(lazy) = flush_is_async(s, &a) else { return };
-        on_every_shard(&s.core, move |sh| empty(sh, None, lazy)).await;
+        on_every_shard(s, move |sh| empty(sh, None, lazy)).await;
         s.reply().ok();
     })
 }
@@ -147,7 +145,13 @@ fn swapdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         }
         let (x, y) = (x as usize, y as usize);
         // Clients stay on their index and so see the other database's keys.
-        on_every_shard(&s.core, move |sh| sh.dbs.swap(x, y)).await;
+        on_every_shard(s, move |sh| {
+            if x != y {
+                let (lo, hi) = sh.dbs.split_at_mut(x.max(y));
+                Db::swap_keys(&mut lo[x.min(y)], &mut hi[0]);
+            }
+        })
+        .await;
         s.reply().ok();
     })
 }

@@ -292,7 +292,7 @@ fn mget_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let n = a.len() - 1;
         let groups = group_keys(&s.core, a.0.iter().cloned().enumerate().skip(1));
-        let parts = run_grouped(&s.core, s.db, groups, Mode::Shared, Arc::new(a), |ctx, keys, _| {
+        let parts = run_grouped(s, s.db, groups, Mode::Shared, Arc::new(a), |ctx, keys, _| {
             keys.iter()
                 .map(|(i, k)| (*i, read_str(ctx, k).ok().flatten().map(|v| v.to_vec())))
                 .collect::<Vec<_>>()
@@ -338,7 +338,7 @@ fn mset_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             return s.reply().error(&super::arity_error("mset"));
         }
         let groups = group_keys(&s.core, a.0.iter().cloned().enumerate().skip(1).step_by(2));
-        run_grouped(&s.core, s.db, groups, Mode::Exclusive, Arc::new(a), |ctx, keys, args| {
+        run_grouped(s, s.db, groups, Mode::Exclusive, Arc::new(a), |ctx, keys, args| {
             for (i, k) in keys {
                 ctx.db().insert(k, string_value(args.get(i + 1)), 0);
             }
@@ -372,7 +372,7 @@ fn msetnx_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         let db = s.db;
         let groups = group_keys(&s.core, a.0.iter().cloned().enumerate().skip(1).step_by(2));
         let sets = crate::server::txn::lock_sets(db, &groups, Mode::Exclusive);
-        let txn = Txn::lock(&s.core, sets).await;
+        let txn = Txn::lock(s, sets).await;
         let a = Arc::new(a);
         let checks = groups
             .iter()

@@ -23,7 +23,7 @@ use futures_channel::oneshot;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use crate::commands::{self, Args, Run};
+use crate::commands::{self, transactions, Args, Run};
 use crate::config;
 use crate::resp::parser::{Parsed, Parser, Source};
 use crate::resp::Reply;
@@ -266,6 +266,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
             break;
         }
     }
+    transactions::forget_watches(&mut session).await;
     core.clients.borrow_mut().map.remove(&session.info.id);
     stream.close().await;
 }
@@ -333,14 +334,14 @@ async fn write_out<T: Transport>(core: &Core, stream: &mut T, out: &mut Vec<u8>)
 /// batches before it complete) through its connection-level or multi-shard path.
 async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: Args<'_>) {
     let Some(mut ci) = commands::lookup(args.get(0)) else {
-        local_error(s, pipe, &commands::unknown_command_error(&args));
+        reject(s, pipe, &commands::unknown_command_error(&args));
         return;
     };
     let mut cmd = commands::by_index(ci);
     // A container's subcommand has its own arity, flags and keys, as in Redis.
     if !cmd.subs.is_empty() && args.len() >= 2 {
         let Some(sub) = commands::lookup_sub(ci, args.get(1)) else {
-            local_error(s, pipe, &commands::unknown_subcommand_error(&args));
+            reject(s, pipe, &commands::unknown_subcommand_error(&args));
             return;
         };
         ci = sub;
@@ -348,14 +349,23 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     }
     s.info.last_cmd.set(cmd.name);
     if !cmd.arity_ok(args.len()) {
-        local_error(s, pipe, &commands::arity_error(cmd.name));
+        reject(s, pipe, &commands::arity_error(cmd.name));
         return;
     }
     // Redis' authRequired(): a connection that has not authenticated while a
     // password is set (sessions start authenticated when there is none, and
     // stay so if one is set later). The config read is off the common path.
     if !s.authenticated && cmd.flags & commands::flags::NO_AUTH == 0 && !config::get_text("requirepass").is_empty() {
-        local_error(s, pipe, "NOAUTH Authentication required.");
+        reject(s, pipe, "NOAUTH Authentication required.");
+        return;
+    }
+    if s.multi.is_some() && !transactions::runs_inside_multi(cmd.name) {
+        if cmd.flags & commands::flags::NO_MULTI != 0 {
+            reject(s, pipe, "ERR Command not allowed inside a transaction");
+            return;
+        }
+        transactions::queue(s, ci, &args);
+        local_reply(s, pipe, |r| r.simple("QUEUED"));
         return;
     }
     // Like Redis, count only commands that run (not rejected ones), and a
@@ -405,12 +415,20 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     }
 }
 
-fn local_error(s: &mut Session, pipe: &mut Pipeline, msg: &str) {
+/// A reply written on the connection's task, in order with the pipeline's
+/// forwarded commands.
+fn local_reply(s: &mut Session, pipe: &mut Pipeline, write: impl FnOnce(&mut Reply)) {
     if pipe.forwarded {
         let start = pipe.local.len();
-        Reply::new(&mut pipe.local, s.proto).error(msg);
+        write(&mut Reply::new(&mut pipe.local, s.proto));
         pipe.order.push(Piece::Local(start..pipe.local.len()));
     } else {
-        s.reply().error(msg);
+        write(&mut s.reply());
     }
+}
+
+/// Refuses a command before it runs; inside MULTI that dooms the EXEC.
+fn reject(s: &mut Session, pipe: &mut Pipeline, msg: &str) {
+    transactions::flag_error(s);
+    local_reply(s, pipe, |r| r.error(msg));
 }

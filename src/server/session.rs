@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use crate::resp::{Proto, Reply};
 use crate::server::clients::ClientInfo;
+use crate::commands::transactions::{Multi, Watching};
 use crate::server::core::Core;
+use crate::server::txn::ExecScope;
 
 pub struct Session {
     pub core: Rc<Core>,
@@ -17,12 +19,18 @@ pub struct Session {
     pub close: bool,
     /// Passed AUTH (or no password was set when it connected or last RESET).
     pub authenticated: bool,
+    /// Between MULTI and EXEC/DISCARD: the queued commands.
+    pub multi: Option<Multi>,
+    /// WATCHed keys, until EXEC, DISCARD, UNWATCH or RESET.
+    pub watching: Option<Watching>,
+    /// While EXEC runs its queue: the transaction its commands join.
+    pub exec: Option<ExecScope>,
 }
 
 impl Session {
     pub fn new(core: Rc<Core>, info: Rc<ClientInfo>) -> Self {
         let authenticated = crate::config::get_text("requirepass").is_empty();
-        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated }
+        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated, multi: None, watching: None, exec: None }
     }
 
     pub fn reply(&mut self) -> Reply<'_> {

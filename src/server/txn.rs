@@ -53,11 +53,32 @@ pub struct Txn {
     core: Rc<Core>,
     txid: u64,
     shards: Vec<usize>,
+    /// Runs inside an EXEC that already holds every lock it needs: takes
+    /// and releases nothing.
+    nested: bool,
+}
+
+/// The transaction an EXEC holds while its queued commands run; commands
+/// that lock for themselves (spanning ones, FLUSHALL, ...) join it.
+#[derive(Clone)]
+pub struct ExecScope {
+    txid: u64,
+    shards: Vec<usize>,
 }
 
 impl Txn {
-    /// Takes the locks of `sets` (one per shard) and returns once all are held.
-    pub async fn lock(core: &Rc<Core>, mut sets: Vec<(usize, LockSet)>) -> Txn {
+    /// Takes the locks of `sets` (one per shard) for session `s` and returns
+    /// once all are held. Inside EXEC the session's transaction already holds
+    /// them (EXEC locks every key of its queue first), so this joins it.
+    pub async fn lock(s: &Session, sets: Vec<(usize, LockSet)>) -> Txn {
+        match &s.exec {
+            Some(scope) => Txn { core: s.core.clone(), txid: scope.txid, shards: scope.shards.clone(), nested: true },
+            None => Txn::acquire(&s.core, sets).await,
+        }
+    }
+
+    /// Takes the locks of `sets` for a new transaction.
+    pub async fn acquire(core: &Rc<Core>, mut sets: Vec<(usize, LockSet)>) -> Txn {
         sets.sort_by_key(|(shard, _)| *shard);
         let txid = core.new_txid();
         let mut shards = Vec::with_capacity(sets.len());
@@ -72,7 +93,12 @@ impl Txn {
             granted.await.expect("a shard dropped a lock request");
             shards.push(shard);
         }
-        Txn { core: core.clone(), txid, shards }
+        Txn { core: core.clone(), txid, shards, nested: false }
+    }
+
+    /// What commands running inside this transaction join (EXEC).
+    pub fn scope(&self) -> ExecScope {
+        ExecScope { txid: self.txid, shards: self.shards.clone() }
     }
 
     /// Runs one step on one of the transaction's shards.
@@ -114,6 +140,9 @@ impl Txn {
     /// Releases every lock. Messages to a core arrive in order, so the unlock
     /// follows the transaction's last step there.
     pub async fn release(self) {
+        if self.nested {
+            return;
+        }
         for &s in &self.shards {
             if s == self.core.id {
                 self.core.shard.borrow_mut().locks.release(self.txid);
@@ -128,14 +157,14 @@ impl Txn {
 /// `step` once per shard over that shard's keys (concurrently), release, and
 /// return the results in group order. `args` is the whole command, shared.
 pub async fn run_grouped<T: Send + 'static>(
-    core: &Rc<Core>,
+    s: &Session,
     db: usize,
     groups: KeyGroups,
     mode: Mode,
     args: Arc<OwnedArgs>,
     step: fn(&mut Ctx, &[(usize, Vec<u8>)], &OwnedArgs) -> T,
 ) -> Vec<T> {
-    let txn = Txn::lock(core, lock_sets(db, &groups, mode)).await;
+    let txn = Txn::lock(s, lock_sets(db, &groups, mode)).await;
     let steps = groups
         .into_iter()
         .map(|(shard, keys)| {
@@ -170,7 +199,7 @@ pub fn gather_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         let (db, proto) = (s.db, s.proto);
         let groups = group_keys(&s.core, cmd.key_indexes(&a).map(|i| (i, a.get(i).to_vec())));
         let home = groups[0].0;
-        let txn = Txn::lock(&s.core, lock_sets(db, &groups, lock_mode(cmd))).await;
+        let txn = Txn::lock(s, lock_sets(db, &groups, lock_mode(cmd))).await;
         let fetches: Vec<(usize, Step<Vec<(Vec<u8>, Option<crate::shard::db::Entry>)>>)> = groups
             .into_iter()
             .filter(|(shard, _)| *shard != home)

@@ -5,6 +5,8 @@
 //! that are due, oldest first, without sampling.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 
@@ -28,7 +30,15 @@ pub struct Db {
     expires: BTreeSet<(u64, Key)>,
     /// Keys removed on access because they had expired (INFO expired_keys).
     pub lazy_expired: u64,
+    /// WATCHed keys of this database index and the flags of the clients
+    /// watching them. It belongs to the index, not the data: FLUSHDB and
+    /// SWAPDB move the data and leave this in place.
+    watched: HashMap<Key, Vec<WatchFlag>>,
 }
+
+/// Set when a key a client WATCHes changes; its EXEC then fails. Shared with
+/// the client's core, hence atomic.
+pub type WatchFlag = Arc<AtomicBool>;
 
 /// Seconds-resolution clock for idle times, as Redis' LRU clock.
 pub fn lru_clock() -> u32 {
@@ -105,6 +115,9 @@ impl Db {
                 let (k, e) = o.remove_entry();
                 self.expires.remove(&(e.expire_at, k));
                 self.lazy_expired += 1;
+                if let Some(flags) = self.watched.remove(key) {
+                    flags.iter().for_each(|f| f.store(true, Ordering::Release));
+                }
                 None
             }
             RawEntryMut::Occupied(o) => Some(o.into_mut()),
@@ -135,6 +148,7 @@ impl Db {
     /// Stores a value with the given expiry (0 = none), replacing any old one.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: u64) {
         use hashbrown::hash_map::RawEntryMut;
+        self.touch(key);
         let lru = lru_clock();
         // One hash and probe whether the key is new or replaced.
         let old_expiry = match self.map.raw_entry_mut().from_key(key) {
@@ -170,6 +184,7 @@ impl Db {
 
     /// Replaces the value and keeps the key's TTL (KEEPTTL, in-place updates).
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now: u64) {
+        self.touch(key);
         match self.get_mut(key, now) {
             Some(e) => {
                 e.value = value;
@@ -181,6 +196,7 @@ impl Db {
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.map.remove(key)?;
+        self.touch(key);
         if e.expire_at != 0 {
             self.expires.remove(&(e.expire_at, Key::from(key)));
         }
@@ -191,6 +207,7 @@ impl Db {
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
         let Some(e) = self.map.get_mut(key) else { return false };
         let old = std::mem::replace(&mut e.expire_at, expire_at);
+        self.touch(key);
         if old != 0 {
             self.expires.remove(&(old, Key::from(key)));
         }
@@ -200,9 +217,61 @@ impl Db {
         true
     }
 
-    pub fn clear(&mut self) {
-        self.map = HashMap::default();
-        self.expires = BTreeSet::new();
+    /// Takes the keys out (FLUSHDB/FLUSHALL), leaving an empty database that
+    /// keeps its watchers; those watching a key that existed are told.
+    pub fn take_keys(&mut self) -> Db {
+        self.touch_existing(None);
+        let watched = std::mem::take(&mut self.watched);
+        std::mem::replace(self, Db { watched, ..Db::default() })
+    }
+
+    /// Exchanges the keys of two databases (SWAPDB); watchers stay with their
+    /// index and are told if their key exists on either side.
+    pub fn swap_keys(a: &mut Db, b: &mut Db) {
+        a.touch_existing(Some(b));
+        b.touch_existing(Some(a));
+        std::mem::swap(a, b);
+        std::mem::swap(&mut a.watched, &mut b.watched);
+    }
+
+    /// Marks the watchers of `key` (a write, a deletion or an expiry).
+    /// Costs one branch while nobody watches this database.
+    pub fn touch(&mut self, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(flags) = self.watched.remove(key) {
+            flags.iter().for_each(|f| f.store(true, Ordering::Release));
+        }
+    }
+
+    /// Marks the watchers of keys that exist here or in `other`.
+    fn touch_existing(&mut self, other: Option<&Db>) {
+        let map = &self.map;
+        self.watched.retain(|k, flags| {
+            let exists = map.contains_key(k) || other.is_some_and(|o| o.map.contains_key(k));
+            if exists {
+                flags.iter().for_each(|f| f.store(true, Ordering::Release));
+            }
+            !exists
+        });
+    }
+
+    /// WATCH: `flag` is set when `key` next changes. A key that has already
+    /// expired is deleted first, so its expiry is not a change (as Redis).
+    pub fn watch(&mut self, key: &[u8], flag: WatchFlag, now: u64) {
+        self.get_mut(key, now);
+        self.watched.entry(key.into()).or_default().push(flag);
+    }
+
+    /// Forgets `flag` on `key` (UNWATCH, EXEC, DISCARD, disconnect).
+    pub fn unwatch(&mut self, key: &[u8], flag: &WatchFlag) {
+        if let Some(flags) = self.watched.get_mut(key) {
+            flags.retain(|f| !Arc::ptr_eq(f, flag));
+            if flags.is_empty() {
+                self.watched.remove(key);
+            }
+        }
     }
 
     /// Removes up to `limit` keys whose expiry is due; returns how many it removed.
@@ -221,6 +290,7 @@ impl Db {
         for entry in &due {
             self.expires.remove(entry);
             self.map.remove(&entry.1);
+            self.touch(&entry.1);
         }
         due.len()
     }
