@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod connection;
 pub mod keys;
 pub mod server;
+pub mod streams;
 pub mod strings;
 
 use std::future::Future;
@@ -362,6 +363,7 @@ fn table() -> &'static Table {
             connection::COMMANDS,
             server::COMMANDS,
             cluster::COMMANDS,
+            streams::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }
