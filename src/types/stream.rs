@@ -736,3 +736,212 @@ fn rax_nodes_below(keys: &[[u8; 16]], d: usize) -> usize {
     }
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: NodeLimits = NodeLimits { max_bytes: 4096, max_entries: 3 };
+
+    fn id(ms: u64, seq: u64) -> StreamId {
+        StreamId::new(ms, seq)
+    }
+
+    fn stream(ids: &[(u64, u64)], limits: NodeLimits) -> StreamValue {
+        let mut s = StreamValue::default();
+        for &(ms, seq) in ids {
+            s.append(id(ms, seq), &[b"f", b"v"], limits);
+        }
+        s
+    }
+
+    fn ids_of(s: &StreamValue, start: StreamId, end: StreamId, rev: bool) -> Vec<StreamId> {
+        let mut out = Vec::new();
+        s.range(start, end, rev, |e| {
+            out.push(e.id);
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn id_parsing() {
+        let p = |s: &[u8]| StreamId::parse(s, 7, false, None);
+        assert_eq!(p(b"1-2"), Some(id(1, 2)));
+        assert_eq!(p(b"5"), Some(id(5, 7)));
+        assert_eq!(p(b"-"), Some(StreamId::MIN));
+        assert_eq!(p(b"+"), Some(StreamId::MAX));
+        assert_eq!(StreamId::parse(b"+", 0, true, None), None);
+        assert_eq!(p(b"18446744073709551615-18446744073709551615"), Some(StreamId::MAX));
+        assert_eq!(p(b"18446744073709551616"), None);
+        assert_eq!(p(b"-1"), None);
+        assert_eq!(p(b"1-"), None);
+        assert_eq!(p(b""), None);
+        assert_eq!(p(b"1-2-3"), None);
+        assert_eq!(p(b"1-*"), None);
+        // C's strtoull quirks, which Redis inherits: a sign, leading spaces.
+        assert_eq!(p(b"+5"), Some(id(5, 7)));
+        assert_eq!(p(b" 5"), Some(id(5, 7)));
+        assert_eq!(p(b"5-+1"), Some(id(5, 1)));
+        // A NUL byte ends the C string.
+        assert_eq!(p(b"9\x00junk"), Some(id(9, 7)));
+        assert_eq!(p(&[b'1'; 128]), None);
+        let mut given = true;
+        assert_eq!(StreamId::parse(b"3-*", 0, true, Some(&mut given)), Some(id(3, 0)));
+        assert!(!given);
+        assert_eq!(StreamId::parse(b"3", 0, true, Some(&mut given)), Some(id(3, 0)));
+        assert!(given);
+    }
+
+    #[test]
+    fn id_steps_and_format() {
+        assert_eq!(id(1, u64::MAX).next(), Some(id(2, 0)));
+        assert_eq!(StreamId::MAX.next(), None);
+        assert_eq!(id(2, 0).prev(), Some(id(1, u64::MAX)));
+        assert_eq!(StreamId::MIN.prev(), None);
+        assert_eq!(StreamId::MAX.format(&mut [0; 41]), b"18446744073709551615-18446744073709551615");
+        assert_eq!(id(0, 0).format(&mut [0; 41]), b"0-0");
+    }
+
+    #[test]
+    fn entries_keep_their_items() {
+        let mut s = StreamValue::default();
+        s.append(id(1, 1), &[b"", b"\x00\xff", b"name", b"a much longer value than the others"], SMALL);
+        let e = s.get(id(1, 1)).unwrap();
+        assert_eq!(e.len(), 4);
+        let items: Vec<&[u8]> = e.items().collect();
+        assert_eq!(items, vec![&b""[..], b"\x00\xff", b"name", b"a much longer value than the others"]);
+        assert!(s.get(id(1, 2)).is_none());
+    }
+
+    #[test]
+    fn ranges_across_chunks() {
+        let all: Vec<(u64, u64)> = (1..=10).map(|i| (i, 0)).collect();
+        let s = stream(&all, SMALL);
+        assert_eq!(s.chunk_count(), 4);
+        assert_eq!(ids_of(&s, id(3, 0), id(7, 0), false), (3..=7).map(|i| id(i, 0)).collect::<Vec<_>>());
+        assert_eq!(ids_of(&s, id(3, 1), id(7, 0), true), (4..=7).rev().map(|i| id(i, 0)).collect::<Vec<_>>());
+        assert_eq!(ids_of(&s, StreamId::MIN, StreamId::MAX, false).len(), 10);
+        assert!(ids_of(&s, id(8, 0), id(2, 0), false).is_empty());
+        assert_eq!(s.range_len(id(2, 0), id(9, 0), 0), 8);
+        assert_eq!(s.range_len(id(2, 0), id(9, 0), 5), 5);
+        assert_eq!(s.first_entry().unwrap().id, id(1, 0));
+        assert_eq!(s.last_entry().unwrap().id, id(10, 0));
+    }
+
+    #[test]
+    fn deleted_entries_take_room_until_the_chunk_empties() {
+        let mut s = stream(&[(1, 0), (2, 0), (3, 0)], SMALL);
+        assert!(s.delete(id(3, 0)));
+        assert!(!s.delete(id(3, 0)));
+        // The first chunk still counts three slots: a new entry opens a chunk.
+        s.append(id(4, 0), &[b"f", b"v"], SMALL);
+        assert_eq!(s.chunk_count(), 2);
+        assert!(s.delete(id(1, 0)) && s.delete(id(2, 0)));
+        assert_eq!(s.chunk_count(), 1);
+        assert_eq!(s.len(), 1);
+        s.refresh_first_id();
+        assert_eq!(s.first_id, id(4, 0));
+    }
+
+    #[test]
+    fn big_values_close_a_chunk_by_bytes() {
+        let limits = NodeLimits { max_bytes: 120, max_entries: 100 };
+        let mut s = StreamValue::default();
+        let big = [b'x'; 40];
+        for seq in 0..4 {
+            s.append(id(1, seq), &[b"f", &big], limits);
+        }
+        // Redis' listpack with one such entry takes 68 bytes, with two 118:
+        // a third would pass 120.
+        assert_eq!(s.chunk_count(), 2);
+        assert_eq!(lp_entry_size(b"127"), 2);
+        assert_eq!(lp_entry_size(b"128"), 3);
+        assert_eq!(lp_entry_size(&[b'a'; 63]), 65);
+        assert_eq!(lp_entry_size(&[b'a'; 64]), 67);
+    }
+
+    #[test]
+    fn trimming() {
+        let all: Vec<(u64, u64)> = (1..=10).map(|i| (i, 0)).collect();
+        // Approximate: whole chunks only.
+        let mut s = stream(&all, SMALL);
+        assert_eq!(s.trim(Trim::MaxLen(5), true, 0), 3);
+        assert_eq!(s.len(), 7);
+        assert_eq!(s.first_id, id(4, 0));
+        // Exact: the rest from within the next chunk.
+        assert_eq!(s.trim(Trim::MaxLen(5), false, 0), 2);
+        assert_eq!(s.first_id, id(6, 0));
+        // A limit stops before a chunk that would exceed it.
+        let mut s = stream(&all, SMALL);
+        assert_eq!(s.trim(Trim::MaxLen(0), true, 5), 3);
+        // By ID.
+        let mut s = stream(&all, SMALL);
+        assert_eq!(s.trim(Trim::MinId(id(5, 0)), true, 0), 3);
+        assert_eq!(s.trim(Trim::MinId(id(5, 0)), false, 0), 1);
+        assert_eq!(s.first_id, id(5, 0));
+        assert_eq!(s.trim(Trim::MaxLen(0), false, 0), 6);
+        assert!(s.is_empty() && s.first_id.is_zero() && s.chunk_count() == 0);
+    }
+
+    #[test]
+    fn radix_tree_nodes() {
+        assert_eq!(StreamValue::default().rax_nodes(), 1);
+        assert_eq!(stream(&[(1, 1)], SMALL).rax_nodes(), 2);
+        // Two keys that differ in the last byte: a common run, a branch, two leaves.
+        let s = stream(&[(1, 1), (1, 2), (1, 3), (1, 4)], SMALL);
+        assert_eq!(s.rax_nodes(), 4);
+        // Differing in the first byte: the branch is the root.
+        let s = stream(&[(1, 1), (1, 2), (1, 3), (u64::MAX, 1)], SMALL);
+        assert_eq!(s.rax_nodes(), 5);
+    }
+
+    #[test]
+    fn group_pending_stays_consistent() {
+        let mut g = Group::new(StreamId::MIN, ENTRIES_READ_UNKNOWN);
+        let (alice, _, created) = g.consumer(b"alice", 10);
+        assert!(created);
+        let (bob, _, _) = g.consumer(b"bob", 10);
+        assert!(!g.consumer(b"alice", 11).2);
+        g.deliver(id(1, 0), &alice, 20);
+        g.deliver(id(2, 0), &alice, 20);
+        // Delivered again to another consumer: moves, counted as a first delivery.
+        g.deliver(id(1, 0), &bob, 30);
+        assert_eq!(g.pending[&id(1, 0)].consumer, bob);
+        assert_eq!(g.consumers[&b"alice"[..]].pending.len(), 1);
+        g.reassign(id(2, 0), &bob);
+        assert_eq!(g.consumers[&b"bob"[..]].pending.len(), 2);
+        assert!(g.consumers[&b"alice"[..]].pending.is_empty());
+        assert!(g.ack(id(1, 0)));
+        assert!(!g.ack(id(1, 0)));
+        assert_eq!(g.delete_consumer(b"bob"), Some(1));
+        assert!(g.pending.is_empty());
+        assert_eq!(g.delete_consumer(b"bob"), None);
+    }
+
+    #[test]
+    fn read_counters_and_lag() {
+        let mut s = stream(&[(1, 0), (2, 0), (3, 0)], SMALL);
+        s.groups.insert(b"g".as_slice().into(), Group::new(StreamId::MIN, ENTRIES_READ_UNKNOWN));
+        assert_eq!(s.lag(&s.groups[&b"g"[..]]), Some(3));
+        s.advance_group(b"g", id(1, 0));
+        assert_eq!(s.groups[&b"g"[..]].entries_read, 1);
+        assert_eq!(s.lag(&s.groups[&b"g"[..]]), Some(2));
+        // A deletion ahead of the group makes its position unknowable.
+        s.delete(id(2, 0));
+        s.max_deleted_id = id(2, 0);
+        assert_eq!(s.lag(&s.groups[&b"g"[..]]), None);
+        assert_eq!(s.entries_read_at(id(3, 0)), Some(3));
+        assert_eq!(s.entries_read_at(id(9, 0)), None);
+        // As Redis, only tombstones at or after the entry read stop the
+        // counter, so it misses the deleted entry and the lag stays 1.
+        s.advance_group(b"g", id(3, 0));
+        assert_eq!(s.groups[&b"g"[..]].entries_read, 2);
+        assert_eq!(s.lag(&s.groups[&b"g"[..]]), Some(1));
+    }
+
+    #[test]
+    fn value_stays_small() {
+        assert!(std::mem::size_of::<crate::types::Value>() <= 32);
+    }
+}
