@@ -93,7 +93,7 @@ fn reply_id(r: &mut Reply, id: StreamId) {
 fn reply_entry(r: &mut Reply, e: Entry) {
     r.array(2);
     reply_id(r, e.id);
-    r.array(e.len());
+    r.array(e.item_count());
     for item in e.items() {
         r.bulk(item);
     }
@@ -217,7 +217,7 @@ fn parse_add_trim(a: &Args, mut i: usize, xadd: bool) -> Result<AddTrimOpts, &'s
     } else if o.approx {
         // Bounds the work of an approximate trim, as Redis does.
         let n = config::stream_node_max_entries().saturating_mul(100);
-        o.limit = if n <= 0 || n > 1_000_000 { 10_000 } else { n as u64 };
+        o.limit = if n <= 0 { 10_000 } else { n.min(1_000_000) as u64 };
     } else {
         o.limit = 0;
     }
@@ -397,7 +397,7 @@ fn read_keys(a: &dyn ArgList) -> [std::ops::Range<usize>; 2] {
             i += 1;
         } else if arg.eq_ignore_ascii_case(b"streams") {
             let n = a.argc() - i - 1;
-            if n == 0 || n % 2 != 0 {
+            if n == 0 || !n.is_multiple_of(2) {
                 break;
             }
             return [0..0, i + 1..i + 1 + n / 2];
@@ -439,7 +439,7 @@ fn parse_read<'a>(a: &Args<'a>, xreadgroup: bool) -> Result<ReadOpts<'a>, String
             o.count = parse_i64(a.get(i)).ok_or(err::NOT_INT)?.max(0) as u64;
         } else if a.is(i, "streams") && more > 0 {
             o.keys_at = i + 1;
-            if more % 2 != 0 {
+            if !more.is_multiple_of(2) {
                 return Err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.".into());
             }
             o.streams = more / 2;
@@ -535,6 +535,11 @@ fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, fr
         reply_range(r, s, start, StreamId::MAX, o.count, false);
         return true;
     };
+    // Only a stream that is served creates the consumer (and marks it seen).
+    let new_after = s.groups[gname].last_id;
+    if !matches!(from, ReadFrom::After(_)) && s.last_entry().is_none_or(|e| e.id <= new_after) {
+        return false;
+    }
     let g = s.groups.get_mut(gname).expect("checked: the group exists");
     let (consumer, c, _) = g.consumer(cname, now);
     c.seen_time = now;
@@ -565,11 +570,7 @@ fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, fr
             true
         }
         _ => {
-            let after = g.last_id;
-            if !s.last_entry().is_some_and(|e| e.id > after) {
-                return false;
-            }
-            let start = after.next().expect("an entry follows it");
+            let start = new_after.next().expect("an entry follows it");
             header(r);
             let n = s.range_len(start, StreamId::MAX, o.count);
             r.array(n as usize);
@@ -920,7 +921,7 @@ fn xautoclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     while j < a.len() {
         if a.is(j, "count") && j + 1 < a.len() {
             match parse_i64(a.get(j + 1)) {
-                Some(n) if n >= 1 && n <= i64::MAX / 16 => count = n as u64,
+                Some(n) if (1..=i64::MAX / 16).contains(&n) => count = n as u64,
                 _ => return r.error("ERR COUNT must be > 0"),
             }
             j += 1;

@@ -136,7 +136,7 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// Number of items (twice the number of fields).
-    pub fn len(&self) -> usize {
+    pub fn item_count(&self) -> usize {
         read_varint(self.items).0 as usize
     }
 
@@ -808,7 +808,7 @@ mod tests {
         let mut s = StreamValue::default();
         s.append(id(1, 1), &[b"", b"\x00\xff", b"name", b"a much longer value than the others"], SMALL);
         let e = s.get(id(1, 1)).unwrap();
-        assert_eq!(e.len(), 4);
+        assert_eq!(e.item_count(), 4);
         let items: Vec<&[u8]> = e.items().collect();
         assert_eq!(items, vec![&b""[..], b"\x00\xff", b"name", b"a much longer value than the others"]);
         assert!(s.get(id(1, 2)).is_none());
