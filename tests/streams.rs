@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use common::KvickServer;
@@ -16,8 +16,15 @@ const STREAMS: [&str; 2] = ["{a}jobs", "{b}jobs"];
 const ENTRIES: usize = 2000;
 const CONSUMERS: usize = 4;
 
+/// The tests run one at a time: while the delivery test kept both CPUs busy,
+/// a second server started beside it once left its first forwarded command
+/// unanswered for 10 s (seen in about one run in six on the shared 2-core
+/// machine; not reproduced with other load, see the report).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn group_delivers_each_entry_once_across_cores() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let server = KvickServer::start(&["--threads", "2"]);
     let mut con = server.client();
     for s in STREAMS {
@@ -103,6 +110,7 @@ fn entry_ids(reply: &redis::Value) -> Vec<(String, String)> {
 
 #[test]
 fn block_is_refused() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let server = KvickServer::start(&["--threads", "2"]);
     let mut raw = server.raw();
     raw.cmd(&["XADD", "{a}s", "1-1", "f", "v"]);
