@@ -92,6 +92,8 @@ pub static PARAMS: &[Param] = &[
     p("busy-reply-threshold", Kind::Int(0, i64::MAX), "5000", YES),
     p("enable-debug-command", Kind::Enum(PROTECTED), "no", NO),
     p("io-memory", Kind::Memory(0), "0", NO),
+    p("stream-node-max-bytes", Kind::Memory(0), "4096", YES),
+    p("stream-node-max-entries", Kind::Int(0, i64::MAX), "100", YES),
     // kvick: how long an idle core polls before sleeping in the kernel.
     p("spin-before-park-us", Kind::Int(0, 1_000_000), "0", NO),
     // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
@@ -399,3 +401,5 @@ macro_rules! hot_int {
 
 hot_int!(proto_max_bulk_len, "proto-max-bulk-len");
 hot_int!(client_query_buffer_limit, "client-query-buffer-limit");
+hot_int!(stream_node_max_bytes, "stream-node-max-bytes");
+hot_int!(stream_node_max_entries, "stream-node-max-entries");

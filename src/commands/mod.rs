@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod connection;
 pub mod keys;
 pub mod server;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 
@@ -368,6 +369,7 @@ fn table() -> &'static Table {
             server::COMMANDS,
             cluster::COMMANDS,
             transactions::COMMANDS,
+            streams::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

@@ -1,12 +1,15 @@
 //! Value types stored in the keyspace and their encodings.
 
+pub mod stream;
 pub mod string;
 
+pub use stream::StreamValue;
 pub use string::StrValue;
 
 /// A value stored under a key. Each Redis type gets a variant (and a module).
 pub enum Value {
     Str(StrValue),
+    Stream(Box<StreamValue>),
 }
 
 impl Value {
@@ -14,6 +17,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -21,18 +25,35 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
     pub fn as_str(&self) -> Option<&StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
     pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_stream(&self) -> Option<&StreamValue> {
+        match self {
+            Value::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_stream_mut(&mut self) -> Option<&mut StreamValue> {
+        match self {
+            Value::Stream(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -40,6 +61,7 @@ impl Value {
     pub fn mem_size(&self) -> usize {
         match self {
             Value::Str(s) => s.mem_size(),
+            Value::Stream(s) => s.mem_size(),
         }
     }
 }
@@ -48,6 +70,7 @@ impl Clone for Value {
     fn clone(&self) -> Self {
         match self {
             Value::Str(s) => Value::Str(s.clone()),
+            Value::Stream(s) => Value::Stream(s.clone()),
         }
     }
 }
