@@ -91,7 +91,8 @@ pub static PARAMS: &[Param] = &[
     p("busy-reply-threshold", Kind::Int(0, i64::MAX), "5000", YES),
     p("enable-debug-command", Kind::Enum(PROTECTED), "no", NO),
     p("io-memory", Kind::Memory, "0", NO),
-    p("hash-max-listpack-entries", Kind::Int(0, i64::MAX), "128", YES),
+    // 512 is redis-server's built-in default (its sample redis.conf says 128).
+    p("hash-max-listpack-entries", Kind::Int(0, i64::MAX), "512", YES),
     p("hash-max-listpack-value", Kind::Memory, "64", YES),
     p("set-max-intset-entries", Kind::Int(0, i64::MAX), "512", YES),
     // kvick: how long an idle core polls before sleeping in the kernel.

@@ -138,8 +138,7 @@ fn spop(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     }
     let count = match parse_i64(a.get(2)) {
         Some(n) if n >= 0 => n as usize,
-        Some(_) => return r.error("ERR value is out of range, must be positive"),
-        None => return r.error(err::NOT_INT),
+        _ => return r.error("ERR value is out of range, must be positive"),
     };
     let size = match read_set(ctx, key) {
         Ok(Some(s)) => s.len(),
@@ -179,7 +178,7 @@ fn spop(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 
 /// SRANDMEMBER key [count] (Redis' srandmemberWithCountCommand): a negative
 /// count may repeat members, a positive one gives distinct members, the
-/// whole set (as a set reply) when it has no more than `count`.
+/// whole set when it has no more than `count`.
 fn srandmember(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let mut rand = rng_from(ctx.shard.rand());
     if a.len() > 3 {
@@ -208,7 +207,9 @@ fn srandmember(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         r.array(n);
         (0..n).for_each(|_| r.bulk(&s.random(&mut rand)));
     } else if n >= len {
-        reply_set(r, s);
+        // The whole set, as an array even in RESP3 (unlike SPOP's).
+        r.array(len);
+        s.for_each(|m| r.bulk(m));
     } else {
         r.array(n);
         for m in sample_distinct(n, len, &mut rand, || s.members(), |rand| s.random(rand)) {
