@@ -4,6 +4,7 @@
 //! `hash-max-listpack-value` bytes, else `hashtable`. A hash never converts
 //! back, as in Redis.
 
+use hashbrown::hash_map::RawEntryMut;
 use hashbrown::HashMap;
 
 use crate::config;
@@ -19,13 +20,16 @@ pub enum HashValue {
     Table(Box<HashTable>),
 }
 
-/// Writes `n` as LEB128.
-fn put_len(buf: &mut Vec<u8>, mut n: usize) {
+/// `n` as LEB128: the bytes and how many of them are used.
+fn len_prefix(mut n: usize) -> ([u8; 10], usize) {
+    let (mut out, mut used) = ([0u8; 10], 0);
     while n >= 0x80 {
-        buf.push((n as u8 & 0x7f) | 0x80);
+        out[used] = (n as u8 & 0x7f) | 0x80;
+        used += 1;
         n >>= 7;
     }
-    buf.push(n as u8);
+    out[used] = n as u8;
+    (out, used + 1)
 }
 
 /// Reads one length-prefixed entry at `pos`: (its bytes, the next position).
@@ -128,22 +132,29 @@ impl HashValue {
             HashValue::Listpack(b) => {
                 let mut buf = std::mem::take(b).into_vec();
                 let found = pairs(&buf).find(|p| p.0 == field).map(|p| (p.2, p.3));
-                let mut pair = Vec::with_capacity(field.len() + value.len() + 4);
-                put_len(&mut pair, field.len());
-                pair.extend_from_slice(field);
-                put_len(&mut pair, value.len());
-                pair.extend_from_slice(value);
+                let ((fl, fn_), (vl, vn)) = (len_prefix(field.len()), len_prefix(value.len()));
+                let pair = fl[..fn_].iter().chain(field).chain(&vl[..vn]).chain(value).copied();
                 match found {
                     Some((start, end)) => drop(buf.splice(start..end, pair)),
                     None => {
-                        buf.reserve_exact(pair.len());
-                        buf.extend_from_slice(&pair);
+                        buf.reserve_exact(fn_ + field.len() + vn + value.len());
+                        buf.extend(pair);
                     }
                 }
                 *b = buf.into_boxed_slice();
                 found.is_none()
             }
-            HashValue::Table(t) => t.insert(field.into(), value.into()).is_none(),
+            // One probe; the field is copied only when it is new.
+            HashValue::Table(t) => match t.raw_entry_mut().from_key(field) {
+                RawEntryMut::Occupied(mut o) => {
+                    *o.get_mut() = value.into();
+                    false
+                }
+                RawEntryMut::Vacant(v) => {
+                    v.insert(field.into(), value.into());
+                    true
+                }
+            },
         };
         if added && matches!(self, HashValue::Listpack(_)) && self.len() as i64 > config::hash_max_listpack_entries() {
             self.convert();
@@ -242,10 +253,10 @@ mod tests {
         // Built by hand: the encoding itself must hold any length (the
         // limit is a setting).
         if let HashValue::Listpack(b) = &mut h {
-            let mut v = Vec::new();
-            put_len(&mut v, 1);
-            v.push(b'f');
-            put_len(&mut v, long.len());
+            let (vl, vn) = len_prefix(long.len());
+            assert_eq!(vn, 2);
+            let mut v = vec![1, b'f'];
+            v.extend_from_slice(&vl[..vn]);
             v.extend_from_slice(&long);
             *b = v.into_boxed_slice();
         }

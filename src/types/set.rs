@@ -3,6 +3,7 @@
 //! member is an integer and there are at most `set-max-intset-entries` of
 //! them, else `hashtable`. A set never converts back, as in Redis.
 
+use hashbrown::hash_map::RawEntryMut;
 use hashbrown::HashMap;
 
 use crate::config;
@@ -152,7 +153,14 @@ impl SetValue {
             self.convert();
         }
         match self {
-            SetValue::Table(t) => t.insert(m.into(), ()).is_none(),
+            // One probe; the member is copied only when it is new.
+            SetValue::Table(t) => match t.raw_entry_mut().from_key(m) {
+                RawEntryMut::Occupied(_) => false,
+                RawEntryMut::Vacant(v) => {
+                    v.insert(m.into(), ());
+                    true
+                }
+            },
             SetValue::Intset(_) => unreachable!("converted above"),
         }
     }
