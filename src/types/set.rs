@@ -33,7 +33,7 @@ fn search<T: Copy + Into<i64>>(v: &[T], x: i64) -> Result<usize, usize> {
 }
 
 impl Intset {
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         match self {
             Intset::I16(v) => v.len(),
             Intset::I32(v) => v.len(),
@@ -41,7 +41,7 @@ impl Intset {
         }
     }
 
-    pub fn get(&self, i: usize) -> i64 {
+    fn get(&self, i: usize) -> i64 {
         match self {
             Intset::I16(v) => v[i] as i64,
             Intset::I32(v) => v[i] as i64,
@@ -57,7 +57,7 @@ impl Intset {
         }
     }
 
-    pub fn contains(&self, x: i64) -> bool {
+    fn contains(&self, x: i64) -> bool {
         self.find(x).is_ok()
     }
 
@@ -72,7 +72,7 @@ impl Intset {
     }
 
     /// Inserts `x`; returns false if it was there.
-    pub fn insert(&mut self, x: i64) -> bool {
+    fn insert(&mut self, x: i64) -> bool {
         let Err(at) = self.find(x) else { return false };
         self.widen_for(x);
         // After widening, the position is the same (the order is unchanged)
@@ -86,7 +86,7 @@ impl Intset {
     }
 
     /// Removes `x`; returns whether it was there. The width stays.
-    pub fn remove(&mut self, x: i64) -> bool {
+    fn remove(&mut self, x: i64) -> bool {
         let Ok(at) = self.find(x) else { return false };
         match self {
             Intset::I16(v) => drop(v.remove(at)),
