@@ -12,7 +12,7 @@
 # redis-benchmark against each server in turn, so slow drifts of the shared
 # machine hit both servers alike. Servers run on CPU 0, clients on CPU 1, and
 # both servers run with persistence off (--save '' --appendonly no).
-# For every kvick-bench run the server's CPU time (utime+stime from
+# For every kvick-bench and redis-benchmark run the server's CPU time (utime+stime from
 # /proc/PID/stat) is sampled before and after, giving CPU µs per request.
 # The summary is a markdown table of medians over the rounds, also saved as
 # $OUT/summary.md next to the raw results ($OUT/results.tsv) and every log.
@@ -25,7 +25,8 @@
 #   RATIO=1:10          kvick-bench SET:GET mix
 #   KEYS=1000000        key range: prefilled, and used by both clients (-r)
 #   DATA_SIZE=32        value size in bytes (prefill, SETs, redis-benchmark -d)
-#   RB_REQUESTS=500000  redis-benchmark -n per test (SET and GET); 0 skips it
+#   RB_REQUESTS=500000  redis-benchmark -n per test; 0 skips it
+#   RB_TESTS=set,get    redis-benchmark -t tests (e.g. hset,sadd)
 #   SERVERS="kvick redis"  servers to run, in this order
 #   KVICK_THREADS=1     kvick --threads; 1 is pinned to CPU 0 like Redis, more
 #                       run on CPUs 0,1 (sharing CPU 1 with the client)
@@ -46,6 +47,7 @@ RATIO=${RATIO:-1:10}
 KEYS=${KEYS:-1000000}
 DATA_SIZE=${DATA_SIZE:-32}
 RB_REQUESTS=${RB_REQUESTS:-500000}
+RB_TESTS=${RB_TESTS:-set,get}
 SERVERS=${SERVERS:-"kvick redis"}
 KVICK_THREADS=${KVICK_THREADS:-1}
 KVICK_ARGS=${KVICK_ARGS:-}
@@ -191,21 +193,26 @@ for ((round = 1; round <= ROUNDS; round++)); do
     ((RB_REQUESTS > 0)) || continue
     for p in $PIPELINES; do
         for s in $SERVERS; do
-            log=$OUT/redis-benchmark-$s-p$p-r$round.txt
-            taskset -c "$CLIENT_CPUS" redis-benchmark -p "${PORT[$s]}" -c "$CONNECTIONS" \
-                -n "$RB_REQUESTS" -r "$KEYS" -d "$DATA_SIZE" -P "$p" -t set,get -q \
-                >"$log" 2>&1 || echo "warning: redis-benchmark against $s exited non-zero: $log" >&2
-            check_alive "$s"
-            # -q still draws progress with carriage returns; keep the summaries.
-            for t in SET GET; do
-                rps=$(tr '\r' '\n' <"$log" | sed -n "s/^ *$t: \([0-9.]*\) requests per second.*/\1/p")
+            # One run per test, so the server's CPU time is that test's.
+            for t in $(tr ',' ' ' <<<"$RB_TESTS"); do
+                T=${t^^}
+                log=$OUT/redis-benchmark-$s-$t-p$p-r$round.txt
+                before=$(cpu_ticks "${PID[$s]}")
+                taskset -c "$CLIENT_CPUS" redis-benchmark -p "${PORT[$s]}" -c "$CONNECTIONS" \
+                    -n "$RB_REQUESTS" -r "$KEYS" -d "$DATA_SIZE" -P "$p" -t "$t" -q \
+                    >"$log" 2>&1 || echo "warning: redis-benchmark against $s exited non-zero: $log" >&2
+                after=$(cpu_ticks "${PID[$s]}")
+                check_alive "$s"
+                # -q still draws progress with carriage returns; keep the summary.
+                rps=$(tr '\r' '\n' <"$log" | sed -n "s/^ *$T: \([0-9.]*\) requests per second.*/\1/p")
                 [[ -n $rps ]] || {
-                    echo "warning: no $t result from redis-benchmark against $s: $log" >&2
+                    echo "warning: no $T result from redis-benchmark against $s: $log" >&2
                     rps=nan
                 }
-                printf 'redis-benchmark %s\t%s\t%s\t%s\t%s\t-\t-\t-\t-\n' "$t" "$s" "$p" "$round" \
-                    "$rps" >>"$RESULTS"
-                echo "round $round pipeline $p $s: redis-benchmark $t $rps req/s"
+                cpu_us=$(python3 -c "print(f'{($after - $before) / $CLK_TCK * 1e6 / $RB_REQUESTS:.3f}')")
+                printf 'redis-benchmark %s\t%s\t%s\t%s\t%s\t-\t%s\t-\t-\n' "$T" "$s" "$p" "$round" \
+                    "$rps" "$cpu_us" >>"$RESULTS"
+                echo "round $round pipeline $p $s: redis-benchmark $T $rps req/s, $cpu_us CPU µs/req"
             done
         done
     done
@@ -273,16 +280,19 @@ table(header, lines)
 rb_kinds = sorted({r["kind"] for r in rows if r["kind"].startswith("redis-benchmark")},
                   reverse=True)
 if rb_kinds:
-    header = ["pipeline", "test"] + [f"{s} req/s" for s in servers]
-    if compare:
-        header.append("kvick/redis")
+    header = ["pipeline", "test"]
+    for heading in ("req/s", "CPU µs/req"):
+        header += [f"{s} {heading}" for s in servers]
+        if compare:
+            header.append(f"{heading} kvick/redis")
     lines = []
     for p in pipelines:
         for kind in rb_kinds:
-            line = [p, kind.split()[1]] + [fmt(median(kind, s, p, "ops_per_sec")) for s in servers]
-            if compare:
-                line.append(ratio(median(kind, "kvick", p, "ops_per_sec"),
-                                  median(kind, "redis", p, "ops_per_sec")))
+            line = [p, kind.split()[1]]
+            for column, digits in (("ops_per_sec", 0), ("cpu_us_per_req", 2)):
+                line += [fmt(median(kind, s, p, column), digits) for s in servers]
+                if compare:
+                    line.append(ratio(median(kind, "kvick", p, column), median(kind, "redis", p, column)))
             lines.append(line)
     print("redis-benchmark (medians over rounds):")
     print()

@@ -94,12 +94,20 @@ pub static PARAMS: &[Param] = &[
     p("io-memory", Kind::Memory(0), "0", NO),
     p("stream-node-max-bytes", Kind::Memory(0), "4096", YES),
     p("stream-node-max-entries", Kind::Int(0, i64::MAX), "100", YES),
+    // 512 is redis-server's built-in default (its sample redis.conf says 128).
+    p("hash-max-listpack-entries", Kind::Int(0, i64::MAX), "512", YES),
+    p("hash-max-listpack-value", Kind::Memory(0), "64", YES),
+    p("set-max-intset-entries", Kind::Int(0, i64::MAX), "512", YES),
     // kvick: how long an idle core polls before sleeping in the kernel.
     p("spin-before-park-us", Kind::Int(0, 1_000_000), "0", NO),
     // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
     // `uring`: a completion ring per core beside glommio (server::uring).
     p("io-engine", Kind::Enum(IO_ENGINES), "glommio", NO),
 ];
+
+/// Old names Redis 7 still accepts for a directive (alias, name): CONFIG
+/// GET lists them as directives of their own, with the same value.
+const ALIASES: &[(&str, &str)] = &[("hash-max-ziplist-entries", "hash-max-listpack-entries"), ("hash-max-ziplist-value", "hash-max-listpack-value")];
 
 struct Values {
     ints: Vec<AtomicI64>,
@@ -121,6 +129,7 @@ fn values() -> &'static Values {
 }
 
 fn index(name: &str) -> Option<usize> {
+    let name = ALIASES.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(name)).map_or(name, |(_, n)| n);
     PARAMS.iter().position(|p| p.name.eq_ignore_ascii_case(name))
 }
 
@@ -252,17 +261,16 @@ pub fn set_runtime(name: &str, value: &str) -> Result<(), String> {
 /// name, so a backslash in it is not an escape.
 pub fn matching(pattern: &[u8]) -> Vec<(&'static str, String)> {
     let glob = pattern.iter().any(|c| matches!(c, b'[' | b'*' | b'?'));
-    PARAMS
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
+    let names = PARAMS.iter().map(|p| p.name).chain(ALIASES.iter().map(|(alias, _)| *alias));
+    names
+        .filter(|name| {
             if glob {
-                crate::util::glob_match(pattern, p.name.as_bytes(), true)
+                crate::util::glob_match(pattern, name.as_bytes(), true)
             } else {
-                p.name.as_bytes().eq_ignore_ascii_case(pattern)
+                name.as_bytes().eq_ignore_ascii_case(pattern)
             }
         })
-        .map(|(i, p)| (p.name, values().texts[i].lock().unwrap_or_else(|e| e.into_inner()).clone()))
+        .map(|name| (name, get_text(name)))
         .collect()
 }
 
@@ -400,6 +408,9 @@ macro_rules! hot_int {
 }
 
 hot_int!(proto_max_bulk_len, "proto-max-bulk-len");
+hot_int!(hash_max_listpack_entries, "hash-max-listpack-entries");
+hot_int!(hash_max_listpack_value, "hash-max-listpack-value");
+hot_int!(set_max_intset_entries, "set-max-intset-entries");
 hot_int!(client_query_buffer_limit, "client-query-buffer-limit");
 hot_int!(stream_node_max_bytes, "stream-node-max-bytes");
 hot_int!(stream_node_max_entries, "stream-node-max-entries");

@@ -99,6 +99,88 @@ pub fn long_double_add(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, L
     }
 }
 
+/// Visits up to `count` entries of `map` starting at bucket `cursor` and
+/// returns the next cursor (0 when the table is done): SCAN over a hashbrown
+/// table in O(count). An entry present for the whole iteration is returned
+/// while the table does not resize mid-scan; a resize may repeat or skip.
+pub fn table_scan<'a, K, V, S>(map: &'a hashbrown::HashMap<K, V, S>, cursor: usize, count: usize, mut visit: impl FnMut((&'a K, &'a V))) -> usize {
+    let table = map.raw_table();
+    let buckets = table.buckets();
+    let (mut i, mut seen) = (cursor, 0);
+    while i < buckets && seen < count {
+        // SAFETY: i < buckets(); a full bucket holds an initialized element.
+        unsafe {
+            if table.is_bucket_full(i) {
+                let (k, v) = table.bucket(i).as_ref();
+                visit((k, v));
+                seen += 1;
+            }
+        }
+        i += 1;
+    }
+    if i >= buckets {
+        0
+    } else {
+        i
+    }
+}
+
+/// A uniformly random entry of `map`: probes random buckets until a full one
+/// is hit. hashbrown shrinks only on demand, so after mass deletion it falls
+/// back to a linear pick after some misses.
+pub fn table_random<'a, K, V, S>(map: &'a hashbrown::HashMap<K, V, S>, rand: &mut impl FnMut() -> u64) -> Option<(&'a K, &'a V)> {
+    if map.is_empty() {
+        return None;
+    }
+    let table = map.raw_table();
+    let buckets = table.buckets();
+    for _ in 0..64 {
+        let i = (rand() % buckets as u64) as usize;
+        // SAFETY: i < buckets(); a full bucket holds an initialized element.
+        unsafe {
+            if table.is_bucket_full(i) {
+                let (k, v) = table.bucket(i).as_ref();
+                return Some((k, v));
+            }
+        }
+    }
+    map.iter().nth((rand() % map.len() as u64) as usize)
+}
+
+/// A generator (splitmix64) seeded from the shard's, for commands that draw
+/// while they hold a borrow of the shard's data.
+pub fn rng_from(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// `count` distinct elements of a collection of `len` (count < len), drawn
+/// uniformly: as Redis' SRANDMEMBER/HRANDFIELD, a partial shuffle of `all`
+/// elements when they are a large share, else repeated `draw`s of one
+/// random element until enough are distinct.
+pub fn sample_distinct<T: Eq + std::hash::Hash, R: FnMut() -> u64>(count: usize, len: usize, rand: &mut R, all: impl FnOnce() -> Vec<T>, mut draw: impl FnMut(&mut R) -> T) -> Vec<T> {
+    if count * 3 > len {
+        let mut v = all();
+        for i in 0..count {
+            let j = i + (rand() % (v.len() - i) as u64) as usize;
+            v.swap(i, j);
+        }
+        v.truncate(count);
+        v
+    } else {
+        let mut seen = hashbrown::HashSet::with_capacity(count);
+        while seen.len() < count {
+            seen.insert(draw(rand));
+        }
+        seen.into_iter().collect()
+    }
+}
+
 /// Glob-style matching as Redis' stringmatchlen: `*`, `?`, `[abc]`, `[^a-z]`,
 /// `\\x`. A port of Redis 7.0.15's stringmatchlen_impl, quirks included (an
 /// unterminated class ends at the pattern's end; an escape inside a class is

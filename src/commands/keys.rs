@@ -283,7 +283,7 @@ fn decode_cursor(c: u64) -> (usize, usize) {
 
 /// A cursor as Redis reads it (strtoul, base 10, no leading space): an
 /// optional sign (a negative value wraps), digits; "" is 0.
-fn parse_cursor(s: &[u8]) -> Option<u64> {
+pub(super) fn parse_cursor(s: &[u8]) -> Option<u64> {
     let (neg, digits) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -332,6 +332,33 @@ fn scan_opts(a: &OwnedArgs) -> Result<ScanOpts, &'static str> {
         i += 2;
     }
     Ok(o)
+}
+
+/// The options of HSCAN, SSCAN and ZSCAN (arguments from 3 on): COUNT and
+/// MATCH, as `scan_opts` minus TYPE, which only SCAN takes. Returns (count,
+/// pattern; None for everything).
+pub(super) fn collection_scan_opts<'a>(a: &Args<'a>) -> Result<(usize, Option<&'a [u8]>), &'static str> {
+    let (mut count, mut pattern) = (10, None);
+    let mut i = 3;
+    while i < a.len() {
+        if i + 1 >= a.len() {
+            return Err(err::SYNTAX);
+        }
+        let v = a.get(i + 1);
+        if a.is(i, "count") {
+            match parse_i64(v) {
+                None => return Err(err::NOT_INT),
+                Some(n) if n < 1 => return Err(err::SYNTAX),
+                Some(n) => count = n as usize,
+            }
+        } else if a.is(i, "match") {
+            pattern = (v != b"*").then_some(v);
+        } else {
+            return Err(err::SYNTAX);
+        }
+        i += 2;
+    }
+    Ok((count, pattern))
 }
 
 /// One shard's part of a SCAN call: visits up to `count` keys of `db` from

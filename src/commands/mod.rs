@@ -12,8 +12,10 @@
 
 pub mod cluster;
 pub mod connection;
+pub mod hashes;
 pub mod keys;
 pub mod server;
+pub mod sets;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
@@ -176,6 +178,16 @@ impl Ctx<'_> {
             None => shard.stats.keyspace_misses += 1,
         }
         e
+    }
+
+    /// A key this command has already `read`, looked at again without
+    /// statistics and through a shared borrow, so that several can be held
+    /// at once (SINTER walks one set while probing the others).
+    pub fn view(&self, key: &[u8]) -> Option<&Entry> {
+        match self.remote.as_deref().and_then(|r| r.get(key)) {
+            Some(e) => e.as_ref(),
+            None => self.shard.dbs[self.db].get_ref(key, self.now),
+        }
     }
 
     /// A key about to be written: lazy expiry and LRU touch, no statistics.
@@ -370,6 +382,8 @@ fn table() -> &'static Table {
             cluster::COMMANDS,
             transactions::COMMANDS,
             streams::COMMANDS,
+            hashes::COMMANDS,
+            sets::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

@@ -128,6 +128,12 @@ impl Db {
         self.get_mut(key, now).map(|e| &*e)
     }
 
+    /// The live entry of `key` without expiring anything: for holding
+    /// several entries at once.
+    pub fn get_ref(&self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.map.get(key).filter(|e| !Self::is_expired(e, now))
+    }
+
     /// True if the key exists (after lazy expiry).
     pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
         self.get(key, now).is_some()
@@ -320,46 +326,11 @@ impl Db {
     /// the whole iteration is returned) holds while the table does not resize
     /// mid-scan; a resize may repeat or skip elements. See NOTES in README.
     pub fn scan(&self, cursor: usize, count: usize, mut visit: impl FnMut(&Key, &Entry)) -> usize {
-        let table = self.map.raw_table();
-        let buckets = table.buckets();
-        let mut i = cursor;
-        let mut seen = 0;
-        while i < buckets && seen < count {
-            // SAFETY: i < buckets(); a full bucket holds an initialized element.
-            unsafe {
-                if table.is_bucket_full(i) {
-                    let (k, e) = table.bucket(i).as_ref();
-                    visit(k, e);
-                    seen += 1;
-                }
-            }
-            i += 1;
-        }
-        if i >= buckets {
-            0
-        } else {
-            i
-        }
+        crate::util::table_scan(&self.map, cursor, count, |(k, e)| visit(k, e))
     }
 
-    /// A uniformly random key: probe random buckets until a full one is hit.
+    /// A uniformly random key (see `util::table_random`).
     pub fn random_key(&self, mut rand: impl FnMut() -> u64) -> Option<&Key> {
-        if self.map.is_empty() {
-            return None;
-        }
-        let table = self.map.raw_table();
-        let buckets = table.buckets();
-        // The table is at least 1/8 full (hashbrown shrinks only on demand, so
-        // after mass deletion fall back to a linear pick after some misses).
-        for _ in 0..64 {
-            let i = (rand() % buckets as u64) as usize;
-            // SAFETY: i < buckets(); a full bucket holds an initialized element.
-            unsafe {
-                if table.is_bucket_full(i) {
-                    return Some(&table.bucket(i).as_ref().0);
-                }
-            }
-        }
-        self.map.keys().nth((rand() % self.map.len() as u64) as usize)
+        crate::util::table_random(&self.map, &mut rand).map(|(k, _)| k)
     }
 }

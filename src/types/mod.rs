@@ -1,14 +1,20 @@
 //! Value types stored in the keyspace and their encodings.
 
+pub mod hash;
+pub mod set;
 pub mod stream;
 pub mod string;
 
+pub use hash::HashValue;
+pub use set::SetValue;
 pub use stream::StreamValue;
 pub use string::StrValue;
 
 /// A value stored under a key. Each Redis type gets a variant (and a module).
 pub enum Value {
     Str(StrValue),
+    Hash(HashValue),
+    Set(Box<SetValue>),
     Stream(Box<StreamValue>),
 }
 
@@ -17,6 +23,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
             Value::Stream(_) => "stream",
         }
     }
@@ -25,6 +33,8 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
             Value::Stream(_) => "stream",
         }
     }
@@ -39,6 +49,34 @@ impl Value {
     pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_hash(&self) -> Option<&HashValue> {
+        match self {
+            Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn as_hash_mut(&mut self) -> Option<&mut HashValue> {
+        match self {
+            Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn as_set(&self) -> Option<&SetValue> {
+        match self {
+            Value::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_set_mut(&mut self) -> Option<&mut SetValue> {
+        match self {
+            Value::Set(s) => Some(s),
             _ => None,
         }
     }
@@ -61,6 +99,8 @@ impl Value {
     pub fn mem_size(&self) -> usize {
         match self {
             Value::Str(s) => s.mem_size(),
+            Value::Hash(h) => h.mem_size(),
+            Value::Set(s) => s.mem_size(),
             Value::Stream(s) => s.mem_size(),
         }
     }
@@ -70,7 +110,18 @@ impl Clone for Value {
     fn clone(&self) -> Self {
         match self {
             Value::Str(s) => Value::Str(s.clone()),
+            Value::Hash(h) => Value::Hash(h.clone()),
+            Value::Set(s) => Value::Set(s.clone()),
             Value::Stream(s) => Value::Stream(s.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn value_stays_small() {
+        // Entries sit in the key table's slots: big encodings are boxed.
+        assert_eq!(std::mem::size_of::<super::Value>(), 24);
     }
 }
