@@ -96,6 +96,7 @@ pub static PARAMS: &[Param] = &[
     // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
     // `uring`: a completion ring per core beside glommio (server::uring).
     p("io-engine", Kind::Enum(IO_ENGINES), "glommio", NO),
+    p("list-max-listpack-size", Kind::Int(i32::MIN as i64, i32::MAX as i64), "-2", YES),
 ];
 
 struct Values {
@@ -117,7 +118,11 @@ fn values() -> &'static Values {
     })
 }
 
+/// Old names Redis still accepts for a directive (old, current).
+const ALIASES: &[(&str, &str)] = &[("list-max-ziplist-size", "list-max-listpack-size")];
+
 fn index(name: &str) -> Option<usize> {
+    let name = ALIASES.iter().find(|(old, _)| old.eq_ignore_ascii_case(name)).map_or(name, |(_, new)| *new);
     PARAMS.iter().position(|p| p.name.eq_ignore_ascii_case(name))
 }
 
@@ -246,17 +251,16 @@ pub fn set_runtime(name: &str, value: &str) -> Result<(), String> {
 /// name, so a backslash in it is not an escape.
 pub fn matching(pattern: &[u8]) -> Vec<(&'static str, String)> {
     let glob = pattern.iter().any(|c| matches!(c, b'[' | b'*' | b'?'));
-    PARAMS
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
+    let names = PARAMS.iter().map(|p| (p.name, p.name)).chain(ALIASES.iter().map(|&(old, new)| (old, new)));
+    names
+        .filter(|(name, _)| {
             if glob {
-                crate::util::glob_match(pattern, p.name.as_bytes(), true)
+                crate::util::glob_match(pattern, name.as_bytes(), true)
             } else {
-                p.name.as_bytes().eq_ignore_ascii_case(pattern)
+                name.as_bytes().eq_ignore_ascii_case(pattern)
             }
         })
-        .map(|(i, p)| (p.name, values().texts[i].lock().unwrap_or_else(|e| e.into_inner()).clone()))
+        .map(|(name, of)| (name, values().texts[index(of).expect("known directive")].lock().unwrap_or_else(|e| e.into_inner()).clone()))
         .collect()
 }
 
@@ -395,3 +399,4 @@ macro_rules! hot_int {
 
 hot_int!(proto_max_bulk_len, "proto-max-bulk-len");
 hot_int!(client_query_buffer_limit, "client-query-buffer-limit");
+hot_int!(list_max_listpack_size, "list-max-listpack-size");

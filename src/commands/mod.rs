@@ -13,6 +13,7 @@
 pub mod cluster;
 pub mod connection;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod strings;
 
@@ -359,6 +360,7 @@ fn table() -> &'static Table {
         for family in [
             strings::COMMANDS,
             keys::COMMANDS,
+            lists::COMMANDS,
             connection::COMMANDS,
             server::COMMANDS,
             cluster::COMMANDS,

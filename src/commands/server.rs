@@ -110,8 +110,8 @@ fn flush_is_async(s: &mut Session, a: &OwnedArgs) -> Option<bool> {
 /// the keyspace is empty either way when the command replies.
 fn empty(shard: &mut Shard, db: Option<usize>, lazy: bool) {
     let old: Vec<Db> = match db {
-        Some(d) => vec![std::mem::take(&mut shard.dbs[d])],
-        None => shard.dbs.iter_mut().map(std::mem::take).collect(),
+        Some(d) => vec![shard.take_db(d)],
+        None => (0..shard.dbs.len()).map(|d| shard.take_db(d)).collect(),
     };
     if lazy && old.iter().any(|d| d.len() > 0) {
         std::thread::spawn(move || drop(old));
@@ -147,7 +147,7 @@ fn swapdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         }
         let (x, y) = (x as usize, y as usize);
         // Clients stay on their index and so see the other database's keys.
-        on_every_shard(&s.core, move |sh| sh.dbs.swap(x, y)).await;
+        on_every_shard(&s.core, move |sh| sh.swap_dbs(x, y)).await;
         s.reply().ok();
     })
 }
@@ -208,6 +208,7 @@ fn process_hex_id(slot: &'static OnceLock<String>) -> &'static str {
 /// What INFO needs from one core.
 struct CoreInfo {
     clients: usize,
+    blocked: usize,
     max_qbuf: usize,
     net: CoreStats,
     keys: ShardStats,
@@ -242,6 +243,7 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 let shard = c.shard.borrow();
                 CoreInfo {
                     clients: clients.map.len(),
+                    blocked: clients.blocked.len(),
                     max_qbuf: clients.map.values().map(|i| i.qbuf.get()).max().unwrap_or(0),
                     net: clients.stats,
                     keys: shard.stats_snapshot(),
@@ -325,7 +327,7 @@ fn clients_section(out: &mut String, cores: &[CoreInfo]) {
     field(out, "maxclients", config::get_int("maxclients"));
     // The largest query buffer now (Redis: over the last few seconds).
     field(out, "client_recent_max_input_buffer", cores.iter().map(|c| c.max_qbuf).max().unwrap_or(0));
-    field(out, "blocked_clients", 0);
+    field(out, "blocked_clients", cores.iter().map(|c| c.blocked).sum::<usize>());
     field(out, "tracking_clients", 0);
     field(out, "clients_in_timeout_table", 0);
 }

@@ -67,4 +67,6 @@ pub struct CoreStats {
 pub struct Clients {
     pub map: HashMap<u64, Rc<ClientInfo>>,
     pub stats: CoreStats,
+    /// Clients of this core blocked on keys, by id (CLIENT UNBLOCK, INFO).
+    pub blocked: HashMap<u64, std::sync::Arc<crate::shard::blocking::Waiter>>,
 }

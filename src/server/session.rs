@@ -17,12 +17,14 @@ pub struct Session {
     pub close: bool,
     /// Passed AUTH (or no password was set when it connected or last RESET).
     pub authenticated: bool,
+    /// Set by a blocking command that found no data (`server::blocking`).
+    pub blocked: Option<crate::server::blocking::Blocked>,
 }
 
 impl Session {
     pub fn new(core: Rc<Core>, info: Rc<ClientInfo>) -> Self {
         let authenticated = crate::config::get_text("requirepass").is_empty();
-        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated }
+        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated, blocked: None }
     }
 
     pub fn reply(&mut self) -> Reply<'_> {

@@ -28,6 +28,10 @@ pub struct Db {
     expires: BTreeSet<(u64, Key)>,
     /// Keys removed on access because they had expired (INFO expired_keys).
     pub lazy_expired: u64,
+    /// Clients blocked on keys of this database (`shard::blocking`).
+    pub blocked: HashMap<Key, super::blocking::Queue, Hasher>,
+    /// Keys with waiters that were created since the shard last served them.
+    pub ready: Vec<Key>,
 }
 
 /// Seconds-resolution clock for idle times, as Redis' LRU clock.
@@ -149,6 +153,10 @@ impl Db {
                 0
             }
         };
+        // A key someone blocks on came into being (a push, RENAME, ...).
+        if !self.blocked.is_empty() && self.blocked.contains_key(key) {
+            self.ready.push(key.into());
+        }
         if old_expiry != expire_at {
             if old_expiry != 0 {
                 self.expires.remove(&(old_expiry, Key::from(key)));

@@ -1,12 +1,15 @@
 //! Value types stored in the keyspace and their encodings.
 
+pub mod list;
 pub mod string;
 
+pub use list::ListValue;
 pub use string::StrValue;
 
 /// A value stored under a key. Each Redis type gets a variant (and a module).
 pub enum Value {
     Str(StrValue),
+    List(Box<ListValue>),
 }
 
 impl Value {
@@ -14,6 +17,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
         }
     }
 
@@ -21,18 +25,28 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::List(_) => "quicklist",
         }
     }
 
     pub fn as_str(&self) -> Option<&StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
     pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_list_mut(&mut self) -> Option<&mut ListValue> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
         }
     }
 
@@ -40,6 +54,7 @@ impl Value {
     pub fn mem_size(&self) -> usize {
         match self {
             Value::Str(s) => s.mem_size(),
+            Value::List(l) => l.mem_size(),
         }
     }
 }
@@ -48,6 +63,7 @@ impl Clone for Value {
     fn clone(&self) -> Self {
         match self {
             Value::Str(s) => Value::Str(s.clone()),
+            Value::List(l) => Value::List(l.clone()),
         }
     }
 }
