@@ -9,27 +9,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::KvickServer;
+use common::{keys_on_both_cores, KvickServer};
 use redis::Commands;
-
-/// Finds `n` keys with the given prefix whose hash slots are owned by each of
-/// the two cores (slots below 8192 belong to core 0), alternating cores.
-fn keys_on_both_cores(prefix: &str, n: usize) -> Vec<String> {
-    let mut low = Vec::new();
-    let mut high = Vec::new();
-    let mut i = 0;
-    while low.len() < n.div_ceil(2) || high.len() < n / 2 {
-        let k = format!("{prefix}{i}");
-        let slot = crc16::State::<crc16::XMODEM>::calculate(k.as_bytes()) % 16384;
-        if slot < 8192 {
-            low.push(k);
-        } else {
-            high.push(k);
-        }
-        i += 1;
-    }
-    (0..n).map(|j| if j % 2 == 0 { low[j / 2].clone() } else { high[j / 2].clone() }).collect()
-}
 
 const RUN_FOR: Duration = Duration::from_secs(3);
 
