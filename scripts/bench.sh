@@ -25,7 +25,8 @@
 #   RATIO=1:10          kvick-bench SET:GET mix
 #   KEYS=1000000        key range: prefilled, and used by both clients (-r)
 #   DATA_SIZE=32        value size in bytes (prefill, SETs, redis-benchmark -d)
-#   RB_REQUESTS=500000  redis-benchmark -n per test (SET and GET); 0 skips it
+#   RB_REQUESTS=500000  redis-benchmark -n per test; 0 skips it
+#   RB_TESTS=set,get    redis-benchmark -t tests, e.g. "set,get,lpush,lpop"
 #   SERVERS="kvick redis"  servers to run, in this order
 #   KVICK_THREADS=1     kvick --threads; 1 is pinned to CPU 0 like Redis, more
 #                       run on CPUs 0,1 (sharing CPU 1 with the client)
@@ -46,6 +47,7 @@ RATIO=${RATIO:-1:10}
 KEYS=${KEYS:-1000000}
 DATA_SIZE=${DATA_SIZE:-32}
 RB_REQUESTS=${RB_REQUESTS:-500000}
+RB_TESTS=${RB_TESTS:-set,get}
 SERVERS=${SERVERS:-"kvick redis"}
 KVICK_THREADS=${KVICK_THREADS:-1}
 KVICK_ARGS=${KVICK_ARGS:-}
@@ -193,11 +195,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
         for s in $SERVERS; do
             log=$OUT/redis-benchmark-$s-p$p-r$round.txt
             taskset -c "$CLIENT_CPUS" redis-benchmark -p "${PORT[$s]}" -c "$CONNECTIONS" \
-                -n "$RB_REQUESTS" -r "$KEYS" -d "$DATA_SIZE" -P "$p" -t set,get -q \
+                -n "$RB_REQUESTS" -r "$KEYS" -d "$DATA_SIZE" -P "$p" -t "$RB_TESTS" -q \
                 >"$log" 2>&1 || echo "warning: redis-benchmark against $s exited non-zero: $log" >&2
             check_alive "$s"
             # -q still draws progress with carriage returns; keep the summaries.
-            for t in SET GET; do
+            for t in $(tr ',' ' ' <<<"${RB_TESTS^^}"); do
                 rps=$(tr '\r' '\n' <"$log" | sed -n "s/^ *$t: \([0-9.]*\) requests per second.*/\1/p")
                 [[ -n $rps ]] || {
                     echo "warning: no $t result from redis-benchmark against $s: $log" >&2
