@@ -23,17 +23,19 @@ pub enum End {
 /// Byte limit of a node for a count-based fill (Redis' SIZE_SAFETY_LIMIT).
 const SAFETY_LIMIT: usize = 8192;
 
-/// Whether a node holding `count` elements in `bytes` may take one more of
-/// `extra` bytes under fill `fill` (list-max-listpack-size).
-fn fits(fill: i64, count: usize, bytes: usize, extra: usize) -> bool {
-    if count == 0 {
-        return true;
-    }
+/// The byte limit of a node under fill `fill` (list-max-listpack-size).
+fn byte_limit(fill: i64) -> usize {
     if fill >= 0 {
-        return (count as i64) < fill.max(1) && bytes + extra <= SAFETY_LIMIT;
+        SAFETY_LIMIT
+    } else {
+        4096usize << ((-fill).min(5) - 1)
     }
-    let limit = 4096usize << ((-fill).min(5) - 1);
-    bytes + extra <= limit
+}
+
+/// Whether a node holding `count` elements in `bytes` may take one more of
+/// `extra` bytes under fill `fill`.
+fn fits(fill: i64, count: usize, bytes: usize, extra: usize) -> bool {
+    count == 0 || ((fill < 0 || (count as i64) < fill.max(1)) && bytes + extra <= byte_limit(fill))
 }
 
 fn varint_len(n: usize) -> usize {
@@ -128,11 +130,13 @@ impl Node {
         self.count += 1;
     }
 
-    fn push_front(&mut self, v: &[u8]) {
+    /// Pushes to the front; `limit` (the node's byte limit) caps the room
+    /// kept in front, so a full node wastes little.
+    fn push_front(&mut self, v: &[u8], limit: usize) {
         let need = framed_len(v.len());
         if self.head < need {
             // Grow the room in front geometrically: amortized O(1) per byte.
-            let room = need + self.bytes().max(16);
+            let room = (need + self.bytes().max(16)).min(limit.saturating_sub(self.bytes())).max(need);
             let mut buf = Vec::with_capacity(room + self.bytes());
             buf.resize(room, 0);
             buf.extend_from_slice(&self.buf[self.head..]);
@@ -228,7 +232,7 @@ impl ListValue {
         };
         match node {
             Some(n) if fits(fill, n.count, n.bytes(), extra) => match end {
-                End::Left => n.push_front(v),
+                End::Left => n.push_front(v, byte_limit(fill)),
                 End::Right => n.push_back(v),
             },
             _ => {
@@ -468,7 +472,7 @@ mod tests {
             let mut n = Node::default();
             n.push_back(b"x");
             n.push_back(&v);
-            n.push_front(&v);
+            n.push_front(&v, 1 << 20);
             assert_eq!(n.iter().collect::<Vec<_>>(), vec![&v[..], b"x", &v[..]]);
             assert_eq!(n.iter().rev().collect::<Vec<_>>(), vec![&v[..], b"x", &v[..]]);
             assert_eq!(n.bytes(), 2 * framed_len(len) + 3);
@@ -564,6 +568,14 @@ mod tests {
         assert!(l.nodes.iter().all(|n| n.bytes() <= 8192));
         // Near Redis' listpack density: 102 bytes per 100-byte element.
         assert!(l.nodes.iter().map(|n| n.bytes()).sum::<usize>() == 2000 * 102);
+        // Pushing to the front only keeps little room unused.
+        let mut f = ListValue::new();
+        for _ in 0..10_000 {
+            f.push(End::Left, &[b'z'; 100], -2);
+        }
+        let live: usize = f.nodes.iter().map(|n| n.bytes()).sum();
+        let held: usize = f.nodes.iter().map(|n| n.buf.capacity()).sum();
+        assert!(held * 100 <= live * 110, "{held} bytes held for {live} live");
         let mut c = ListValue::new();
         for _ in 0..10 {
             c.push(End::Right, b"v", 4);
