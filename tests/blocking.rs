@@ -260,3 +260,18 @@ fn many_blocked_clients_each_get_exactly_one_element() {
         assert_eq!(ctl.cmd(&["EXISTS", k.as_str()]), b":0\r\n");
     }
 }
+
+#[test]
+fn blocking_works_with_the_uring_engine_too() {
+    let server = KvickServer::start(&["--threads", "2", "--io-engine", "uring"]);
+    let mut ctl = server.raw();
+    let keys = keys_on_both_cores("ring:", 2);
+    let mut w = block(&server, &mut ctl, &["BLPOP", keys[0].as_str(), keys[1].as_str(), "0"], 1);
+    ctl.cmd(&["RPUSH", keys[1].as_str(), "v"]);
+    assert_eq!(w.read_reply().unwrap(), pair(&keys[1], "v"));
+    let gone = block(&server, &mut ctl, &["BRPOP", keys[0].as_str(), "0"], 1);
+    drop(gone);
+    wait_blocked(&mut ctl, 0);
+    ctl.cmd(&["RPUSH", keys[0].as_str(), "stays"]);
+    assert_eq!(ctl.cmd(&["LLEN", keys[0].as_str()]), b":1\r\n");
+}

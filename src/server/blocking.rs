@@ -36,6 +36,8 @@
 //! claims and wakes with `Wake::Retry` instead: the connection runs the
 //! command again under a transaction over all its keys (atomic, as LMOVE
 //! across cores), and registers first in line again if the data is gone.
+//! Unlike Redis, the waiters behind it may meanwhile take from the same
+//! push, and another client's command may run before the retry.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +86,7 @@ pub fn parse_timeout(arg: &[u8]) -> Result<u64, &'static str> {
     let ms = secs * 1000.0;
     // Redis converts to a C long long; beyond its range x86 yields LLONG_MIN,
     // which then reads as negative.
-    if !(ms < 9.223372036854775807e18) || ms <= -1.0 {
+    if ms >= 2f64.powi(63) || ms <= -1.0 {
         return Err("ERR timeout is negative");
     }
     match ms as u64 {
