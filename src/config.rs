@@ -103,11 +103,16 @@ pub static PARAMS: &[Param] = &[
     // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
     // `uring`: a completion ring per core beside glommio (server::uring).
     p("io-engine", Kind::Enum(IO_ENGINES), "glommio", NO),
+    p("list-max-listpack-size", Kind::Int(i32::MIN as i64, i32::MAX as i64), "-2", YES),
 ];
 
 /// Old names Redis 7 still accepts for a directive (alias, name): CONFIG
 /// GET lists them as directives of their own, with the same value.
-const ALIASES: &[(&str, &str)] = &[("hash-max-ziplist-entries", "hash-max-listpack-entries"), ("hash-max-ziplist-value", "hash-max-listpack-value")];
+const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+];
 
 struct Values {
     ints: Vec<AtomicI64>,
@@ -127,6 +132,7 @@ fn values() -> &'static Values {
         v
     })
 }
+
 
 fn index(name: &str) -> Option<usize> {
     let name = ALIASES.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(name)).map_or(name, |(_, n)| n);
@@ -414,3 +420,4 @@ hot_int!(set_max_intset_entries, "set-max-intset-entries");
 hot_int!(client_query_buffer_limit, "client-query-buffer-limit");
 hot_int!(stream_node_max_bytes, "stream-node-max-bytes");
 hot_int!(stream_node_max_entries, "stream-node-max-entries");
+hot_int!(list_max_listpack_size, "list-max-listpack-size");

@@ -35,6 +35,7 @@ static CLIENT: &[Command] = &[
     cmd("client|kill", -3, ADMIN | CLIENT_FLAGS, (0, 0, 0), G, "2.4.0", "Kill the connection of a client", Run::Conn(client_kill)),
     cmd("client|setname", 3, CLIENT_FLAGS, (0, 0, 0), G, "2.6.9", "Set the current connection name", Run::Conn(client_setname)),
     cmd("client|getname", 2, CLIENT_FLAGS, (0, 0, 0), G, "2.6.9", "Get the current connection name", Run::Conn(client_getname)),
+    cmd("client|unblock", -3, ADMIN | CLIENT_FLAGS, (0, 0, 0), G, "5.0.0", "Unblock a client blocked in a blocking command from a different connection", Run::Conn(client_unblock)),
     cmd("client|getredir", 2, CLIENT_FLAGS, (0, 0, 0), G, "6.0.0", "Get tracking notifications redirection client ID if any", Run::Conn(client_getredir)),
     cmd("client|no-evict", 3, ADMIN | CLIENT_FLAGS, (0, 0, 0), G, "7.0.0", "Set client eviction mode for the current connection", Run::Conn(client_no_evict)),
     cmd("client|help", 2, LOADING | STALE, (0, 0, 0), G, "5.0.0", "Show helpful text about the different subcommands", Run::Conn(client_help)),
@@ -228,6 +229,27 @@ fn client_getname(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         } else {
             s.reply().bulk(&name);
         }
+    })
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking
+/// command as if it timed out, or with an error (`server::blocking`).
+fn client_unblock(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if a.len() > 4 {
+            let sub = printable(a.get(1), 128);
+            return s.reply().error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP."));
+        }
+        let error = match a.len() {
+            4 if a.is(3, "timeout") => false,
+            4 if a.is(3, "error") => true,
+            4 => return s.reply().error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+            _ => false,
+        };
+        let Some(id) = parse_i64(a.get(2)) else { return s.reply().error(err::NOT_INT) };
+        let id = id as u64;
+        let woken = s.core.call_all(move |c| crate::server::blocking::unblock_client(c, id, error)).await;
+        s.reply().int(woken.contains(&true) as i64);
     })
 }
 
@@ -435,6 +457,8 @@ fn client_help(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
                 "      Return clients of specified type.",
                 "SETNAME <name>",
                 "    Assign the name <name> to the current connection.",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "    Unblock the specified blocked client.",
                 "NO-EVICT (ON|OFF)",
                 "    Protect current client connection from eviction.",
             ],

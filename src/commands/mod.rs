@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod sets;
 pub mod streams;
@@ -377,6 +378,7 @@ fn table() -> &'static Table {
         for family in [
             strings::COMMANDS,
             keys::COMMANDS,
+            lists::COMMANDS,
             connection::COMMANDS,
             server::COMMANDS,
             cluster::COMMANDS,

@@ -145,13 +145,7 @@ fn swapdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         }
         let (x, y) = (x as usize, y as usize);
         // Clients stay on their index and so see the other database's keys.
-        on_every_shard(s, move |sh| {
-            if x != y {
-                let (lo, hi) = sh.dbs.split_at_mut(x.max(y));
-                Db::swap_keys(&mut lo[x.min(y)], &mut hi[0]);
-            }
-        })
-        .await;
+        on_every_shard(s, move |sh| sh.swap_dbs(x, y)).await;
         s.reply().ok();
     })
 }
@@ -212,6 +206,7 @@ fn process_hex_id(slot: &'static OnceLock<String>) -> &'static str {
 /// What INFO needs from one core.
 struct CoreInfo {
     clients: usize,
+    blocked: usize,
     max_qbuf: usize,
     net: CoreStats,
     keys: ShardStats,
@@ -246,6 +241,7 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 let shard = c.shard.borrow();
                 CoreInfo {
                     clients: clients.map.len(),
+                    blocked: clients.blocked.len(),
                     max_qbuf: clients.map.values().map(|i| i.qbuf.get()).max().unwrap_or(0),
                     net: clients.stats,
                     keys: shard.stats_snapshot(),
@@ -329,7 +325,7 @@ fn clients_section(out: &mut String, cores: &[CoreInfo]) {
     field(out, "maxclients", config::get_int("maxclients"));
     // The largest query buffer now (Redis: over the last few seconds).
     field(out, "client_recent_max_input_buffer", cores.iter().map(|c| c.max_qbuf).max().unwrap_or(0));
-    field(out, "blocked_clients", 0);
+    field(out, "blocked_clients", cores.iter().map(|c| c.blocked).sum::<usize>());
     field(out, "tracking_clients", 0);
     field(out, "clients_in_timeout_table", 0);
 }

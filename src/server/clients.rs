@@ -67,6 +67,8 @@ pub struct CoreStats {
 pub struct Clients {
     pub map: HashMap<u64, Rc<ClientInfo>>,
     pub stats: CoreStats,
+    /// Clients of this core blocked on keys, by id (CLIENT UNBLOCK, INFO).
+    pub blocked: HashMap<u64, std::sync::Arc<crate::shard::blocking::Waiter>>,
 }
 
 /// Turns on TCP keepalive as Redis' anetKeepAlive does: first probe after
@@ -97,8 +99,10 @@ pub async fn close_idle_clients(core: Rc<crate::server::core::Core>) {
         }
         let now = crate::util::now_ms();
         let limit = timeout as u64 * 1000;
-        for info in core.clients.borrow().map.values() {
-            if now.saturating_sub(info.last_ms.get()) > limit && !info.killed.get() {
+        let clients = core.clients.borrow();
+        for info in clients.map.values() {
+            // A blocked client waits by its own timeout, as in Redis.
+            if now.saturating_sub(info.last_ms.get()) > limit && !info.killed.get() && !clients.blocked.contains_key(&info.id) {
                 info.kill();
             }
         }

@@ -27,6 +27,7 @@ use crate::commands::{self, transactions, Args, Run};
 use crate::config;
 use crate::resp::parser::{Parsed, Parser, Source};
 use crate::resp::Reply;
+use crate::server::blocking;
 use crate::server::core::{Batch, BatchReply, Core, Msg};
 use crate::server::session::Session;
 
@@ -236,6 +237,9 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                     glommio::yield_if_needed().await;
                     start += len;
                     need = 0;
+                    if session.blocked.is_some() && !wait_blocked(&core, &mut stream, &mut session, &mut buf, &mut end).await {
+                        break 'conn;
+                    }
                     if session.close {
                         break;
                     }
@@ -269,6 +273,33 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
     transactions::forget_watches(&mut session).await;
     core.clients.borrow_mut().map.remove(&session.info.id);
     stream.close().await;
+}
+
+/// A blocking command (BLPOP, ...) that found no data waits here rather
+/// than in its command function, so the socket is watched meanwhile: input
+/// is kept in `buf` for after the wait, and a closed connection abandons it.
+/// Returns false if the client went away.
+async fn wait_blocked<T: Transport>(core: &Core, stream: &mut T, s: &mut Session, buf: &mut Vec<u8>, end: &mut usize) -> bool {
+    if !s.out.is_empty() && write_out(core, stream, &mut s.out).await.is_err() {
+        blocking::abandon(s).await;
+        return false;
+    }
+    while let Some(b) = s.blocked.as_mut() {
+        if buf.len() - *end < READ_CHUNK / 2 {
+            buf.resize(*end + READ_CHUNK, 0);
+        }
+        let read = stream.read(&mut buf[*end..]);
+        let event = futures_lite::future::or(async { Err(read.await) }, async { Ok(blocking::next(b).await) }).await;
+        match event {
+            Ok(ev) => blocking::finish(s, ev).await,
+            Err(Ok(n)) if n > 0 && (*end + n) as i64 <= config::client_query_buffer_limit() => *end += n,
+            Err(_) => {
+                blocking::abandon(s).await;
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Input at least this long is likely a pipeline: prefetch its keys.

@@ -138,7 +138,11 @@ impl Core {
                     })
                     .detach();
                 }
-                Msg::Unlock(txid) => self.shard.borrow_mut().locks.release(txid),
+                Msg::Unlock(txid) => {
+                    let mut shard = self.shard.borrow_mut();
+                    shard.locks.release(txid);
+                    shard.serve_blocked();
+                }
             }
         }
     }
@@ -209,6 +213,7 @@ impl Core {
             return false;
         }
         f_of(cmd)(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
+        shard.serve_blocked();
         true
     }
 
@@ -231,6 +236,7 @@ impl Core {
         let mut shard = self.shard.borrow_mut();
         f_of(cmd)(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
         shard.locks.release(txid);
+        shard.serve_blocked();
     }
 }
 

@@ -2,6 +2,7 @@
 //! own SO_REUSEPORT listener on the shared port (the kernel spreads
 //! connections), and a channel mesh to every other core.
 
+pub mod blocking;
 pub mod clients;
 pub mod connection;
 pub mod core;

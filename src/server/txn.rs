@@ -145,7 +145,9 @@ impl Txn {
         }
         for &s in &self.shards {
             if s == self.core.id {
-                self.core.shard.borrow_mut().locks.release(self.txid);
+                let mut shard = self.core.shard.borrow_mut();
+                shard.locks.release(self.txid);
+                shard.serve_blocked();
             } else {
                 self.core.send(s, Msg::Unlock(self.txid)).await;
             }

@@ -34,6 +34,10 @@ pub struct Db {
     /// watching them. It belongs to the index, not the data: FLUSHDB and
     /// SWAPDB move the data and leave this in place.
     watched: HashMap<Key, Vec<WatchFlag>>,
+    /// Clients blocked on keys of this database (`shard::blocking`).
+    pub blocked: HashMap<Key, super::blocking::Queue, Hasher>,
+    /// Keys with waiters that were created since the shard last served them.
+    pub ready: Vec<Key>,
 }
 
 /// Set when a key a client WATCHes changes; its EXEC then fails. Shared with
@@ -169,6 +173,10 @@ impl Db {
                 0
             }
         };
+        // A key someone blocks on came into being (a push, RENAME, ...).
+        if !self.blocked.is_empty() && self.blocked.contains_key(key) {
+            self.ready.push(key.into());
+        }
         if old_expiry != expire_at {
             if old_expiry != 0 {
                 self.expires.remove(&(old_expiry, Key::from(key)));
@@ -224,20 +232,26 @@ impl Db {
     }
 
     /// Takes the keys out (FLUSHDB/FLUSHALL), leaving an empty database that
-    /// keeps its watchers; those watching a key that existed are told.
+    /// keeps its watchers and blocked clients (they belong to the index);
+    /// those watching a key that existed are told.
     pub fn take_keys(&mut self) -> Db {
         self.touch_existing(None);
-        let watched = std::mem::take(&mut self.watched);
-        std::mem::replace(self, Db { watched, ..Db::default() })
+        let (watched, blocked) = (std::mem::take(&mut self.watched), std::mem::take(&mut self.blocked));
+        std::mem::replace(self, Db { watched, blocked, ..Db::default() })
     }
 
-    /// Exchanges the keys of two databases (SWAPDB); watchers stay with their
-    /// index and are told if their key exists on either side.
+    /// Exchanges the keys of two databases (SWAPDB). Watchers and blocked
+    /// clients stay with their index: watchers are told if their key exists
+    /// on either side, blocked clients whose key now exists become ready.
     pub fn swap_keys(a: &mut Db, b: &mut Db) {
         a.touch_existing(Some(b));
         b.touch_existing(Some(a));
         std::mem::swap(a, b);
         std::mem::swap(&mut a.watched, &mut b.watched);
+        std::mem::swap(&mut a.blocked, &mut b.blocked);
+        for db in [a, b] {
+            db.ready = db.blocked.keys().filter(|k| db.map.contains_key(*k)).cloned().collect();
+        }
     }
 
     /// Marks the watchers of `key` (a write, a deletion or an expiry).

@@ -1,6 +1,7 @@
 //! The per-core shard: every key of the core's hash slots, in all databases,
 //! with its expiry, locks and statistics. Only the owning core touches it.
 
+pub mod blocking;
 pub mod db;
 pub mod expire;
 pub mod key;
@@ -21,6 +22,8 @@ pub struct Shard {
     pub dbs: Vec<Db>,
     pub locks: LockTable,
     pub stats: ShardStats,
+    /// Registrations of blocked clients on this shard (`blocking`).
+    pub waiting: usize,
     rng: u64,
 }
 
@@ -31,6 +34,7 @@ impl Shard {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             locks: LockTable::default(),
             stats: ShardStats::default(),
+            waiting: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407) ^ crate::util::now_us(),
         }
     }

@@ -1,11 +1,13 @@
 //! Value types stored in the keyspace and their encodings.
 
 pub mod hash;
+pub mod list;
 pub mod set;
 pub mod stream;
 pub mod string;
 
 pub use hash::HashValue;
+pub use list::ListValue;
 pub use set::SetValue;
 pub use stream::StreamValue;
 pub use string::StrValue;
@@ -14,6 +16,7 @@ pub use string::StrValue;
 pub enum Value {
     Str(StrValue),
     Hash(HashValue),
+    List(Box<ListValue>),
     Set(Box<SetValue>),
     Stream(Box<StreamValue>),
 }
@@ -24,6 +27,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::Stream(_) => "stream",
         }
@@ -34,6 +38,7 @@ impl Value {
         match self {
             Value::Str(s) => s.encoding(),
             Value::Hash(h) => h.encoding(),
+            Value::List(_) => "quicklist",
             Value::Set(s) => s.encoding(),
             Value::Stream(_) => "stream",
         }
@@ -63,6 +68,13 @@ impl Value {
     pub fn as_hash_mut(&mut self) -> Option<&mut HashValue> {
         match self {
             Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn as_list_mut(&mut self) -> Option<&mut ListValue> {
+        match self {
+            Value::List(l) => Some(l),
             _ => None,
         }
     }
@@ -100,6 +112,7 @@ impl Value {
         match self {
             Value::Str(s) => s.mem_size(),
             Value::Hash(h) => h.mem_size(),
+            Value::List(l) => l.mem_size(),
             Value::Set(s) => s.mem_size(),
             Value::Stream(s) => s.mem_size(),
         }
@@ -111,6 +124,7 @@ impl Clone for Value {
         match self {
             Value::Str(s) => Value::Str(s.clone()),
             Value::Hash(h) => Value::Hash(h.clone()),
+            Value::List(l) => Value::List(l.clone()),
             Value::Set(s) => Value::Set(s.clone()),
             Value::Stream(s) => Value::Stream(s.clone()),
         }

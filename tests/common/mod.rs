@@ -375,6 +375,25 @@ impl RawConn {
     }
 }
 
+/// Finds `n` keys with the given prefix whose hash slots are owned by each of
+/// the two cores (slots below 8192 belong to core 0), alternating cores.
+pub fn keys_on_both_cores(prefix: &str, n: usize) -> Vec<String> {
+    let mut low = Vec::new();
+    let mut high = Vec::new();
+    let mut i = 0;
+    while low.len() < n.div_ceil(2) || high.len() < n / 2 {
+        let k = format!("{prefix}{i}");
+        let slot = crc16::State::<crc16::XMODEM>::calculate(k.as_bytes()) % 16384;
+        if slot < 8192 {
+            low.push(k);
+        } else {
+            high.push(k);
+        }
+        i += 1;
+    }
+    (0..n).map(|j| if j % 2 == 0 { low[j / 2].clone() } else { high[j / 2].clone() }).collect()
+}
+
 /// Encodes a command the way clients send it: `*N` then N bulk strings.
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -501,23 +520,4 @@ pub fn escape(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// Finds `n` keys with the given prefix whose hash slots are owned by each of
-/// the two cores (slots below 8192 belong to core 0), alternating cores.
-pub fn keys_on_both_cores(prefix: &str, n: usize) -> Vec<String> {
-    let mut low = Vec::new();
-    let mut high = Vec::new();
-    let mut i = 0;
-    while low.len() < n.div_ceil(2) || high.len() < n / 2 {
-        let k = format!("{prefix}{i}");
-        let slot = crc16::State::<crc16::XMODEM>::calculate(k.as_bytes()) % 16384;
-        if slot < 8192 {
-            low.push(k);
-        } else {
-            high.push(k);
-        }
-        i += 1;
-    }
-    (0..n).map(|j| if j % 2 == 0 { low[j / 2].clone() } else { high[j / 2].clone() }).collect()
 }
