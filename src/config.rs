@@ -91,6 +91,7 @@ pub static PARAMS: &[Param] = &[
     p("busy-reply-threshold", Kind::Int(0, i64::MAX), "5000", YES),
     p("enable-debug-command", Kind::Enum(PROTECTED), "no", NO),
     p("io-memory", Kind::Memory, "0", NO),
+    p("hll-sparse-max-bytes", Kind::Memory, "3000", YES),
     // kvick: how long an idle core polls before sleeping in the kernel.
     p("spin-before-park-us", Kind::Int(0, 1_000_000), "0", NO),
     // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
@@ -395,3 +396,4 @@ macro_rules! hot_int {
 
 hot_int!(proto_max_bulk_len, "proto-max-bulk-len");
 hot_int!(client_query_buffer_limit, "client-query-buffer-limit");
+hot_int!(hll_sparse_max_bytes, "hll-sparse-max-bytes");

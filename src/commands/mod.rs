@@ -10,8 +10,10 @@
 //! - `Run::Conn`: needs the connection's state or every shard (SELECT, HELLO,
 //!   CLIENT, INFO, FLUSHALL, SCAN, ...); it runs on the connection's task.
 
+pub mod bitmaps;
 pub mod cluster;
 pub mod connection;
+pub mod hyperloglog;
 pub mod keys;
 pub mod server;
 pub mod strings;
@@ -362,6 +364,8 @@ fn table() -> &'static Table {
             connection::COMMANDS,
             server::COMMANDS,
             cluster::COMMANDS,
+            hyperloglog::COMMANDS,
+            bitmaps::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

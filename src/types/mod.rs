@@ -1,5 +1,6 @@
 //! Value types stored in the keyspace and their encodings.
 
+pub mod hyperloglog;
 pub mod string;
 
 pub use string::StrValue;
