@@ -146,6 +146,10 @@ fn bitcount(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         2 => resolve_range(0, s.len() as i64 - 1, s.len(), false),
         4 | 5 => {
             let (Some(start), Some(end)) = (parse_i64(a.get(2)), parse_i64(a.get(3))) else { return r.error(err::NOT_INT) };
+            // Before the unit is parsed, as Redis 7.0.
+            if start < 0 && end < 0 && start > end {
+                return r.int(0);
+            }
             let is_bit = if a.len() == 5 {
                 match unit_is_bit(a.get(4)) {
                     Some(b) => b,
@@ -154,9 +158,6 @@ fn bitcount(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             } else {
                 false
             };
-            if start < 0 && end < 0 && start > end {
-                return r.int(0);
-            }
             resolve_range(start, end, s.len(), is_bit)
         }
         _ => return r.error(err::SYNTAX),
@@ -350,11 +351,11 @@ struct Field {
     overflow: Overflow,
 }
 
-/// A bitfield type: i1..i64 or u1..u63 (any case of the letter).
+/// A bitfield type: i1..i64 or u1..u63 (lowercase letter only, as Redis 7.0).
 fn field_type(arg: &[u8]) -> Option<(bool, u32)> {
     let signed = match arg.first()? {
-        b'i' | b'I' => true,
-        b'u' | b'U' => false,
+        b'i' => true,
+        b'u' => false,
         _ => return None,
     };
     // Redis reads the width as a C string: it ends at a NUL byte.
