@@ -37,34 +37,40 @@ fn bit_offset(arg: &[u8], bits: u32) -> Option<u64> {
     (off >= 0 && (off >> 3) < config::proto_max_bulk_len()).then_some(off as u64)
 }
 
-/// The string at `key` for a write reaching bit `max_bit`: created or grown
-/// zero-padded to hold it (Redis' lookupStringForBitCommand). None if the key
-/// holds another type.
-fn string_for_bits<'a>(ctx: &'a mut Ctx, key: &[u8], max_bit: u64) -> Option<&'a mut Vec<u8>> {
+/// Runs `f` on the string at `key` for a write reaching bit `max_bit`,
+/// created or grown zero-padded to hold it (Redis' lookupStringForBitCommand).
+/// None if the key holds another type. One lookup when the key exists.
+fn with_bits<T>(ctx: &mut Ctx, key: &[u8], max_bit: u64, f: impl FnOnce(&mut Vec<u8>) -> T) -> Option<T> {
     let need = (max_bit >> 3) as usize + 1;
-    match ctx.write(key) {
-        Some(e) if e.value.as_str().is_none() => return None,
-        Some(_) => {}
-        None => ctx.db().insert(key, Value::Str(StrValue::Raw(vec![0; need])), 0),
+    if let Some(e) = ctx.write(key) {
+        let s = e.value.as_str_mut()?.make_raw();
+        if s.len() < need {
+            s.resize(need, 0);
+        }
+        return Some(f(s));
     }
-    let s = ctx.write(key).and_then(|e| e.value.as_str_mut()).expect("a string, present or just created").make_raw();
-    if s.len() < need {
-        s.resize(need, 0);
-    }
-    Some(s)
+    let mut s = vec![0; need];
+    let out = f(&mut s);
+    ctx.db().insert(key, Value::Str(StrValue::Raw(s)), 0);
+    Some(out)
 }
 
 fn setbit(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let Some(off) = bit_offset(a.get(2), 0) else { return r.error(BAD_OFFSET) };
     let on = match parse_i64(a.get(3)) {
-        Some(v @ (0 | 1)) => v as u8,
+        Some(v @ (0 | 1)) => v == 1,
         _ => return r.error(BAD_BIT),
     };
-    let Some(s) = string_for_bits(ctx, a.get(1), off) else { return r.error(err::WRONGTYPE) };
     let (byte, mask) = ((off >> 3) as usize, 0x80u8 >> (off & 7));
-    let old = s[byte] & mask != 0;
-    s[byte] = (s[byte] & !mask) | if on == 1 { mask } else { 0 };
-    r.int(old as i64);
+    let old = with_bits(ctx, a.get(1), off, |s| {
+        let old = s[byte] & mask != 0;
+        s[byte] = if on { s[byte] | mask } else { s[byte] & !mask };
+        old
+    });
+    match old {
+        Some(old) => r.int(old as i64),
+        None => r.error(err::WRONGTYPE),
+    }
 }
 
 fn getbit(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -540,16 +546,22 @@ fn bitfield_generic(ctx: &mut Ctx, r: &mut Reply, a: Args, read_only: bool) {
     if read_only {
         return r.error("ERR BITFIELD_RO only supports the GET subcommand");
     }
-    let Some(s) = string_for_bits(ctx, key, highest) else { return r.error(err::WRONGTYPE) };
-    r.array(fields.len());
-    for f in &fields {
-        match f.op {
-            FieldOp::Get => r.int(field_get(s, f)),
-            _ => match field_write(s, f) {
-                Some(v) => r.int(v),
-                None => r.null(),
-            },
+    // `with_bits` runs the closure only on a string, so the array header
+    // never precedes a WRONGTYPE error.
+    let written = with_bits(ctx, key, highest, |s| {
+        r.array(fields.len());
+        for f in &fields {
+            match f.op {
+                FieldOp::Get => r.int(field_get(s, f)),
+                _ => match field_write(s, f) {
+                    Some(v) => r.int(v),
+                    None => r.null(),
+                },
+            }
         }
+    });
+    if written.is_none() {
+        r.error(err::WRONGTYPE);
     }
 }
 

@@ -43,33 +43,35 @@ fn hll_mut(e: &mut Entry) -> Result<&mut Vec<u8>, &'static str> {
     Ok(e.value.as_str_mut().expect("checked a string").make_raw())
 }
 
-/// The entry of `key` for writing, created as an empty HLL if missing;
-/// whether it was created.
-fn write_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> (&'a mut Entry, bool) {
-    let created = ctx.write(key).is_none();
-    if created {
-        ctx.db().insert(key, Value::Str(StrValue::Raw(hll::new_sparse())), 0);
+/// Runs `f` on the HLL at `key` about to be modified, or on a new empty one
+/// stored there afterwards (`f` is told which). One lookup when the key
+/// exists. Err: the error to reply (not an HLL, or `f`'s).
+fn with_hll<T>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut Vec<u8>, bool) -> Result<T, &'static str>) -> Result<T, &'static str> {
+    if let Some(e) = ctx.write(key) {
+        return f(hll_mut(e)?, false);
     }
-    (ctx.write(key).expect("present or just created"), created)
+    let mut h = hll::new_sparse();
+    let out = f(&mut h, true);
+    ctx.db().insert(key, Value::Str(StrValue::Raw(h)), 0);
+    out
 }
 
 fn pfadd(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let max_bytes = config::hll_sparse_max_bytes() as usize;
-    let (e, mut updated) = write_or_create(ctx, a.get(1));
-    let h = match hll_mut(e) {
-        Ok(h) => h,
-        Err(msg) => return r.error(msg),
-    };
-    for ele in a.iter().skip(2) {
-        match hll::add(h, ele, max_bytes) {
-            Ok(changed) => updated |= changed,
-            Err(hll::Corrupt) => return r.error(CORRUPT),
+    let added = with_hll(ctx, a.get(1), |h, created| {
+        let mut updated = created;
+        for ele in a.iter().skip(2) {
+            updated |= hll::add(h, ele, max_bytes).map_err(|_| CORRUPT)?;
         }
+        if updated {
+            hll::invalidate_card(h);
+        }
+        Ok(updated)
+    });
+    match added {
+        Ok(updated) => r.int(updated as i64),
+        Err(msg) => r.error(msg),
     }
-    if updated {
-        hll::invalidate_card(h);
-    }
-    r.int(updated as i64);
 }
 
 /// Registers of every HLL among `keys` merged (max per register), one per
@@ -121,18 +123,22 @@ fn pfmerge(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Err(msg) => return r.error(msg),
     };
     let max_bytes = config::hll_sparse_max_bytes() as usize;
-    let (e, _) = write_or_create(ctx, a.get(1));
-    let h = e.value.as_str_mut().expect("checked an HLL").make_raw();
-    // Dense if any input is: cheaper than growing a sparse one to promotion.
-    if any_dense && hll::to_dense(h).is_err() {
-        return r.error(CORRUPT);
+    let merged = with_hll(ctx, a.get(1), |h, _| {
+        // Dense if any input is: cheaper than growing a sparse one to promotion.
+        if any_dense {
+            hll::to_dense(h).map_err(|_| CORRUPT)?;
+        }
+        for (i, &m) in max.iter().enumerate().filter(|(_, &m)| m != 0) {
+            // The destination was validated by the merge: it cannot be corrupt.
+            let _ = hll::raise(h, i, m, max_bytes);
+        }
+        hll::invalidate_card(h);
+        Ok(())
+    });
+    match merged {
+        Ok(()) => r.ok(),
+        Err(msg) => r.error(msg),
     }
-    for (i, &m) in max.iter().enumerate().filter(|(_, &m)| m != 0) {
-        // The destination was validated by the merge: it cannot be corrupt.
-        let _ = hll::raise(h, i, m, max_bytes);
-    }
-    hll::invalidate_card(h);
-    r.ok();
 }
 
 fn pfdebug(ctx: &mut Ctx, r: &mut Reply, a: Args) {
