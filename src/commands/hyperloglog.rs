@@ -83,7 +83,7 @@ fn merge_keys<'k>(ctx: &mut Ctx, keys: impl Iterator<Item = &'k [u8]>) -> Result
         let Some(e) = ctx.read(key) else { continue };
         let b = hll_bytes(&e.value)?;
         any_dense |= !hll::is_sparse(b);
-        hll::merge_into(&mut max[..], b).map_err(|_| CORRUPT)?;
+        hll::merge_into(&mut max, b).map_err(|_| CORRUPT)?;
     }
     Ok((max, any_dense))
 }
@@ -128,10 +128,8 @@ fn pfmerge(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         if any_dense {
             hll::to_dense(h).map_err(|_| CORRUPT)?;
         }
-        for (i, &m) in max.iter().enumerate().filter(|(_, &m)| m != 0) {
-            // The destination was validated by the merge: it cannot be corrupt.
-            let _ = hll::raise(h, i, m, max_bytes);
-        }
+        // The destination was validated by the merge: it cannot be corrupt.
+        hll::raise_all(h, &max, max_bytes).map_err(|_| CORRUPT)?;
         hll::invalidate_card(h);
         Ok(())
     });

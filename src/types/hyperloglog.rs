@@ -29,7 +29,8 @@ const SPARSE_VAL_MAX_VALUE: u8 = 32;
 const SPARSE_VAL_MAX_LEN: usize = 4;
 const SPARSE_ZERO_MAX_LEN: usize = 64;
 const HASH_SEED: u64 = 0xadc83b19;
-const ALPHA_INF: f64 = 0.721_347_520_444_481_703_680;
+/// 1 / (2 ln 2), the estimator's constant as m grows (Redis: 0.721347520444481703680).
+const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
 
 /// A sparse representation that does not add up to 16384 registers.
 #[derive(Debug, PartialEq, Eq)]
@@ -133,6 +134,27 @@ fn dense_raise(regs: &mut [u8], i: usize, val: u8) -> bool {
         true
     } else {
         false
+    }
+}
+
+/// Every dense register in order, 4 registers in each 3 bytes (the fast way
+/// through all of them).
+fn dense_for_each(regs: &[u8], mut f: impl FnMut(usize, u8)) {
+    for (j, c) in regs.chunks_exact(3).enumerate() {
+        let (b0, b1, b2) = (c[0], c[1], c[2]);
+        f(4 * j, b0 & 0x3f);
+        f(4 * j + 1, (b0 >> 6) | ((b1 & 0x0f) << 2));
+        f(4 * j + 2, (b1 >> 4) | ((b2 & 0x03) << 4));
+        f(4 * j + 3, b2 >> 2);
+    }
+}
+
+/// Stores `values` (one register per byte, each at most 63) as dense registers.
+fn dense_store_all(regs: &mut [u8], values: &[u8]) {
+    for (c, v) in regs.chunks_exact_mut(3).zip(values.chunks_exact(4)) {
+        c[0] = v[0] | (v[1] << 6);
+        c[1] = (v[1] >> 2) | (v[2] << 4);
+        c[2] = (v[2] >> 4) | (v[3] << 2);
     }
 }
 
@@ -352,6 +374,24 @@ pub fn raise(hll: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Re
     }
 }
 
+/// Raises every register to at least `max[i]` (PFMERGE's destination). The
+/// cached cardinality is the caller's to invalidate.
+pub fn raise_all(hll: &mut Vec<u8>, max: &[u8; REGISTERS], max_bytes: usize) -> Result<(), Corrupt> {
+    for (i, &m) in max.iter().enumerate() {
+        if !is_sparse(hll) {
+            // Dense (from the start or promoted on the way): all at once.
+            let mut merged = *max;
+            dense_for_each(&hll[HDR_SIZE..], |j, v| merged[j] = merged[j].max(v));
+            dense_store_all(&mut hll[HDR_SIZE..], &merged);
+            return Ok(());
+        }
+        if m != 0 {
+            sparse_raise(hll, i, m, max_bytes)?;
+        }
+    }
+    Ok(())
+}
+
 /// Adds an element (PFADD); whether a register changed.
 pub fn add(hll: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, Corrupt> {
     let (index, count) = register_of(ele);
@@ -359,12 +399,9 @@ pub fn add(hll: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, Corr
 }
 
 /// Folds a valid HLL into `max` (one byte per register): max[i] = MAX(max[i], reg[i]).
-pub fn merge_into(max: &mut [u8], hll: &[u8]) -> Result<(), Corrupt> {
+pub fn merge_into(max: &mut [u8; REGISTERS], hll: &[u8]) -> Result<(), Corrupt> {
     if !is_sparse(hll) {
-        let regs = &hll[HDR_SIZE..];
-        for (i, m) in max.iter_mut().enumerate().take(REGISTERS) {
-            *m = (*m).max(dense_get(regs, i));
-        }
+        dense_for_each(&hll[HDR_SIZE..], |i, v| max[i] = max[i].max(v));
         return Ok(());
     }
     let ops = &hll[HDR_SIZE..];
@@ -412,10 +449,7 @@ pub fn count(hll: &[u8]) -> Result<u64, Corrupt> {
             return Err(Corrupt);
         }
     } else {
-        let regs = &hll[HDR_SIZE..];
-        for i in 0..REGISTERS {
-            histo[dense_get(regs, i) as usize] += 1;
-        }
+        dense_for_each(&hll[HDR_SIZE..], |_, v| histo[v as usize] += 1);
     }
     Ok(estimate(&histo))
 }
@@ -575,6 +609,10 @@ mod tests {
         for i in 0..REGISTERS {
             assert_eq!(dense_get(&regs, i), value(i), "register {i}");
         }
+        dense_for_each(&regs, |i, v| assert_eq!(v, value(i), "register {i}"));
+        let mut stored = vec![0u8; regs.len()];
+        dense_store_all(&mut stored, &(0..REGISTERS).map(value).collect::<Vec<u8>>());
+        assert_eq!(stored, regs);
         dense_put(&mut regs, 100, 0);
         assert_eq!((dense_get(&regs, 99), dense_get(&regs, 100), dense_get(&regs, 101)), (value(99), 0, value(101)));
     }
@@ -596,11 +634,16 @@ mod tests {
         let mut converted = sparse.clone();
         assert_eq!(to_dense(&mut converted), Ok(true));
         assert_eq!(converted[HDR_SIZE..], dense[HDR_SIZE..]);
-        let (mut m1, mut m2) = (vec![0u8; REGISTERS], vec![0u8; REGISTERS]);
+        let (mut m1, mut m2) = ([0u8; REGISTERS], [0u8; REGISTERS]);
         merge_into(&mut m1, &sparse).unwrap();
         merge_into(&mut m2, &dense).unwrap();
         assert_eq!(m1, m2);
         assert_eq!(count_registers(&m1), count(&dense).unwrap());
+        // Writing the merged registers back gives the same dense HLL.
+        let mut rebuilt = new_sparse();
+        raise_all(&mut rebuilt, &m1, 1 << 20).unwrap();
+        to_dense(&mut rebuilt).unwrap();
+        assert_eq!(rebuilt[HDR_SIZE..], dense[HDR_SIZE..]);
     }
 
     #[test]
