@@ -431,7 +431,7 @@ pub fn merge_into(max: &mut [u8; REGISTERS], hll: &[u8]) -> Result<(), Corrupt> 
 
 /// The estimated cardinality of a valid HLL.
 pub fn count(hll: &[u8]) -> Result<u64, Corrupt> {
-    let mut histo = [0u32; 64];
+    let mut histo = [0u64; 64];
     if is_sparse(hll) {
         let ops = &hll[HDR_SIZE..];
         let (mut p, mut idx) = (0, 0);
@@ -441,7 +441,7 @@ pub fn count(hll: &[u8]) -> Result<u64, Corrupt> {
                 Op::Zero(n) => (0, n),
                 Op::Val(v, n) => (v, n),
             };
-            histo[v as usize] += n as u32;
+            histo[v as usize] += n as u64;
             idx += n;
             p += size;
         }
@@ -456,7 +456,7 @@ pub fn count(hll: &[u8]) -> Result<u64, Corrupt> {
 
 /// The estimated cardinality of registers held one per byte (a merge).
 pub fn count_registers(regs: &[u8]) -> u64 {
-    let mut histo = [0u32; 64];
+    let mut histo = [0u64; 64];
     for &r in regs {
         histo[r as usize & 63] += 1;
     }
@@ -464,7 +464,7 @@ pub fn count_registers(regs: &[u8]) -> u64 {
 }
 
 /// Ertl's improved raw estimator from the histogram of register values.
-fn estimate(histo: &[u32; 64]) -> u64 {
+fn estimate(histo: &[u64; 64]) -> u64 {
     let m = REGISTERS as f64;
     let mut z = m * tau((m - histo[Q + 1] as f64) / m);
     for &h in histo[1..=Q].iter().rev() {
