@@ -22,7 +22,7 @@ const Q: usize = 64 - P as usize;
 pub const REGISTERS: usize = 1 << P;
 const BITS: usize = 6;
 const REGISTER_MAX: u32 = (1 << BITS) - 1;
-pub const DENSE_SIZE: usize = HDR_SIZE + (REGISTERS * BITS).div_ceil(8);
+const DENSE_SIZE: usize = HDR_SIZE + (REGISTERS * BITS).div_ceil(8);
 const DENSE: u8 = 0;
 const SPARSE: u8 = 1;
 const SPARSE_VAL_MAX_VALUE: u8 = 32;
@@ -69,7 +69,7 @@ pub fn invalidate_card(b: &mut [u8]) {
 }
 
 /// Austin Appleby's MurmurHash64A as Redis has it: little-endian words, any length.
-pub fn murmurhash64a(key: &[u8], seed: u64) -> u64 {
+fn murmurhash64a(key: &[u8], seed: u64) -> u64 {
     const M: u64 = 0xc6a4a7935bd1e995;
     const R: u32 = 47;
     let mut h = seed ^ (key.len() as u64).wrapping_mul(M);
@@ -359,6 +359,8 @@ fn sparse_raise(hll: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) ->
     Ok(true)
 }
 
+/// Turns a sparse HLL dense and raises the register there: what a sparse
+/// update does when its result would not fit.
 fn promote(hll: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrupt> {
     to_dense(hll)?;
     Ok(dense_raise(&mut hll[HDR_SIZE..], index, count))
@@ -366,7 +368,7 @@ fn promote(hll: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrupt> 
 
 /// Raises register `index` to `count` in either encoding (a valid HLL);
 /// whether it changed. The cached cardinality is the caller's to invalidate.
-pub fn raise(hll: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Result<bool, Corrupt> {
+fn raise(hll: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Result<bool, Corrupt> {
     if is_sparse(hll) {
         sparse_raise(hll, index, count, max_bytes)
     } else {
