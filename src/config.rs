@@ -98,6 +98,7 @@ pub static PARAMS: &[Param] = &[
     p("hash-max-listpack-entries", Kind::Int(0, i64::MAX), "512", YES),
     p("hash-max-listpack-value", Kind::Memory(0), "64", YES),
     p("set-max-intset-entries", Kind::Int(0, i64::MAX), "512", YES),
+    p("hll-sparse-max-bytes", Kind::Memory(0), "3000", YES),
     // kvick: how long an idle core polls before sleeping in the kernel.
     p("spin-before-park-us", Kind::Int(0, 1_000_000), "0", NO),
     // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
@@ -421,3 +422,4 @@ hot_int!(client_query_buffer_limit, "client-query-buffer-limit");
 hot_int!(stream_node_max_bytes, "stream-node-max-bytes");
 hot_int!(stream_node_max_entries, "stream-node-max-entries");
 hot_int!(list_max_listpack_size, "list-max-listpack-size");
+hot_int!(hll_sparse_max_bytes, "hll-sparse-max-bytes");

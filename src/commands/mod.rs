@@ -10,9 +10,11 @@
 //! - `Run::Conn`: needs the connection's state or every shard (SELECT, HELLO,
 //!   CLIENT, INFO, FLUSHALL, SCAN, ...); it runs on the connection's task.
 
+pub mod bitmaps;
 pub mod cluster;
 pub mod connection;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod server;
@@ -386,6 +388,8 @@ fn table() -> &'static Table {
             streams::COMMANDS,
             hashes::COMMANDS,
             sets::COMMANDS,
+            hyperloglog::COMMANDS,
+            bitmaps::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

@@ -1,6 +1,7 @@
 //! Value types stored in the keyspace and their encodings.
 
 pub mod hash;
+pub mod hyperloglog;
 pub mod list;
 pub mod set;
 pub mod stream;
