@@ -96,6 +96,14 @@ pub static PARAMS: &[Param] = &[
     // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
     // `uring`: a completion ring per core beside glommio (server::uring).
     p("io-engine", Kind::Enum(IO_ENGINES), "glommio", NO),
+    p("zset-max-listpack-entries", Kind::Int(0, i64::MAX), "128", YES),
+    p("zset-max-listpack-value", Kind::Int(0, i64::MAX), "64", YES),
+];
+
+/// Old names Redis still accepts for a directive (alias, name).
+const ALIASES: &[(&str, &str)] = &[
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
 ];
 
 struct Values {
@@ -118,6 +126,7 @@ fn values() -> &'static Values {
 }
 
 fn index(name: &str) -> Option<usize> {
+    let name = ALIASES.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(name)).map_or(name, |(_, n)| n);
     PARAMS.iter().position(|p| p.name.eq_ignore_ascii_case(name))
 }
 
@@ -246,17 +255,19 @@ pub fn set_runtime(name: &str, value: &str) -> Result<(), String> {
 /// name, so a backslash in it is not an escape.
 pub fn matching(pattern: &[u8]) -> Vec<(&'static str, String)> {
     let glob = pattern.iter().any(|c| matches!(c, b'[' | b'*' | b'?'));
-    PARAMS
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
+    // Aliases match by their own names, as in Redis.
+    let names = PARAMS.iter().enumerate().map(|(i, p)| (p.name, i));
+    let aliases = ALIASES.iter().filter_map(|(alias, name)| Some((*alias, index(name)?)));
+    names
+        .chain(aliases)
+        .filter(|(name, _)| {
             if glob {
-                crate::util::glob_match(pattern, p.name.as_bytes(), true)
+                crate::util::glob_match(pattern, name.as_bytes(), true)
             } else {
-                p.name.as_bytes().eq_ignore_ascii_case(pattern)
+                name.as_bytes().eq_ignore_ascii_case(pattern)
             }
         })
-        .map(|(i, p)| (p.name, values().texts[i].lock().unwrap_or_else(|e| e.into_inner()).clone()))
+        .map(|(name, i)| (name, values().texts[i].lock().unwrap_or_else(|e| e.into_inner()).clone()))
         .collect()
 }
 
@@ -395,3 +406,5 @@ macro_rules! hot_int {
 
 hot_int!(proto_max_bulk_len, "proto-max-bulk-len");
 hot_int!(client_query_buffer_limit, "client-query-buffer-limit");
+hot_int!(zset_max_listpack_entries, "zset-max-listpack-entries");
+hot_int!(zset_max_listpack_value, "zset-max-listpack-value");

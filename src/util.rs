@@ -66,6 +66,18 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     Some(v)
 }
 
+/// A double as Redis reads a float argument (getDoubleFromObject: strtod,
+/// no surrounding spaces, no NaN): like `parse_f64`, except that a number
+/// beyond a double's range is an error (strtod's ERANGE) instead of an
+/// infinity or a zero.
+pub fn parse_double(s: &[u8]) -> Option<f64> {
+    let v = parse_f64(s)?;
+    let mantissa = s.split(|&c| c == b'e' || c == b'E').next().unwrap_or(s);
+    let overflow = v.is_infinite() && s.iter().any(u8::is_ascii_digit);
+    let underflow = v == 0.0 && mantissa.iter().any(|&c| (b'1'..=b'9').contains(&c));
+    (!overflow && !underflow).then_some(v)
+}
+
 extern "C" {
     fn kvick_ld_add(cur: *const u8, cur_len: usize, incr: *const u8, incr_len: usize, out: *mut u8, out_cap: usize) -> std::os::raw::c_long;
 }
@@ -235,6 +247,17 @@ mod tests {
         assert_eq!(fmt_double(0.0001, &mut b), b"0.0001");
         assert_eq!(fmt_double(1.5e-5, &mut b), b"1.5e-05");
         assert_eq!(fmt_double(f64::INFINITY, &mut b), b"inf");
+    }
+
+    #[test]
+    fn doubles_as_strtod() {
+        assert_eq!(parse_double(b"1.5"), Some(1.5));
+        assert_eq!(parse_double(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_double(b"1e400"), None);
+        assert_eq!(parse_double(b"1e-400"), None);
+        assert_eq!(parse_double(b"0e-400"), Some(0.0));
+        assert_eq!(parse_double(b"nan"), None);
+        assert_eq!(parse_double(b" 1"), None);
     }
 
     #[test]

@@ -283,7 +283,7 @@ fn decode_cursor(c: u64) -> (usize, usize) {
 
 /// A cursor as Redis reads it (strtoul, base 10, no leading space): an
 /// optional sign (a negative value wraps), digits; "" is 0.
-fn parse_cursor(s: &[u8]) -> Option<u64> {
+pub(super) fn parse_cursor(s: &[u8]) -> Option<u64> {
     let (neg, digits) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),

@@ -15,6 +15,7 @@ pub mod connection;
 pub mod keys;
 pub mod server;
 pub mod strings;
+pub mod zsets;
 
 use std::future::Future;
 use std::ops::Range;
@@ -362,6 +363,7 @@ fn table() -> &'static Table {
             connection::COMMANDS,
             server::COMMANDS,
             cluster::COMMANDS,
+            zsets::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }
