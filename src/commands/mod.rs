@@ -12,6 +12,7 @@
 
 pub mod cluster;
 pub mod connection;
+pub mod geo;
 pub mod keys;
 pub mod server;
 pub mod strings;
@@ -364,6 +365,7 @@ fn table() -> &'static Table {
             server::COMMANDS,
             cluster::COMMANDS,
             zsets::COMMANDS,
+            geo::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

@@ -140,13 +140,13 @@ fn reply_member(r: &mut Reply, member: &[u8], score: f64, withscores: bool) {
 // --- ZADD / ZINCRBY
 
 #[derive(Default)]
-struct AddFlags {
-    nx: bool,
-    xx: bool,
-    gt: bool,
-    lt: bool,
-    ch: bool,
-    incr: bool,
+pub(super) struct AddFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    pub ch: bool,
+    pub incr: bool,
 }
 
 /// What adding one member did.
@@ -223,23 +223,23 @@ fn zadd(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         }
         max_member = max_member.max(a.get(j + 1).len());
     }
-    add_pairs(ctx, r, a.get(1), (i..a.len()).step_by(2).map(|j| (a.get(j), a.get(j + 1))), elements / 2, max_member, &f);
+    let pairs = (i..a.len()).step_by(2).map(|j| (parse_double(a.get(j)).unwrap_or_default(), a.get(j + 1)));
+    add_pairs(ctx, r, a.get(1), pairs, elements / 2, max_member, &f);
 }
 
 fn zincrby(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    if parse_double(a.get(2)).is_none() {
-        return r.error(err::NOT_FLOAT);
-    }
+    let Some(by) = parse_double(a.get(2)) else { return r.error(err::NOT_FLOAT) };
     let f = AddFlags { incr: true, ..Default::default() };
-    add_pairs(ctx, r, a.get(1), std::iter::once((a.get(2), a.get(3))), 1, a.get(3).len(), &f);
+    add_pairs(ctx, r, a.get(1), std::iter::once((by, a.get(3))), 1, a.get(3).len(), &f);
 }
 
-/// ZADD's body once its arguments are valid: (score, member) pairs.
-fn add_pairs<'a>(
+/// ZADD's body once its arguments are valid: `n` (score, member) pairs,
+/// whose longest member has `max_member` bytes. GEOADD ends here too.
+pub(super) fn add_pairs<'a>(
     ctx: &mut Ctx,
     r: &mut Reply,
     key: &[u8],
-    pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    pairs: impl Iterator<Item = (f64, &'a [u8])>,
     n: usize,
     max_member: usize,
     f: &AddFlags,
@@ -254,7 +254,6 @@ fn add_pairs<'a>(
     let Ok(Some(z)) = write_zset(ctx, key) else { unreachable!("created above") };
     let (mut added, mut changed, mut last) = (0, 0, None);
     for (score, member) in pairs {
-        let score = parse_double(score).expect("checked by the caller");
         match add_one(z, member, score, f, limits) {
             Err(e) => {
                 r.error(e);
