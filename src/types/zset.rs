@@ -33,7 +33,8 @@ pub struct Item {
 #[derive(Clone)]
 pub enum Zset {
     Small(Vec<Item>),
-    Large(Large),
+    /// Boxed: the small encoding, by far the most common, stays small.
+    Large(Box<Large>),
 }
 
 /// Orders (score, member) pairs as Redis does. Scores are never NaN.
@@ -49,7 +50,7 @@ impl Zset {
     /// An empty set in the large encoding, for commands that build a set
     /// and then pick its encoding (`shrink_if_fits`).
     pub fn new_large() -> Zset {
-        Zset::Large(Large::default())
+        Zset::Large(Box::default())
     }
 
     /// A set about to receive `size_hint` members of up to `max_member`
@@ -58,7 +59,7 @@ impl Zset {
         if size_hint <= limits.entries && max_member <= limits.value {
             Zset::Small(Vec::new())
         } else {
-            Zset::Large(Large::default())
+            Zset::new_large()
         }
     }
 
@@ -267,7 +268,7 @@ impl Zset {
 
     fn make_large(&mut self) {
         if let Zset::Small(v) = self {
-            let mut l = Large::default();
+            let mut l = Box::<Large>::default();
             for i in std::mem::take(v) {
                 l.set(&i.member, i.score);
             }
@@ -693,7 +694,7 @@ mod tests {
     #[test]
     fn large_matches_model_under_random_operations() {
         let mut rng = Rng(0x9E3779B97F4A7C15);
-        let mut z = Zset::Large(Large::default());
+        let mut z = Zset::new_large();
         let mut model = std::collections::BTreeMap::new();
         for round in 0..300_000u32 {
             let m = format!("m{}", rng.next() % 20_000).into_bytes();
@@ -734,7 +735,7 @@ mod tests {
 
     #[test]
     fn walk_both_ways_and_bounds() {
-        let mut z = Zset::Large(Large::default());
+        let mut z = Zset::new_large();
         for i in 0..1000 {
             z.set(format!("{:04}", i).as_bytes(), (i / 10) as f64, BIG);
         }
@@ -779,7 +780,7 @@ mod tests {
 
     #[test]
     fn scan_covers_every_member_once() {
-        let mut z = Zset::Large(Large::default());
+        let mut z = Zset::new_large();
         for i in 0..500 {
             z.set(format!("m{}", i).as_bytes(), i as f64, BIG);
         }
