@@ -850,15 +850,24 @@ fn zrandmember(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     if withscores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
         return r.error("ERR value is out of range");
     }
-    let len = match read_zset(ctx, key) {
+    // The shard's generator seeds a local one, so the set can stay borrowed.
+    let mut rng = Xorshift(ctx.shard.rand() | 1);
+    let z = match read_zset(ctx, key) {
         Err(()) => return r.error(err::WRONGTYPE),
         Ok(None) => return r.array(0),
-        Ok(Some(z)) => z.len(),
+        Ok(Some(z)) => z,
     };
-    // Ranks first (the generator lives beside the set), then the reply.
-    let ranks: Vec<usize> = if count < 0 {
-        (0..count.unsigned_abs()).map(|_| (ctx.shard.rand() % len as u64) as usize).collect()
-    } else if count as u64 >= len as u64 {
+    let len = z.len();
+    if count < 0 {
+        // With repetitions: streamed, however many are asked for.
+        members_header(r, count.unsigned_abs() as usize, withscores);
+        for _ in 0..count.unsigned_abs() {
+            let (m, s) = z.at((rng.next() % len as u64) as usize);
+            reply_member(r, m, s, withscores);
+        }
+        return;
+    }
+    let ranks: Vec<usize> = if count as u64 >= len as u64 {
         // The whole set, from the top, as Redis returns it.
         (0..len).rev().collect()
     } else {
@@ -866,17 +875,28 @@ fn zrandmember(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         let count = count as usize;
         let mut all: Vec<usize> = (0..len).collect();
         for i in 0..count {
-            let j = i + (ctx.shard.rand() % (len - i) as u64) as usize;
+            let j = i + (rng.next() % (len - i) as u64) as usize;
             all.swap(i, j);
         }
         all.truncate(count);
         all
     };
-    let Ok(Some(z)) = read_zset(ctx, key) else { unreachable!("read above") };
     members_header(r, ranks.len(), withscores);
     for rank in ranks {
         let (m, s) = z.at(rank);
         reply_member(r, m, s, withscores);
+    }
+}
+
+/// A small generator for ZRANDMEMBER's draws (xorshift64).
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
     }
 }
 
