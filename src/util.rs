@@ -54,16 +54,14 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if s.is_empty() || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
         return None;
     }
-    let text = std::str::from_utf8(s).ok()?;
-    let lower = text.to_ascii_lowercase();
-    let v = match lower.trim_start_matches(['+', '-']) {
-        "inf" | "infinity" => {
-            if lower.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY }
-        }
-        body if body.starts_with("nan") => return None,
-        _ => text.parse::<f64>().ok()?,
-    };
-    Some(v)
+    let body = s.strip_prefix(b"+").or_else(|| s.strip_prefix(b"-")).unwrap_or(s);
+    if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
+        return Some(if s[0] == b'-' { f64::NEG_INFINITY } else { f64::INFINITY });
+    }
+    if body.len() >= 3 && body[..3].eq_ignore_ascii_case(b"nan") {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse::<f64>().ok()
 }
 
 /// A double as Redis reads a float argument (getDoubleFromObject: strtod,

@@ -245,25 +245,27 @@ pub(super) fn add_pairs<'a>(
     f: &AddFlags,
 ) {
     let limits = Limits::from_config();
-    match write_zset(ctx, key) {
+    // A new set is filled before it is inserted: one key lookup, as for SET.
+    let mut fresh = None;
+    let z = match write_zset(ctx, key) {
         Err(()) => return r.error(err::WRONGTYPE),
         Ok(None) if f.xx => return if f.incr { r.null() } else { r.int(0) },
-        Ok(None) => ctx.db().insert(key, Value::Zset(Box::new(Zset::with_hint(n, max_member, limits))), 0),
-        Ok(Some(_)) => {}
-    }
-    let Ok(Some(z)) = write_zset(ctx, key) else { unreachable!("created above") };
+        Ok(None) => fresh.insert(Zset::with_hint(n, max_member, limits)),
+        Ok(Some(z)) => z,
+    };
     let (mut added, mut changed, mut last) = (0, 0, None);
     for (score, member) in pairs {
         match add_one(z, member, score, f, limits) {
-            Err(e) => {
-                r.error(e);
-                return delete_if_empty(ctx, key);
-            }
+            // Only an existing member's score can turn NaN.
+            Err(e) => return r.error(e),
             Ok(Added::New(s)) => (added, last) = (added + 1, Some(s)),
             Ok(Added::Updated(s)) => (changed, last) = (changed + 1, Some(s)),
             Ok(Added::Same(s)) => last = Some(s),
             Ok(Added::Skipped) => {}
         }
+    }
+    if let Some(z) = fresh {
+        ctx.db().insert(key, Value::Zset(Box::new(z)), 0);
     }
     if f.incr {
         match last {
