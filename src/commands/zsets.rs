@@ -15,7 +15,7 @@ use crate::types::zset::{Item, Limits};
 use crate::types::{Value, Zset};
 use crate::util::{glob_match, parse_double};
 
-const G: &str = "sorted_set";
+const G: &str = "sorted-set";
 
 pub static COMMANDS: &[Command] = &[
     cmd("zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), G, "1.2.0", "Add one or more members to a sorted set, or update its score if it already exists", Run::Shard(zadd)),
