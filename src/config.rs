@@ -105,6 +105,8 @@ pub static PARAMS: &[Param] = &[
     // `uring`: a completion ring per core beside glommio (server::uring).
     p("io-engine", Kind::Enum(IO_ENGINES), "glommio", NO),
     p("list-max-listpack-size", Kind::Int(i32::MIN as i64, i32::MAX as i64), "-2", YES),
+    p("zset-max-listpack-entries", Kind::Int(0, i64::MAX), "128", YES),
+    p("zset-max-listpack-value", Kind::Int(0, i64::MAX), "64", YES),
 ];
 
 /// Old names Redis 7 still accepts for a directive (alias, name): CONFIG
@@ -113,6 +115,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
 ];
 
 struct Values {
@@ -423,3 +427,5 @@ hot_int!(stream_node_max_bytes, "stream-node-max-bytes");
 hot_int!(stream_node_max_entries, "stream-node-max-entries");
 hot_int!(list_max_listpack_size, "list-max-listpack-size");
 hot_int!(hll_sparse_max_bytes, "hll-sparse-max-bytes");
+hot_int!(zset_max_listpack_entries, "zset-max-listpack-entries");
+hot_int!(zset_max_listpack_value, "zset-max-listpack-value");

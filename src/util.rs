@@ -54,16 +54,26 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if s.is_empty() || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
         return None;
     }
-    let text = std::str::from_utf8(s).ok()?;
-    let lower = text.to_ascii_lowercase();
-    let v = match lower.trim_start_matches(['+', '-']) {
-        "inf" | "infinity" => {
-            if lower.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY }
-        }
-        body if body.starts_with("nan") => return None,
-        _ => text.parse::<f64>().ok()?,
-    };
-    Some(v)
+    let body = s.strip_prefix(b"+").or_else(|| s.strip_prefix(b"-")).unwrap_or(s);
+    if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
+        return Some(if s[0] == b'-' { f64::NEG_INFINITY } else { f64::INFINITY });
+    }
+    if body.len() >= 3 && body[..3].eq_ignore_ascii_case(b"nan") {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse::<f64>().ok()
+}
+
+/// A double as Redis reads a float argument (getDoubleFromObject: strtod,
+/// no surrounding spaces, no NaN): like `parse_f64`, except that a number
+/// beyond a double's range is an error (strtod's ERANGE) instead of an
+/// infinity or a zero.
+pub fn parse_double(s: &[u8]) -> Option<f64> {
+    let v = parse_f64(s)?;
+    let mantissa = s.split(|&c| c == b'e' || c == b'E').next().unwrap_or(s);
+    let overflow = v.is_infinite() && s.iter().any(u8::is_ascii_digit);
+    let underflow = v == 0.0 && mantissa.iter().any(|&c| (b'1'..=b'9').contains(&c));
+    (!overflow && !underflow).then_some(v)
 }
 
 extern "C" {
@@ -317,6 +327,17 @@ mod tests {
         assert_eq!(fmt_double(0.0001, &mut b), b"0.0001");
         assert_eq!(fmt_double(1.5e-5, &mut b), b"1.5e-05");
         assert_eq!(fmt_double(f64::INFINITY, &mut b), b"inf");
+    }
+
+    #[test]
+    fn doubles_as_strtod() {
+        assert_eq!(parse_double(b"1.5"), Some(1.5));
+        assert_eq!(parse_double(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_double(b"1e400"), None);
+        assert_eq!(parse_double(b"1e-400"), None);
+        assert_eq!(parse_double(b"0e-400"), Some(0.0));
+        assert_eq!(parse_double(b"nan"), None);
+        assert_eq!(parse_double(b" 1"), None);
     }
 
     #[test]

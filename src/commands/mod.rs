@@ -13,6 +13,7 @@
 pub mod bitmaps;
 pub mod cluster;
 pub mod connection;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -22,6 +23,7 @@ pub mod sets;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
+pub mod zsets;
 
 use std::future::Future;
 use std::ops::Range;
@@ -390,6 +392,8 @@ fn table() -> &'static Table {
             sets::COMMANDS,
             hyperloglog::COMMANDS,
             bitmaps::COMMANDS,
+            zsets::COMMANDS,
+            geo::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

@@ -6,12 +6,14 @@ pub mod list;
 pub mod set;
 pub mod stream;
 pub mod string;
+pub mod zset;
 
 pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::SetValue;
 pub use stream::StreamValue;
 pub use string::StrValue;
+pub use zset::Zset;
 
 /// A value stored under a key. Each Redis type gets a variant (and a module).
 pub enum Value {
@@ -20,6 +22,7 @@ pub enum Value {
     List(Box<ListValue>),
     Set(Box<SetValue>),
     Stream(Box<StreamValue>),
+    Zset(Box<Zset>),
 }
 
 impl Value {
@@ -31,6 +34,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::Stream(_) => "stream",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -42,6 +46,7 @@ impl Value {
             Value::List(_) => "quicklist",
             Value::Set(s) => s.encoding(),
             Value::Stream(_) => "stream",
+            Value::Zset(z) => z.encoding(),
         }
     }
 
@@ -108,6 +113,20 @@ impl Value {
         }
     }
 
+    pub fn as_zset(&self) -> Option<&Zset> {
+        match self {
+            Value::Zset(z) => Some(z),
+            _ => None,
+        }
+    }
+
+    pub fn as_zset_mut(&mut self) -> Option<&mut Zset> {
+        match self {
+            Value::Zset(z) => Some(z),
+            _ => None,
+        }
+    }
+
     /// Approximate heap bytes, for INFO memory and eviction.
     pub fn mem_size(&self) -> usize {
         match self {
@@ -116,6 +135,7 @@ impl Value {
             Value::List(l) => l.mem_size(),
             Value::Set(s) => s.mem_size(),
             Value::Stream(s) => s.mem_size(),
+            Value::Zset(z) => z.mem_size(),
         }
     }
 }
@@ -128,6 +148,7 @@ impl Clone for Value {
             Value::List(l) => Value::List(l.clone()),
             Value::Set(s) => Value::Set(s.clone()),
             Value::Stream(s) => Value::Stream(s.clone()),
+            Value::Zset(z) => Value::Zset(z.clone()),
         }
     }
 }
