@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod persistence;
 pub mod resp;
 pub mod server;
 pub mod shard;
