@@ -184,6 +184,7 @@ pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persistence::hex;
 
     fn round_trip(data: &[u8]) -> Option<usize> {
         let c = compress(data, data.len().saturating_sub(4))?;
@@ -205,10 +206,6 @@ mod tests {
         // `SET s5 <'a'*100>`: compressed length 9, raw length 100 (0x40 0x64).
         let redis = hex("4064016161e057000161610a00e8a3b507b06df271");
         assert_eq!(compress(&[b'a'; 100], 96).unwrap(), &redis[2..11]);
-    }
-
-    pub(crate) fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     #[test]

@@ -4,3 +4,12 @@
 
 pub mod crc64;
 pub mod lzf;
+pub mod intset;
+pub mod listpack;
+pub mod ziplist;
+
+/// Test vectors are Redis' bytes written as hex.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
