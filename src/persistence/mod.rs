@@ -6,6 +6,7 @@ pub mod crc64;
 pub mod lzf;
 pub mod intset;
 pub mod listpack;
+pub mod rdb;
 pub mod ziplist;
 
 /// Test vectors are Redis' bytes written as hex.
