@@ -1,14 +1,17 @@
-//! Generic key commands (Redis' db.c, expire.c and object.c).
+//! Generic key commands (Redis' db.c, expire.c, object.c and cluster.c's
+//! DUMP/RESTORE).
 //!
 //! Across cores: DEL/EXISTS/TOUCH sum per-shard counts; RENAME and COPY move
 //! a value from one core to another under the transaction's locks; KEYS, SCAN
 //! and RANDOMKEY visit the cores from the connection's task. A SCAN cursor
 //! carries both the core and the position in that core's table.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{cmd, flags::*, Args, BoxFuture, Command, Ctx, OwnedArgs, Run};
 use crate::config;
+use crate::persistence::rdb::{self, BadFormat, Object};
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Proto, Reply};
 use crate::server::session::Session;
@@ -43,6 +46,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("renamenx", 3, WRITE | FAST, (1, 2, 1), G, "1.0.0", "Rename a key, only if the new key does not exist", Run::Span(renamenx, renamenx_span)),
     cmd("copy", -3, WRITE | DENYOOM | OTHER_DB, (1, 2, 1), G, "6.2.0", "Copy a key", Run::Span(copy, copy_span)),
     cmd("move", 3, WRITE | FAST | OTHER_DB, (1, 1, 1), G, "1.0.0", "Move a key to another database", Run::Shard(move_)),
+    cmd("dump", 2, READONLY, (1, 1, 1), G, "2.6.0", "Return a serialized version of the value stored at the specified key.", Run::Shard(dump)),
+    cmd("restore", -4, WRITE | DENYOOM, (1, 1, 1), G, "2.6.0", "Create a key using the provided serialized value, previously obtained using DUMP.", Run::Shard(restore)),
     cmd("object", -2, 0, (0, 0, 0), G, "2.2.3", "A container for object introspection commands", Run::Shard(object_help)).with_subs(OBJECT),
 ];
 
@@ -717,6 +722,100 @@ fn object_freq(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let decay = config::get_int("lfu-decay-time").max(0) as u64;
     let periods = (idle_secs(now, e) / 60).checked_div(decay).unwrap_or(0);
     r.int(LFU_INIT_VAL.saturating_sub(periods) as i64);
+}
+
+// --- DUMP, RESTORE -------------------------------------------------------------
+
+/// How a value is serialized (DUMP, and RDB snapshots later). Each value type
+/// adds its arm here and in `value_from_rdb` when it lands; the match is
+/// exhaustive, so a new type cannot be dumped before it has one.
+pub fn value_to_rdb<'a>(v: &'a Value, scratch: &'a mut itoa::Buffer) -> Object<'a> {
+    match v {
+        Value::Str(s) => Object::Str(Cow::Borrowed(s.bytes(scratch))),
+    }
+}
+
+/// A loaded RDB object as a value. Objects of types kvick does not have yet
+/// are refused (RESTORE answers "Bad data format").
+pub fn value_from_rdb(obj: Object) -> Result<Value, BadFormat> {
+    match obj {
+        // As Redis' loading, which calls tryObjectEncoding on strings.
+        Object::Str(b) => Ok(Value::Str(StrValue::from_bytes(&b))),
+        Object::List(_) | Object::Set { .. } | Object::Hash { .. } | Object::Zset { .. } => Err(BadFormat),
+    }
+}
+
+fn dump(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let Some(e) = ctx.read(a.get(1)) else { return r.null() };
+    let mut scratch = itoa::Buffer::new();
+    r.bulk(&rdb::dump_payload(&value_to_rdb(&e.value, &mut scratch), config::get_int("rdbcompression") != 0));
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f], checked
+/// in Redis' order: options, existing key, TTL, payload.
+fn restore(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, None, None);
+    let mut i = 4;
+    while i < a.len() {
+        let more = i + 1 < a.len();
+        if a.is(i, "replace") {
+            replace = true;
+        } else if a.is(i, "absttl") {
+            absttl = true;
+        } else if a.is(i, "idletime") && more && freq.is_none() {
+            match parse_i64(a.get(i + 1)) {
+                None => return r.error(err::NOT_INT),
+                Some(n) if n < 0 => return r.error("ERR Invalid IDLETIME value, must be >= 0"),
+                Some(n) => idle = Some(n),
+            }
+            i += 1;
+        } else if a.is(i, "freq") && more && idle.is_none() {
+            match parse_i64(a.get(i + 1)) {
+                None => return r.error(err::NOT_INT),
+                Some(n) if !(0..=255).contains(&n) => return r.error("ERR Invalid FREQ value, must be >= 0 and <= 255"),
+                Some(n) => freq = Some(n),
+            }
+            i += 1;
+        } else {
+            return r.error(err::SYNTAX);
+        }
+        i += 1;
+    }
+    let key = a.get(1);
+    if !replace && ctx.write(key).is_some() {
+        return r.error("BUSYKEY Target key name already exists.");
+    }
+    let ttl = match parse_i64(a.get(2)) {
+        None => return r.error(err::NOT_INT),
+        Some(t) if t < 0 => return r.error("ERR Invalid TTL value, must be >= 0"),
+        Some(t) => t,
+    };
+    let payload = a.get(3);
+    if !rdb::verify_payload(payload) {
+        return r.error("ERR DUMP payload version or checksum are wrong");
+    }
+    let Ok(value) = rdb::read_payload(payload).and_then(value_from_rdb) else {
+        return r.error("ERR Bad data format");
+    };
+    if replace {
+        ctx.db().remove(key);
+    }
+    let now = ctx.now as i64;
+    // Redis adds without an overflow check; a wrapped time is in the past.
+    let at = if ttl != 0 && !absttl { ttl.wrapping_add(now) } else { ttl };
+    if at != 0 && at <= now {
+        // Already expired: the key is not created (a replaced one stays deleted).
+        return r.ok();
+    }
+    ctx.db().insert(key, value, at as u64);
+    // kvick keeps no LFU counter (see OBJECT FREQ), so FREQ is validated only.
+    if let (Some(idle), false) = (idle, lfu_policy()) {
+        let lru = ((ctx.now / 1000) as u32).saturating_sub(idle.min(u32::MAX as i64) as u32);
+        if let Some(e) = ctx.write(key) {
+            e.lru = lru;
+        }
+    }
+    r.ok();
 }
 
 #[cfg(test)]

@@ -216,13 +216,13 @@ pub fn dump_payload(obj: &Object, compress: bool) -> Vec<u8> {
     out
 }
 
-/// The object inside a DUMP payload, if its version is one this reader
-/// knows and its checksum matches (Redis' verifyDumpPayload).
-pub fn verify_payload(p: &[u8]) -> Option<&[u8]> {
-    let body = p.len().checked_sub(10)?;
+/// Whether a DUMP payload has a version this reader knows and a matching
+/// checksum (Redis' verifyDumpPayload).
+pub fn verify_payload(p: &[u8]) -> bool {
+    let Some(body) = p.len().checked_sub(10) else { return false };
     let version = u16::from_le_bytes([p[body], p[body + 1]]);
-    let crc = u64::from_le_bytes(p[body + 2..].try_into().ok()?);
-    (version <= RDB_VERSION && super::crc64::crc64(0, &p[..body + 2]) == crc).then_some(&p[..body])
+    let crc = u64::from_le_bytes(p[body + 2..].try_into().expect("8 bytes"));
+    version <= RDB_VERSION && super::crc64::crc64(0, &p[..body + 2]) == crc
 }
 
 // --- reading -------------------------------------------------------------------
@@ -449,9 +449,11 @@ pub fn read_object<'a>(r: &mut Reader<'a>, t: u8) -> Result<Object<'a>> {
     Ok(obj)
 }
 
-/// Reads the object of a DUMP payload body (type byte, then the object).
-pub fn read_payload(body: &[u8]) -> Result<Object<'_>> {
-    let mut r = Reader::new(body);
+/// Reads the object of a verified DUMP payload (type byte, then the
+/// object). Like Redis, the reader is not stopped before the version and
+/// checksum, and bytes after the object are ignored.
+pub fn read_payload(p: &[u8]) -> Result<Object<'_>> {
+    let mut r = Reader::new(p);
     let t = r.byte()?;
     read_object(&mut r, t)
 }
@@ -508,7 +510,8 @@ mod tests {
 
     fn load(name: &str) -> Object<'static> {
         let p: &'static [u8] = Box::leak(vector(name).into_boxed_slice());
-        read_payload(verify_payload(p).expect("valid payload")).expect("readable")
+        assert!(verify_payload(p));
+        read_payload(p).expect("readable")
     }
 
     #[test]
@@ -573,17 +576,17 @@ mod tests {
         let p = vector("l1");
         // Any truncation or flipped byte fails the checksum.
         for cut in 0..p.len() {
-            assert!(verify_payload(&p[..cut]).is_none());
+            assert!(!verify_payload(&p[..cut]));
         }
         let mut flipped = p.clone();
         flipped[3] ^= 1;
-        assert!(verify_payload(&flipped).is_none());
+        assert!(!verify_payload(&flipped));
         // A newer RDB version is refused.
         let mut body = p[..p.len() - 10].to_vec();
         body.extend_from_slice(&11u16.to_le_bytes());
         let crc = crate::persistence::crc64::crc64(0, &body);
         body.extend_from_slice(&crc.to_le_bytes());
-        assert!(verify_payload(&body).is_none());
+        assert!(!verify_payload(&body));
         // Truncated bodies (with a valid checksum) are bad data, not panics.
         let body = &p[..p.len() - 10];
         for cut in 0..body.len() {
