@@ -84,4 +84,16 @@ mod tests {
         }
         assert_eq!(slow, whole);
     }
+
+    /// Throughput, not an assertion: `cargo test --release --lib
+    /// crc64::tests::throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn throughput() {
+        let data: Vec<u8> = (0..64 << 20).map(|i: u32| (i * 31) as u8).collect();
+        let t = std::time::Instant::now();
+        let crc = crc64(0, &data);
+        let secs = t.elapsed().as_secs_f64();
+        println!("crc64: {:.2} GB/s ({crc:x})", data.len() as f64 / secs / 1e9);
+    }
 }
