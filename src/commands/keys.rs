@@ -741,7 +741,7 @@ pub fn value_from_rdb(obj: Object) -> Result<Value, BadFormat> {
     match obj {
         // As Redis' loading, which calls tryObjectEncoding on strings.
         Object::Str(b) => Ok(Value::Str(StrValue::from_bytes(&b))),
-        Object::List(_) | Object::Set { .. } | Object::Hash { .. } | Object::Zset { .. } => Err(BadFormat),
+        Object::List(_) | Object::IntSet(_) | Object::Set(_) | Object::Hash { .. } | Object::Zset { .. } => Err(BadFormat),
     }
 }
 
