@@ -264,7 +264,8 @@ impl<'a> Reader<'a> {
         })
     }
 
-    pub fn len(&mut self) -> Result<u64> {
+    /// An RDB length (not a specially encoded string).
+    pub fn length(&mut self) -> Result<u64> {
         match self.len_or_encoding()? {
             Len::Plain(n) => Ok(n),
             Len::Encoded(_) => Err(BadFormat),
@@ -275,7 +276,7 @@ impl<'a> Reader<'a> {
     /// since every element takes at least one byte (no huge allocation from
     /// a forged length).
     fn count(&mut self) -> Result<usize> {
-        let n = self.len()?;
+        let n = self.length()?;
         if n > (self.buf.len() - self.pos) as u64 {
             return Err(BadFormat);
         }
@@ -289,8 +290,8 @@ impl<'a> Reader<'a> {
             Len::Encoded(ENC_INT16) => Ok(int_text(i16::from_le_bytes(self.bytes(2)?.try_into().expect("2 bytes")) as i64)),
             Len::Encoded(ENC_INT32) => Ok(int_text(i32::from_le_bytes(self.bytes(4)?.try_into().expect("4 bytes")) as i64)),
             Len::Encoded(ENC_LZF) => {
-                let clen = usize::try_from(self.len()?).map_err(|_| BadFormat)?;
-                let len = self.len()?;
+                let clen = usize::try_from(self.length()?).map_err(|_| BadFormat)?;
+                let len = self.length()?;
                 let data = self.bytes(clen)?;
                 // LZF expands at most ~256x (a 3-byte back reference yields 264 bytes).
                 if len == 0 || len > (clen as u64).saturating_mul(264) {
@@ -332,7 +333,7 @@ fn blob_items(blob: &[u8], is_listpack: bool) -> Result<Vec<Vec<u8>>> {
 }
 
 fn pairs(items: Vec<Vec<u8>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(BadFormat);
     }
     let mut it = items.into_iter();
@@ -369,7 +370,7 @@ pub fn read_object<'a>(r: &mut Reader<'a>, t: u8) -> Result<Object<'a>> {
             let n = r.count()?;
             let mut nodes = Vec::with_capacity(n);
             for _ in 0..n {
-                let container = if t == kind::LIST_QUICKLIST_2 { r.len()? } else { NODE_PACKED };
+                let container = if t == kind::LIST_QUICKLIST_2 { r.length()? } else { NODE_PACKED };
                 let blob = r.string()?;
                 let node = match container {
                     NODE_PLAIN => vec![blob.into_owned()],
@@ -549,7 +550,7 @@ mod tests {
         for n in [0u64, 63, 64, 16383, 16384, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
             let mut out = Vec::new();
             write_len(&mut out, n);
-            assert_eq!(Reader::new(&out).len(), Ok(n));
+            assert_eq!(Reader::new(&out).length(), Ok(n));
         }
         for v in [0i64, -128, 127, 128, -32768, 32767, 32768, i32::MIN as i64, i32::MAX as i64, i64::MIN, i64::MAX] {
             let mut out = Vec::new();
