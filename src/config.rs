@@ -79,6 +79,7 @@ pub static PARAMS: &[Param] = &[
     // Redis' default is "3600 1 300 100 60 10000"; kvick has no persistence
     // yet, so "" is both the default and the only value (see NOT_YET).
     p("save", Kind::Text, "", YES),
+    p("rdbcompression", Kind::Bool, "yes", YES),
     p("appendonly", Kind::Bool, "no", YES),
     p("appendfilename", Kind::Text, "appendonly.aof", NO),
     p("appenddirname", Kind::Text, "appendonlydir", NO),

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod geohash;
+pub mod persistence;
 pub mod resp;
 pub mod server;
 pub mod shard;

@@ -1,14 +1,17 @@
-//! Generic key commands (Redis' db.c, expire.c and object.c).
+//! Generic key commands (Redis' db.c, expire.c, object.c and cluster.c's
+//! DUMP/RESTORE).
 //!
 //! Across cores: DEL/EXISTS/TOUCH sum per-shard counts; RENAME and COPY move
 //! a value from one core to another under the transaction's locks; KEYS, SCAN
 //! and RANDOMKEY visit the cores from the connection's task. A SCAN cursor
 //! carries both the core and the position in that core's table.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{cmd, flags::*, Args, BoxFuture, Command, Ctx, OwnedArgs, Run};
 use crate::config;
+use crate::persistence::rdb::{self, BadFormat, Object};
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Proto, Reply};
 use crate::server::session::Session;
@@ -16,7 +19,9 @@ use crate::server::txn::{group_keys, run_grouped, Step, Txn};
 use crate::shard::db::{Db, Entry};
 use crate::shard::locks::{LockSet, Mode};
 use crate::shard::Shard;
-use crate::types::{StrValue, Value};
+use crate::types::list::End;
+use crate::types::zset::Limits;
+use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, Zset};
 use crate::util::{glob_match, now_ms};
 
 const G: &str = "generic";
@@ -43,6 +48,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("renamenx", 3, WRITE | FAST, (1, 2, 1), G, "1.0.0", "Rename a key, only if the new key does not exist", Run::Span(renamenx, renamenx_span)),
     cmd("copy", -3, WRITE | DENYOOM | OTHER_DB, (1, 2, 1), G, "6.2.0", "Copy a key", Run::Span(copy, copy_span)),
     cmd("move", 3, WRITE | FAST | OTHER_DB, (1, 1, 1), G, "1.0.0", "Move a key to another database", Run::Shard(move_)),
+    cmd("dump", 2, READONLY, (1, 1, 1), G, "2.6.0", "Return a serialized version of the value stored at the specified key.", Run::Shard(dump)),
+    cmd("restore", -4, WRITE | DENYOOM, (1, 1, 1), G, "2.6.0", "Create a key using the provided serialized value, previously obtained using DUMP.", Run::Shard(restore)),
     cmd("object", -2, 0, (0, 0, 0), G, "2.2.3", "A container for object introspection commands", Run::Shard(object_help)).with_subs(OBJECT),
 ];
 
@@ -744,6 +751,171 @@ fn object_freq(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let decay = config::get_int("lfu-decay-time").max(0) as u64;
     let periods = (idle_secs(now, e) / 60).checked_div(decay).unwrap_or(0);
     r.int(LFU_INIT_VAL.saturating_sub(periods) as i64);
+}
+
+// --- DUMP, RESTORE -------------------------------------------------------------
+
+/// Bytes of listpack a quicklist node holds before Redis starts another one
+/// (list-max-listpack-size -2), estimated as 11 bytes of overhead per entry.
+const LIST_NODE_BYTES: usize = 8192;
+
+/// How a value is serialized (DUMP, and RDB snapshots later); None for a
+/// type kvick cannot serialize yet (streams). The match is exhaustive, so a
+/// new type cannot be dumped before it has an arm.
+pub fn value_to_rdb<'a>(v: &'a Value, scratch: &'a mut itoa::Buffer) -> Option<Object<'a>> {
+    Some(match v {
+        Value::Str(s) => Object::Str(Cow::Borrowed(s.bytes(scratch))),
+        Value::List(l) => {
+            let mut nodes: Vec<Vec<Vec<u8>>> = Vec::new();
+            let mut bytes = LIST_NODE_BYTES;
+            for item in l.iter_from(0) {
+                if bytes + item.len() + 11 > LIST_NODE_BYTES {
+                    nodes.push(Vec::new());
+                    bytes = 0;
+                }
+                bytes += item.len() + 11;
+                nodes.last_mut().expect("a node was opened").push(item.to_vec());
+            }
+            Object::List(nodes)
+        }
+        Value::Set(s) if s.encoding() == "intset" => {
+            let mut ints = Vec::with_capacity(s.len());
+            s.for_each(|m| ints.push(parse_i64(m).expect("intset members are integers")));
+            Object::IntSet(ints)
+        }
+        Value::Set(s) => Object::Set(s.members()),
+        Value::Hash(h) => Object::Hash {
+            pairs: h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect(),
+            listpack: h.encoding() == "listpack",
+        },
+        Value::Zset(z) => {
+            let mut members = Vec::with_capacity(z.len());
+            z.for_each(|m, s| members.push((m.to_vec(), s)));
+            Object::Zset { members, listpack: z.encoding() == "listpack" }
+        }
+        Value::Stream(_) => return None,
+    })
+}
+
+/// A loaded RDB object as a value, in the encoding kvick's own commands
+/// would give it.
+pub fn value_from_rdb(obj: Object) -> Result<Value, BadFormat> {
+    Ok(match obj {
+        // As Redis' loading, which calls tryObjectEncoding on strings.
+        Object::Str(b) => Value::Str(StrValue::from_bytes(&b)),
+        Object::List(nodes) => {
+            let mut l = ListValue::new();
+            let fill = config::list_max_listpack_size();
+            nodes.iter().flatten().for_each(|item| l.push(End::Right, item, fill));
+            Value::List(Box::new(l))
+        }
+        Object::IntSet(ints) => {
+            let mut s = SetValue::default();
+            let mut b = itoa::Buffer::new();
+            for &i in &ints {
+                s.add(b.format(i).as_bytes());
+            }
+            Value::Set(Box::new(s))
+        }
+        Object::Set(members) => {
+            let mut s = SetValue::default();
+            for m in &members {
+                s.add(m);
+            }
+            Value::Set(Box::new(s))
+        }
+        Object::Hash { pairs, .. } => {
+            let mut h = HashValue::default();
+            for (f, v) in &pairs {
+                h.set(f, v);
+            }
+            Value::Hash(h)
+        }
+        Object::Zset { members, .. } => {
+            let limits = Limits::from_config();
+            let mut z = Zset::with_hint(members.len(), members.iter().map(|(m, _)| m.len()).max().unwrap_or(0), limits);
+            for (m, s) in &members {
+                z.set(m, *s, limits);
+            }
+            Value::Zset(Box::new(z))
+        }
+    })
+}
+
+fn dump(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let Some(e) = ctx.read(a.get(1)) else { return r.null() };
+    let mut scratch = itoa::Buffer::new();
+    match value_to_rdb(&e.value, &mut scratch) {
+        Some(obj) => r.bulk(&rdb::dump_payload(&obj, config::get_int("rdbcompression") != 0)),
+        None => r.error("ERR DUMP of streams is not supported yet"),
+    }
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f], checked
+/// in Redis' order: options, existing key, TTL, payload.
+fn restore(ctx: &mut Ctx, r: &mut Reply, a: Args) {
+    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, None, None);
+    let mut i = 4;
+    while i < a.len() {
+        let more = i + 1 < a.len();
+        if a.is(i, "replace") {
+            replace = true;
+        } else if a.is(i, "absttl") {
+            absttl = true;
+        } else if a.is(i, "idletime") && more && freq.is_none() {
+            match parse_i64(a.get(i + 1)) {
+                None => return r.error(err::NOT_INT),
+                Some(n) if n < 0 => return r.error("ERR Invalid IDLETIME value, must be >= 0"),
+                Some(n) => idle = Some(n),
+            }
+            i += 1;
+        } else if a.is(i, "freq") && more && idle.is_none() {
+            match parse_i64(a.get(i + 1)) {
+                None => return r.error(err::NOT_INT),
+                Some(n) if !(0..=255).contains(&n) => return r.error("ERR Invalid FREQ value, must be >= 0 and <= 255"),
+                Some(n) => freq = Some(n),
+            }
+            i += 1;
+        } else {
+            return r.error(err::SYNTAX);
+        }
+        i += 1;
+    }
+    let key = a.get(1);
+    if !replace && ctx.write(key).is_some() {
+        return r.error("BUSYKEY Target key name already exists.");
+    }
+    let ttl = match parse_i64(a.get(2)) {
+        None => return r.error(err::NOT_INT),
+        Some(t) if t < 0 => return r.error("ERR Invalid TTL value, must be >= 0"),
+        Some(t) => t,
+    };
+    let payload = a.get(3);
+    if !rdb::verify_payload(payload) {
+        return r.error("ERR DUMP payload version or checksum are wrong");
+    }
+    let Ok(value) = rdb::read_payload(payload).and_then(value_from_rdb) else {
+        return r.error("ERR Bad data format");
+    };
+    if replace {
+        ctx.db().remove(key);
+    }
+    let now = ctx.now as i64;
+    // Redis adds without an overflow check; a wrapped time is in the past.
+    let at = if ttl != 0 && !absttl { ttl.wrapping_add(now) } else { ttl };
+    if at != 0 && at <= now {
+        // Already expired: the key is not created (a replaced one stays deleted).
+        return r.ok();
+    }
+    ctx.db().insert(key, value, at as u64);
+    // kvick keeps no LFU counter (see OBJECT FREQ), so FREQ is validated only.
+    if let (Some(idle), false) = (idle, lfu_policy()) {
+        let lru = ((ctx.now / 1000) as u32).saturating_sub(idle.min(u32::MAX as i64) as u32);
+        if let Some(e) = ctx.write(key) {
+            e.lru = lru;
+        }
+    }
+    r.ok();
 }
 
 #[cfg(test)]
