@@ -325,21 +325,9 @@ fn hscan(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resp::Proto;
     use crate::shard::Shard;
 
-    fn run(sh: &mut Shard, f: super::super::ShardFn, argv: &[&str]) -> String {
-        let mut base = Vec::new();
-        let mut ranges = Vec::new();
-        for a in argv {
-            let start = base.len();
-            base.extend_from_slice(a.as_bytes());
-            ranges.push(start..base.len());
-        }
-        let mut out = Vec::new();
-        f(&mut Ctx::new(sh, 0), &mut Reply::new(&mut out, Proto::Resp2), Args::new(&base, &ranges));
-        String::from_utf8(out).unwrap()
-    }
+    use crate::commands::run_shard_fn as run;
 
     #[test]
     fn hdel_of_last_field_deletes_the_key() {

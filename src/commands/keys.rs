@@ -922,19 +922,7 @@ fn restore(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 mod tests {
     use super::*;
 
-    /// Runs a shard-level command on `sh` (db 0) and returns its RESP2 reply.
-    fn run(sh: &mut Shard, f: super::super::ShardFn, argv: &[&str]) -> String {
-        let mut base = Vec::new();
-        let mut ranges = Vec::new();
-        for a in argv {
-            let start = base.len();
-            base.extend_from_slice(a.as_bytes());
-            ranges.push(start..base.len());
-        }
-        let mut out = Vec::new();
-        f(&mut Ctx::new(sh, 0), &mut Reply::new(&mut out, Proto::Resp2), Args::new(&base, &ranges));
-        String::from_utf8(out).unwrap()
-    }
+    use crate::commands::run_shard_fn as run;
 
     fn set(sh: &mut Shard, key: &str, v: &str, expire_at: u64) {
         sh.dbs[0].insert(key.as_bytes(), Value::Str(StrValue::from_bytes(v.as_bytes())), expire_at);

@@ -472,3 +472,13 @@ pub fn printable(a: &[u8], max: usize) -> String {
     let s = String::from_utf8_lossy(&a[..a.len().min(max)]);
     s.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
 }
+
+/// Runs a shard-level command on `sh` (db 0) and returns its RESP2 reply:
+/// for the families' unit tests.
+#[cfg(test)]
+pub(crate) fn run_shard_fn(sh: &mut Shard, f: ShardFn, argv: &[&str]) -> String {
+    let (base, ranges) = OwnedArgs(argv.iter().map(|a| a.as_bytes().to_vec()).collect()).flatten();
+    let mut out = Vec::new();
+    f(&mut Ctx::new(sh, 0), &mut Reply::new(&mut out, crate::resp::Proto::Resp2), Args::new(&base, &ranges));
+    String::from_utf8(out).expect("RESP2 replies of these tests are text")
+}
