@@ -69,6 +69,9 @@ pub fn run() -> Result<(), String> {
         }
         let handle = builder
             .spawn(move || async move {
+                if threads > 1 {
+                    glommio::spawn_local(wake_tick()).detach();
+                }
                 let (senders, receivers) = mesh.join().await.expect("joining the core mesh");
                 let core = Core::new(id, slots, Shard::new(id, databases), senders);
                 let receivers = Rc::new(receivers);
@@ -138,6 +141,22 @@ pub fn remove_pidfile() {
     let path = config::get_text("pidfile");
     if !path.is_empty() {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// How often a core wakes even when idle, to pick up a wake-up from another
+/// core that glommio lost. glommio 0.9 writes a sleeping core's eventfd only
+/// if a Relaxed `should_notify` flag says it sleeps (ordered by membarrier);
+/// under load on these machines a core was nonetheless seen asleep with a
+/// wake-up queued: a 2-core kvick stuck in its mesh join (about 1 start in
+/// 30 with the CPUs saturated), or not answering a forwarded command. Any
+/// wake-up of the core drains its queued foreign wakers, so a periodic timer
+/// bounds the delay of a lost one.
+const WAKE_TICK: Duration = Duration::from_millis(10);
+
+async fn wake_tick() {
+    loop {
+        glommio::timer::sleep(WAKE_TICK).await;
     }
 }
 
