@@ -5,7 +5,7 @@ use super::keys::{collection_scan_opts, parse_cursor};
 use super::{arity_error, cmd, flags::*, Args, Command, Ctx, Run};
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Reply};
-use crate::types::{HashValue, Value};
+use crate::types::HashValue;
 use crate::util::{glob_match, long_double_add, rng_from, sample_distinct, LdAddError};
 
 const G: &str = "hash";
@@ -37,31 +37,6 @@ fn read_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a HashValue>, 
     }
 }
 
-/// Runs `f` on the hash at `key`, created empty if missing (Redis'
-/// hashTypeLookupWriteOrCreate). The key is stored if `f` leaves the hash
-/// non-empty and deleted if it empties it. Err(()) if another type.
-fn update_hash<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut HashValue) -> R) -> Result<R, ()> {
-    let (out, emptied) = match ctx.write(key) {
-        Some(e) => {
-            let h = e.value.as_hash_mut().ok_or(())?;
-            let out = f(h);
-            (out, h.is_empty())
-        }
-        None => {
-            let mut h = HashValue::default();
-            let out = f(&mut h);
-            if !h.is_empty() {
-                ctx.db().insert(key, Value::Hash(h), 0);
-            }
-            return Ok(out);
-        }
-    };
-    if emptied {
-        ctx.db().remove(key);
-    }
-    Ok(out)
-}
-
 /// HSET and HMSET: field/value pairs; returns how many fields are new.
 fn set_pairs(ctx: &mut Ctx, r: &mut Reply, a: &Args, name: &str) -> Option<i64> {
     if a.len() % 2 == 1 {
@@ -69,7 +44,7 @@ fn set_pairs(ctx: &mut Ctx, r: &mut Reply, a: &Args, name: &str) -> Option<i64> 
         return None;
     }
     let pairs = (2..a.len()).step_by(2);
-    let added = update_hash(ctx, a.get(1), |h| pairs.filter(|&i| h.set(a.get(i), a.get(i + 1))).count() as i64);
+    let added = ctx.update::<HashValue, _>(a.get(1), |h| pairs.filter(|&i| h.set(a.get(i), a.get(i + 1))).count() as i64);
     if added.is_err() {
         r.error(err::WRONGTYPE);
     }
@@ -90,7 +65,7 @@ fn hmset(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 
 fn hsetnx(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let (field, value) = (a.get(2), a.get(3));
-    match update_hash(ctx, a.get(1), |h| h.get(field).is_none() && h.set(field, value)) {
+    match ctx.update::<HashValue, _>(a.get(1), |h| h.get(field).is_none() && h.set(field, value)) {
         Ok(added) => r.int(added as i64),
         Err(()) => r.error(err::WRONGTYPE),
     }
@@ -119,7 +94,7 @@ fn hmget(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 
 fn hdel(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     // A missing key gets a transient empty hash, which is not stored.
-    match update_hash(ctx, a.get(1), |h| a.iter().skip(2).filter(|f| h.remove(f)).count() as i64) {
+    match ctx.update::<HashValue, _>(a.get(1), |h| a.iter().skip(2).filter(|f| h.remove(f)).count() as i64) {
         Ok(n) => r.int(n),
         Err(()) => r.error(err::WRONGTYPE),
     }
@@ -183,7 +158,7 @@ fn hgetall(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 fn hincrby(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let Some(incr) = parse_i64(a.get(3)) else { return r.error(err::NOT_INT) };
     let field = a.get(2);
-    let result = update_hash(ctx, a.get(1), |h| {
+    let result = ctx.update::<HashValue, _>(a.get(1), |h| {
         let current = match h.get(field) {
             None => 0,
             Some(v) => parse_i64(v).ok_or("ERR hash value is not an integer")?,
@@ -209,7 +184,7 @@ fn hincrbyfloat(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Ok(_) => {}
     }
     let field = a.get(2);
-    let result = update_hash(ctx, a.get(1), |h| {
+    let result = ctx.update::<HashValue, _>(a.get(1), |h| {
         let text = long_double_add(h.get(field), incr).map_err(|e| match e {
             LdAddError::NotFinite => "ERR increment would produce NaN or Infinity",
             _ => "ERR hash value is not a float",

@@ -195,6 +195,32 @@ impl Ctx<'_> {
         }
     }
 
+    /// Runs `f` on the collection at `key`, a new empty one if the key is
+    /// missing (Redis' lookupWriteOrCreate). The key is stored if `f` leaves
+    /// the collection non-empty and deleted if it empties it. Err(()) if the
+    /// key holds another type.
+    pub fn update<T: crate::types::Collection, R>(&mut self, key: &[u8], f: impl FnOnce(&mut T) -> R) -> Result<R, ()> {
+        let (out, emptied) = match self.write(key) {
+            Some(e) => {
+                let c = T::of(&mut e.value).ok_or(())?;
+                let out = f(c);
+                (out, c.is_empty())
+            }
+            None => {
+                let mut c = T::default();
+                let out = f(&mut c);
+                if !c.is_empty() {
+                    self.db().insert(key, c.into_value(), 0);
+                }
+                return Ok(out);
+            }
+        };
+        if emptied {
+            self.db().remove(key);
+        }
+        Ok(out)
+    }
+
     /// A key about to be written: lazy expiry and LRU touch, no statistics.
     /// Only keys of this shard can be written (a gathered run writes its
     /// first key, which is local). Counts as a change for WATCH even if the

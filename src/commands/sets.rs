@@ -46,31 +46,6 @@ fn read_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a SetValue>, ()
     }
 }
 
-/// Runs `f` on the set at `key`, a transient empty one if missing. The key
-/// is stored if `f` leaves the set non-empty and deleted if it empties it.
-/// Err(()) if another type.
-fn update_set<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut SetValue) -> R) -> Result<R, ()> {
-    let (out, emptied) = match ctx.write(key) {
-        Some(e) => {
-            let s = e.value.as_set_mut().ok_or(())?;
-            let out = f(s);
-            (out, s.is_empty())
-        }
-        None => {
-            let mut s = SetValue::default();
-            let out = f(&mut s);
-            if !s.is_empty() {
-                ctx.db().insert(key, Value::Set(Box::new(s)), 0);
-            }
-            return Ok(out);
-        }
-    };
-    if emptied {
-        ctx.db().remove(key);
-    }
-    Ok(out)
-}
-
 fn reply_count(r: &mut Reply, n: Result<usize, ()>) {
     match n {
         Ok(n) => r.int(n as i64),
@@ -79,11 +54,11 @@ fn reply_count(r: &mut Reply, n: Result<usize, ()>) {
 }
 
 fn sadd(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    reply_count(r, update_set(ctx, a.get(1), |s| a.iter().skip(2).filter(|m| s.add(m)).count()));
+    reply_count(r, ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.add(m)).count()));
 }
 
 fn srem(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    reply_count(r, update_set(ctx, a.get(1), |s| a.iter().skip(2).filter(|m| s.remove(m)).count()));
+    reply_count(r, ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.remove(m)).count()));
 }
 
 fn sismember(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -131,7 +106,7 @@ fn spop(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             None => r.null(),
             Some(None) => r.error(err::WRONGTYPE),
             Some(Some(m)) => {
-                let _ = update_set(ctx, key, |s| s.remove(&m));
+                let _ = ctx.update::<SetValue, _>(key, |s| s.remove(&m));
                 r.bulk(&m)
             }
         };
@@ -153,7 +128,7 @@ fn spop(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         return reply_set(r, &s);
     }
     let remaining = size - count;
-    let _ = update_set(ctx, key, |s| {
+    let _ = ctx.update::<SetValue, _>(key, |s| {
         r.set(count);
         if remaining * 5 > count {
             for _ in 0..count {
@@ -231,8 +206,8 @@ fn smove(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Some(Some(_)) if !dst_ok => r.error(err::WRONGTYPE),
         Some(Some(present)) if src == dst || !present => r.int(present as i64),
         Some(Some(_)) => {
-            let _ = update_set(ctx, src, |s| s.remove(m));
-            let _ = update_set(ctx, dst, |s| s.add(m));
+            let _ = ctx.update::<SetValue, _>(src, |s| s.remove(m));
+            let _ = ctx.update::<SetValue, _>(dst, |s| s.add(m));
             r.int(1);
         }
     }
@@ -261,7 +236,7 @@ fn smove_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                     None => Err(Ok(0)),
                     Some(false) => Err(Err(())),
                     Some(true) if !dst_ok => Err(Err(())),
-                    Some(true) => match update_set(&mut ctx, &src, |s| s.remove(&member)) {
+                    Some(true) => match ctx.update::<SetValue, _>(&src, |s| s.remove(&member)) {
                         Ok(true) => Ok(()),
                         _ => Err(Ok(0)),
                     },
@@ -270,7 +245,7 @@ fn smove_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             .await;
         if taken.is_ok() {
             txn.on(to, move |sh| {
-                let _ = update_set(&mut Ctx::new(sh, db), &dst, |s| s.add(&m));
+                let _ = Ctx::new(sh, db).update::<SetValue, _>(&dst, |s| s.add(&m));
             })
             .await;
         }

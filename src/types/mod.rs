@@ -140,6 +140,38 @@ impl Value {
     }
 }
 
+/// A collection type as commands update it: found inside a `Value`, created
+/// empty when the key is missing, and deleted when a command empties it.
+pub trait Collection: Default {
+    fn of(v: &mut Value) -> Option<&mut Self>;
+    fn into_value(self) -> Value;
+    fn is_empty(&self) -> bool;
+}
+
+impl Collection for HashValue {
+    fn of(v: &mut Value) -> Option<&mut Self> {
+        v.as_hash_mut()
+    }
+    fn into_value(self) -> Value {
+        Value::Hash(self)
+    }
+    fn is_empty(&self) -> bool {
+        HashValue::is_empty(self)
+    }
+}
+
+impl Collection for SetValue {
+    fn of(v: &mut Value) -> Option<&mut Self> {
+        v.as_set_mut()
+    }
+    fn into_value(self) -> Value {
+        Value::Set(Box::new(self))
+    }
+    fn is_empty(&self) -> bool {
+        SetValue::is_empty(self)
+    }
+}
+
 impl Clone for Value {
     fn clone(&self) -> Self {
         match self {
