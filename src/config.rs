@@ -104,7 +104,7 @@ pub static PARAMS: &[Param] = &[
     p("spin-before-park-us", Kind::Int(0, 1_000_000), "0", NO),
     // kvick: how client connections do I/O. `glommio`: glommio's TcpStream;
     // `uring`: a completion ring per core beside glommio (server::uring).
-    p("io-engine", Kind::Enum(IO_ENGINES), "glommio", NO),
+    p("io-engine", Kind::Enum(IO_ENGINES), "uring", NO),
     p("list-max-listpack-size", Kind::Int(i32::MIN as i64, i32::MAX as i64), "-2", YES),
     p("zset-max-listpack-entries", Kind::Int(0, i64::MAX), "128", YES),
     p("zset-max-listpack-value", Kind::Int(0, i64::MAX), "64", YES),

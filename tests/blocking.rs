@@ -262,8 +262,8 @@ fn many_blocked_clients_each_get_exactly_one_element() {
 }
 
 #[test]
-fn blocking_works_with_the_uring_engine_too() {
-    let server = KvickServer::start(&["--threads", "2", "--io-engine", "uring"]);
+fn blocking_works_with_the_glommio_engine_too() {
+    let server = KvickServer::start(&["--threads", "2", "--io-engine", "glommio"]);
     let mut ctl = server.raw();
     let keys = keys_on_both_cores("ring:", 2);
     let mut w = block(&server, &mut ctl, &["BLPOP", keys[0].as_str(), keys[1].as_str(), "0"], 1);

@@ -1,5 +1,7 @@
-//! The completion-ring network path (`--io-engine uring`, src/server/uring.rs):
-//! what is specific to it — connections that end (QUIT, CLIENT KILL, the
+//! The two network paths, the completion ring (`--io-engine uring`, the
+//! default, src/server/uring.rs) and glommio's `TcpStream` (`--io-engine
+//! glommio`, the fallback where io_uring lacks DEFER_TASKRUN): what is
+//! specific to them — connections that end (QUIT, CLIENT KILL, the
 //! client going away), many connections coming and going (slots reused),
 //! clients that do not read their replies (output and input bounds), large
 //! values in both directions — on one and on two cores. The other suites
@@ -14,9 +16,11 @@ use std::time::{Duration, Instant};
 use common::{encode_command, KvickServer, TestServer};
 
 fn with_each_thread_count(check: impl Fn(&TestServer)) {
-    for threads in ["1", "2"] {
-        let server = KvickServer::start(&["--io-engine", "uring", "--threads", threads]);
-        check(&server);
+    for engine in ["uring", "glommio"] {
+        for threads in ["1", "2"] {
+            let server = KvickServer::start(&["--io-engine", engine, "--threads", threads]);
+            check(&server);
+        }
     }
 }
 
