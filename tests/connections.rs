@@ -131,3 +131,46 @@ fn an_announced_bulk_is_not_allocated_before_it_arrives() {
     let grown_mb = rss_kb(server.pid()).saturating_sub(before) / 1024;
     assert!(grown_mb < 200, "RSS grew {grown_mb} MB for 10 MB received");
 }
+
+/// INFO's connected_clients as seen by `con` (which counts itself).
+fn connected_clients(con: &mut RawConn) -> usize {
+    let info = String::from_utf8(con.cmd(&["INFO", "clients"])).unwrap();
+    let line = info.lines().find(|l| l.starts_with("connected_clients:")).expect("connected_clients in INFO");
+    line["connected_clients:".len()..].trim().parse().unwrap()
+}
+
+#[test]
+fn maxclients_is_one_limit_for_all_cores() {
+    // However the kernel spreads the connections over the two cores'
+    // listeners, exactly `maxclients` are served at once.
+    let server = KvickServer::start(&["--threads", "2", "--maxclients", "6"]);
+    let mut first = server.raw();
+    // The harness's readiness probe may still be counted for a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while connected_clients(&mut first) != 1 {
+        assert!(std::time::Instant::now() < deadline, "the probe connection lingers");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut held = vec![first];
+    for _ in 1..6 {
+        let mut c = server.raw();
+        assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+        held.push(c);
+    }
+    for _ in 0..4 {
+        let mut extra = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        extra.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"-ERR max number of clients reached\r\n");
+    }
+    drop(held.pop());
+    // Once the server has seen the close, a new client gets in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while connected_clients(&mut held[0]) != 5 {
+        assert!(std::time::Instant::now() < deadline, "the closed client is still counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut again = server.raw();
+    assert_eq!(again.cmd(&["PING"]), b"+PONG\r\n");
+}

@@ -272,6 +272,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
     }
     transactions::forget_watches(&mut session).await;
     core.clients.borrow_mut().map.remove(&session.info.id);
+    super::CONNECTED_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     stream.close().await;
 }
 
