@@ -150,6 +150,15 @@ pub fn find(name: &str) -> Option<&'static Param> {
     index(name).map(|i| &PARAMS[i])
 }
 
+/// How Redis spells `name` (any case) in CONFIG SET errors: the alias's own
+/// spelling when an alias was used.
+pub fn spelling(name: &str) -> Option<&'static str> {
+    match ALIASES.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(name)) {
+        Some((alias, _)) => Some(alias),
+        None => find(name).map(|p| p.name),
+    }
+}
+
 /// Validates and stores a value; the error text is what CONFIG SET reports.
 fn store(v: &Values, i: usize, raw: &str) -> Result<(), String> {
     let p = &PARAMS[i];
@@ -262,10 +271,11 @@ pub fn set_startup(name: &str, args: &[String]) -> Result<(), String> {
 /// CONFIG SET: only mutable directives.
 pub fn set_runtime(name: &str, value: &str) -> Result<(), String> {
     let i = index(name).ok_or_else(|| format!("Unknown option or number of arguments for CONFIG SET - '{}'", name))?;
+    let spelled = spelling(name).unwrap_or(PARAMS[i].name);
     if !PARAMS[i].mutable {
-        return Err(format!("CONFIG SET failed (possibly related to argument '{}') - can't set immutable config", PARAMS[i].name));
+        return Err(format!("CONFIG SET failed (possibly related to argument '{spelled}') - can't set immutable config"));
     }
-    store(values(), i, value).map_err(|e| format!("CONFIG SET failed (possibly related to argument '{}') - {}", PARAMS[i].name, e))
+    store(values(), i, value).map_err(|e| format!("CONFIG SET failed (possibly related to argument '{spelled}') - {e}"))
 }
 
 /// (name, value) pairs whose name matches the glob, for CONFIG GET. As in

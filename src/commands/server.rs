@@ -485,25 +485,27 @@ fn config_set(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         if !a.len().is_multiple_of(2) {
             return s.reply().error(err::SYNTAX);
         }
-        let mut params: Vec<&'static config::Param> = Vec::new();
+        // (directive, how it was named): an alias and its directive count as
+        // two names, as in Redis (the later one wins).
+        let mut params: Vec<(&'static config::Param, &'static str)> = Vec::new();
         for i in (2..a.len()).step_by(2) {
             let typed = String::from_utf8_lossy(a.get(i));
             let failed = |why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{typed}') - {why}");
-            let error = match config::find(&typed) {
-                None => format!("ERR Unknown option or number of arguments for CONFIG SET - '{typed}'"),
-                Some(p) if !p.mutable => failed("can't set immutable config"),
-                Some(p) if params.iter().any(|q| std::ptr::eq(*q, p)) => failed("duplicate parameter"),
-                Some(p) => {
-                    params.push(p);
+            let error = match (config::find(&typed), config::spelling(&typed)) {
+                (Some(p), Some(name)) if p.mutable && !params.iter().any(|(_, n)| *n == name) => {
+                    params.push((p, name));
                     continue;
                 }
+                (Some(p), _) if !p.mutable => failed("can't set immutable config"),
+                (Some(_), _) => failed("duplicate parameter"),
+                _ => format!("ERR Unknown option or number of arguments for CONFIG SET - '{typed}'"),
             };
             return s.reply().error(&error);
         }
-        let backups: Vec<String> = params.iter().map(|p| config::get_text(p.name)).collect();
-        for (j, p) in params.iter().enumerate() {
-            if let Err(e) = config::set_runtime(p.name, &String::from_utf8_lossy(a.get(3 + 2 * j))) {
-                for (q, old) in params[..j].iter().zip(&backups) {
+        let backups: Vec<String> = params.iter().map(|(p, _)| config::get_text(p.name)).collect();
+        for (j, (_, name)) in params.iter().enumerate() {
+            if let Err(e) = config::set_runtime(name, &String::from_utf8_lossy(a.get(3 + 2 * j))) {
+                for ((q, _), old) in params[..j].iter().zip(&backups) {
                     let _ = config::set_runtime(q.name, old);
                 }
                 return s.reply().error(&format!("ERR {e}"));
