@@ -28,7 +28,7 @@ use crate::config;
 use crate::resp::parser::{Parsed, Parser, Source};
 use crate::resp::Reply;
 use crate::server::blocking;
-use crate::server::core::{Batch, BatchReply, Core, Msg};
+use crate::server::core::{Batch, BatchBufs, Core, Msg};
 use crate::server::session::Session;
 
 /// A connection's byte stream, as `serve` needs it. Two implementations:
@@ -83,9 +83,8 @@ const OUT_FLUSH: usize = 256 * 1024;
 /// One destination core's share of a pipeline.
 #[derive(Default)]
 struct Outgoing {
-    data: Vec<u8>,
-    ranges: Vec<Range<usize>>,
-    cmds: Vec<(u16, u32)>,
+    /// Reused from batch to batch (see `BatchBufs`).
+    bufs: BatchBufs,
     /// Some command of the batch writes.
     writes: bool,
 }
@@ -116,19 +115,20 @@ impl Pipeline {
     /// see the pipeline's writes in another order than Redis would apply them.
     /// Reads alone may run in parallel.
     fn must_wait(&self, target: usize, write: bool) -> bool {
-        self.forwarded && self.outgoing.iter().enumerate().any(|(i, o)| i != target && !o.cmds.is_empty() && (write || o.writes))
+        self.forwarded && self.outgoing.iter().enumerate().any(|(i, o)| i != target && !o.bufs.cmds.is_empty() && (write || o.writes))
     }
 
     fn forward(&mut self, to: usize, ci: u16, args: Args, write: bool) {
         let o = &mut self.outgoing[to];
         o.writes |= write;
+        let b = &mut o.bufs;
         for a in args.iter() {
-            let start = o.data.len();
-            o.data.extend_from_slice(a);
-            o.ranges.push(start..o.data.len());
+            let start = b.data.len();
+            b.data.extend_from_slice(a);
+            b.ranges.push(start..b.data.len());
         }
-        o.cmds.push((ci, args.len() as u32));
-        self.order.push(Piece::Remote(to, o.cmds.len() - 1));
+        b.cmds.push((ci, args.len() as u32));
+        self.order.push(Piece::Remote(to, b.cmds.len() - 1));
         self.forwarded = true;
     }
 
@@ -138,37 +138,35 @@ impl Pipeline {
         if !self.forwarded {
             return;
         }
-        let mut waiting: Vec<(usize, oneshot::Receiver<BatchReply>)> = Vec::new();
+        let mut waiting: Vec<(usize, oneshot::Receiver<BatchBufs>)> = Vec::new();
         for (to, o) in self.outgoing.iter_mut().enumerate() {
-            if o.cmds.is_empty() {
+            if o.bufs.cmds.is_empty() {
                 continue;
             }
             let (tx, rx) = oneshot::channel();
             o.writes = false;
-            let batch = Batch {
-                db: s_db,
-                proto,
-                data: std::mem::take(&mut o.data),
-                ranges: std::mem::take(&mut o.ranges),
-                cmds: std::mem::take(&mut o.cmds),
-                reply: tx,
-            };
-            core.send(to, Msg::Batch(batch)).await;
+            let mut bufs = std::mem::take(&mut o.bufs);
+            // Room for typical replies, allocated here (see `BatchBufs`).
+            bufs.out.reserve(64 * bufs.cmds.len());
+            bufs.ends.reserve(bufs.cmds.len());
+            core.send(to, Msg::Batch(Batch { db: s_db, proto, bufs, reply: tx })).await;
             waiting.push((to, rx));
         }
-        let mut replies: Vec<Option<BatchReply>> = (0..self.outgoing.len()).map(|_| None).collect();
         for (to, rx) in waiting {
-            replies[to] = Some(rx.await.expect("peer core dropped a batch"));
+            self.outgoing[to].bufs = rx.await.expect("peer core dropped a batch");
         }
         for piece in self.order.drain(..) {
             match piece {
                 Piece::Local(r) => out.extend_from_slice(&self.local[r]),
                 Piece::Remote(to, i) => {
-                    let b = replies[to].as_ref().expect("reply for every batch");
+                    let b = &self.outgoing[to].bufs;
                     let start = if i == 0 { 0 } else { b.ends[i - 1] };
                     out.extend_from_slice(&b.out[start..b.ends[i]]);
                 }
             }
+        }
+        for o in &mut self.outgoing {
+            o.bufs.clear();
         }
         self.local.clear();
         self.forwarded = false;

@@ -25,19 +25,44 @@ pub type CallFn = Box<dyn FnOnce(&Rc<Core>) -> AnyBox + Send>;
 pub struct Batch {
     pub db: usize,
     pub proto: Proto,
+    pub bufs: BatchBufs,
+    /// Gets `bufs` back with the replies filled in.
+    pub reply: oneshot::Sender<BatchBufs>,
+}
+
+/// A batch's commands and, once it has run, their replies. Every buffer is
+/// allocated by the sending core and goes back to it with the replies, to be
+/// reused: cores never free what another core allocated, which glibc's
+/// malloc serializes on the allocating arena's lock (futex waits under
+/// `--threads 2`).
+#[derive(Default)]
+pub struct BatchBufs {
     /// All argument bytes of all commands, back to back.
     pub data: Vec<u8>,
     /// Argument ranges into `data`.
     pub ranges: Vec<std::ops::Range<usize>>,
     /// Per command: table index and number of arguments.
     pub cmds: Vec<(u16, u32)>,
-    pub reply: oneshot::Sender<BatchReply>,
-}
-
-/// The encoded replies of a batch, back to back, and where each one ends.
-pub struct BatchReply {
+    /// The encoded replies, back to back, and where each one ends.
     pub out: Vec<u8>,
     pub ends: Vec<usize>,
+}
+
+impl BatchBufs {
+    /// Empties the buffers for reuse, keeping their memory unless a large
+    /// batch left them big (a connection keeps its buffers while it lives).
+    pub fn clear(&mut self) {
+        const KEEP: usize = 64 * 1024;
+        if self.data.capacity() > KEEP || self.out.capacity() > KEEP {
+            *self = BatchBufs::default();
+            return;
+        }
+        self.data.clear();
+        self.ranges.clear();
+        self.cmds.clear();
+        self.out.clear();
+        self.ends.clear();
+    }
 }
 
 pub enum Msg {
@@ -150,40 +175,40 @@ impl Core {
     /// Executes a forwarded batch. Commands whose keys are locked by an
     /// in-flight transaction wait for it on a separate task, so this inbox
     /// (which may carry that transaction's next step) keeps moving.
-    fn run_batch(self: &Rc<Self>, b: Batch) {
+    fn run_batch(self: &Rc<Self>, mut b: Batch) {
         self.prefetch_batch(&b);
-        let mut out = Vec::with_capacity(64 * b.cmds.len());
-        let mut ends = Vec::with_capacity(b.cmds.len());
+        let mut out = std::mem::take(&mut b.bufs.out);
         let mut at = 0;
-        for (i, &(ci, argc)) in b.cmds.iter().enumerate() {
-            let args = Args::new(&b.data, &b.ranges[at..at + argc as usize]);
+        for (i, &(ci, argc)) in b.bufs.cmds.iter().enumerate() {
+            let args = Args::new(&b.bufs.data, &b.bufs.ranges[at..at + argc as usize]);
             if !self.try_run_local(ci, args, b.db, b.proto, &mut out) {
                 let core = self.clone();
-                glommio::spawn_local(async move { core.finish_batch(b, i, at, out, ends).await }).detach();
+                glommio::spawn_local(async move { core.finish_batch(b, i, at, out).await }).detach();
                 return;
             }
-            ends.push(out.len());
+            b.bufs.ends.push(out.len());
             at += argc as usize;
         }
-        let _ = b.reply.send(BatchReply { out, ends });
+        b.bufs.out = out;
+        let _ = b.reply.send(b.bufs);
     }
 
     /// Prefetches the table slots, then the values, of the batch's first
     /// keys (as `connection::prefetch_keys` does for a local pipeline).
     fn prefetch_batch(&self, b: &Batch) {
         const MAX: usize = 32;
-        if b.cmds.len() < 2 {
+        if b.bufs.cmds.len() < 2 {
             return;
         }
         let Ok(shard) = self.shard.try_borrow() else { return };
         let Some(db) = shard.dbs.get(b.db) else { return };
         let mut keys: [&[u8]; MAX] = [&[]; MAX];
         let (mut n, mut at) = (0, 0);
-        for &(ci, argc) in b.cmds.iter().take(MAX) {
-            let args = Args::new(&b.data, &b.ranges[at..at + argc as usize]);
+        for &(ci, argc) in b.bufs.cmds.iter().take(MAX) {
+            let args = Args::new(&b.bufs.data, &b.bufs.ranges[at..at + argc as usize]);
             if let Some(k) = commands::by_index(ci).key_indexes(&args).next() {
-                let r = &b.ranges[at + k];
-                keys[n] = &b.data[r.clone()];
+                let r = &b.bufs.ranges[at + k];
+                keys[n] = &b.bufs.data[r.clone()];
                 db.prefetch(keys[n]);
                 n += 1;
             }
@@ -194,14 +219,15 @@ impl Core {
         }
     }
 
-    async fn finish_batch(self: Rc<Self>, b: Batch, from: usize, mut at: usize, mut out: Vec<u8>, mut ends: Vec<usize>) {
-        for &(ci, argc) in &b.cmds[from..] {
-            let args = Args::new(&b.data, &b.ranges[at..at + argc as usize]);
+    async fn finish_batch(self: Rc<Self>, mut b: Batch, from: usize, mut at: usize, mut out: Vec<u8>) {
+        for &(ci, argc) in &b.bufs.cmds[from..] {
+            let args = Args::new(&b.bufs.data, &b.bufs.ranges[at..at + argc as usize]);
             self.run_local(ci, args, b.db, b.proto, &mut out).await;
-            ends.push(out.len());
+            b.bufs.ends.push(out.len());
             at += argc as usize;
         }
-        let _ = b.reply.send(BatchReply { out, ends });
+        b.bufs.out = out;
+        let _ = b.reply.send(b.bufs);
     }
 
     /// Runs a single-shard command on this core's shard unless a held or
