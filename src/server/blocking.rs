@@ -101,12 +101,22 @@ pub fn parse_timeout(arg: &[u8]) -> Result<u64, &'static str> {
 /// as sent; `writes_elsewhere`: see `Waiter`). A retry keeps its first
 /// deadline and its place in line.
 pub fn prepare(s: &mut Session, args: &OwnedArgs, timeout: &[u8], serve: ServeFn, writes_elsewhere: bool) -> Result<Pending, &'static str> {
+    let deadline = match &s.blocked {
+        Some(b) if b.retrying => b.deadline,
+        _ => parse_timeout(timeout)?,
+    };
+    Ok(prepare_until(s, args, deadline, serve, writes_elsewhere))
+}
+
+/// `prepare` with the deadline known (unix ms, 0 = none): XREAD's BLOCK
+/// counts milliseconds.
+pub fn prepare_until(s: &mut Session, args: &OwnedArgs, deadline: u64, serve: ServeFn, writes_elsewhere: bool) -> Pending {
     let (deadline, front) = match s.blocked.take() {
         Some(b) if b.retrying => (b.deadline, true),
-        _ => (parse_timeout(timeout)?, false),
+        _ => (deadline, false),
     };
     let (waiter, rx) = Waiter::new(s.db, s.proto, OwnedArgs(args.0.clone()), serve, writes_elsewhere);
-    Ok(Pending { waiter, front, rx, deadline })
+    Pending { waiter, front, rx, deadline }
 }
 
 impl Pending {
