@@ -376,3 +376,18 @@ fn a_zset_waiter_that_disconnects_leaves_nothing_behind() {
         assert_eq!(ctl.cmd(&["ZCARD", k.as_str()]), b":1\r\n");
     }
 }
+
+#[test]
+fn client_list_flags_blocked_clients_with_b() {
+    let server = start();
+    let mut ctl = server.raw();
+    for key in keys_on_both_cores("flagb:", 2) {
+        let mut w = block(&server, &mut ctl, &["BZPOPMIN", key.as_str(), "0"], 1);
+        let list = String::from_utf8(ctl.cmd(&["CLIENT", "LIST"])).unwrap();
+        assert_eq!(list.matches("flags=b ").count(), 1, "{list}");
+        ctl.cmd(&["ZADD", key.as_str(), "1", "m"]);
+        w.read_reply().unwrap();
+        let list = String::from_utf8(ctl.cmd(&["CLIENT", "LIST"])).unwrap();
+        assert_eq!(list.matches("flags=b ").count(), 0, "{list}");
+    }
+}
