@@ -1,4 +1,4 @@
-//! Blocking list commands with several clients on a two-core kvick: FIFO
+//! Blocking list and sorted set commands with several clients on a two-core kvick: FIFO
 //! service, wake-ups across cores, multi-key waits, BLMOVE across cores,
 //! timeouts, CLIENT UNBLOCK, disconnects that leave nothing behind, and many
 //! waiters at once. A client is known to be blocked when INFO's
@@ -274,4 +274,120 @@ fn blocking_works_with_the_glommio_engine_too() {
     wait_blocked(&mut ctl, 0);
     ctl.cmd(&["RPUSH", keys[0].as_str(), "stays"]);
     assert_eq!(ctl.cmd(&["LLEN", keys[0].as_str()]), b":1\r\n");
+}
+
+// --- Sorted sets: BZPOPMIN, BZPOPMAX, BZMPOP --------------------------------------
+
+fn triple(key: &str, member: &str, score: &str) -> Vec<u8> {
+    format!("*3\r\n{}{}{}", bulk(key), bulk(member), bulk(score)).into_bytes()
+}
+
+#[test]
+fn bzpop_waiters_are_served_in_order_on_either_core() {
+    let server = start();
+    let mut ctl = server.raw();
+    for key in keys_on_both_cores("bz:", 2) {
+        let k = key.as_str();
+        let mut min = block(&server, &mut ctl, &["BZPOPMIN", "bz:none", k, "0"], 1);
+        let mut max = block(&server, &mut ctl, &["BZPOPMAX", k, "0"], 2);
+        let mut third = block(&server, &mut ctl, &["BZPOPMIN", k, "0"], 3);
+        assert_eq!(ctl.cmd(&["ZADD", k, "1", "a", "2", "b"]), b":2\r\n");
+        assert_eq!(min.read_reply().unwrap(), triple(k, "a", "1"));
+        assert_eq!(max.read_reply().unwrap(), triple(k, "b", "2"));
+        // The set is gone (emptied), the third one still waits.
+        assert_eq!(ctl.cmd(&["EXISTS", k]), b":0\r\n");
+        wait_blocked(&mut ctl, 1);
+        ctl.cmd(&["ZADD", k, "5", "c"]);
+        assert_eq!(third.read_reply().unwrap(), triple(k, "c", "5"));
+        wait_blocked(&mut ctl, 0);
+    }
+}
+
+#[test]
+fn a_list_does_not_wake_a_zset_waiter_nor_hold_up_the_ones_behind() {
+    let server = start();
+    let mut ctl = server.raw();
+    for key in keys_on_both_cores("mix:", 2) {
+        let k = key.as_str();
+        let mut list = block(&server, &mut ctl, &["BLPOP", k, "0"], 1);
+        let mut zset = block(&server, &mut ctl, &["BZPOPMIN", k, "0"], 2);
+        // A sorted set appears: the BLPOP ahead keeps waiting, BZPOPMIN is served.
+        ctl.cmd(&["ZADD", k, "3", "m"]);
+        assert_eq!(zset.read_reply().unwrap(), triple(k, "m", "3"));
+        wait_blocked(&mut ctl, 1);
+        ctl.cmd(&["RPUSH", k, "v"]);
+        assert_eq!(list.read_reply().unwrap(), pair(k, "v"));
+        wait_blocked(&mut ctl, 0);
+    }
+}
+
+#[test]
+fn bzmpop_pops_up_to_count_from_the_key_that_gets_data() {
+    let server = start();
+    let mut ctl = server.raw();
+    let keys = keys_on_both_cores("bzm:", 2);
+    for (got, other) in [(&keys[0], &keys[1]), (&keys[1], &keys[0])] {
+        let mut w = block(&server, &mut ctl, &["BZMPOP", "0", "2", keys[0].as_str(), keys[1].as_str(), "MAX", "COUNT", "2"], 1);
+        ctl.cmd(&["ZADD", got.as_str(), "1", "a", "2", "b", "3", "c"]);
+        let want = format!("*2\r\n{}*2\r\n*2\r\n{}{}*2\r\n{}{}", bulk(got), bulk("c"), bulk("3"), bulk("b"), bulk("2"));
+        assert_eq!(w.read_reply().unwrap(), want.as_bytes());
+        assert_eq!(ctl.cmd(&["ZCARD", got.as_str()]), b":1\r\n");
+        wait_blocked(&mut ctl, 0);
+        // Its registration on the other key is gone.
+        ctl.cmd(&["ZADD", other.as_str(), "1", "kept"]);
+        assert_eq!(ctl.cmd(&["ZCARD", other.as_str()]), b":1\r\n");
+        ctl.cmd(&["DEL", got.as_str(), other.as_str()]);
+    }
+}
+
+#[test]
+fn bzpop_replies_at_once_with_data_times_out_and_does_not_block_in_multi() {
+    let server = start();
+    let mut ctl = server.raw();
+    for key in keys_on_both_cores("bzt:", 2) {
+        let k = key.as_str();
+        let mut c = server.raw();
+        assert_eq!(c.cmd(&["BZPOPMIN", k, "0.05"]), b"*-1\r\n");
+        assert_eq!(c.cmd(&["BZMPOP", "0.02", "1", k, "MIN"]), b"*-1\r\n");
+        c.cmd(&["HELLO", "3"]);
+        assert_eq!(c.cmd(&["BZPOPMAX", k, "0.02"]), b"_\r\n");
+        assert_eq!(blocked_clients(&mut ctl), 0);
+        c.cmd(&["MULTI"]);
+        c.cmd(&["BZPOPMIN", k, "0"]);
+        assert_eq!(c.cmd(&["EXEC"]), b"*1\r\n_\r\n");
+        ctl.cmd(&["ZADD", k, "1.5", "x"]);
+        assert_eq!(c.cmd(&["BZPOPMIN", k, "0"]), format!("*3\r\n{}{},1.5\r\n", bulk(k), bulk("x")).as_bytes());
+        ctl.cmd(&["SET", k, "str"]);
+        assert!(c.cmd(&["BZPOPMIN", k, "0"]).starts_with(b"-WRONGTYPE"));
+        ctl.cmd(&["DEL", k]);
+    }
+}
+
+#[test]
+fn a_zset_waiter_that_disconnects_leaves_nothing_behind() {
+    let server = start();
+    let mut ctl = server.raw();
+    let keys = keys_on_both_cores("zgone:", 2);
+    let c = block(&server, &mut ctl, &["BZPOPMIN", keys[0].as_str(), keys[1].as_str(), "0"], 1);
+    drop(c);
+    wait_blocked(&mut ctl, 0);
+    for k in &keys {
+        ctl.cmd(&["ZADD", k.as_str(), "1", "stays"]);
+        assert_eq!(ctl.cmd(&["ZCARD", k.as_str()]), b":1\r\n");
+    }
+}
+
+#[test]
+fn client_list_flags_blocked_clients_with_b() {
+    let server = start();
+    let mut ctl = server.raw();
+    for key in keys_on_both_cores("flagb:", 2) {
+        let mut w = block(&server, &mut ctl, &["BZPOPMIN", key.as_str(), "0"], 1);
+        let list = String::from_utf8(ctl.cmd(&["CLIENT", "LIST"])).unwrap();
+        assert_eq!(list.matches("flags=b ").count(), 1, "{list}");
+        ctl.cmd(&["ZADD", key.as_str(), "1", "m"]);
+        w.read_reply().unwrap();
+        let list = String::from_utf8(ctl.cmd(&["CLIENT", "LIST"])).unwrap();
+        assert_eq!(list.matches("flags=b ").count(), 0, "{list}");
+    }
 }

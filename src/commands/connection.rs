@@ -205,7 +205,8 @@ fn client_id(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
 
 fn client_info(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
-        let mut line = s.info.line(crate::util::now_ms());
+        // A client asking about itself is not blocked.
+        let mut line = s.info.line(crate::util::now_ms(), false);
         line.push('\n');
         s.reply().verbatim(line.as_bytes());
     })
@@ -315,7 +316,7 @@ fn client_list(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 .call_all(move |c| {
                     let clients = c.clients.borrow();
                     let live = clients.map.values().filter(|i| !i.killed.get());
-                    live.filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id))).map(|i| (i.id, i.line(now))).collect::<Vec<_>>()
+                    live.filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id))).map(|i| (i.id, i.line(now, clients.blocked.contains_key(&i.id)))).collect::<Vec<_>>()
                 })
                 .await;
             let mut lines: Vec<(u64, String)> = per_core.into_iter().flatten().collect();

@@ -509,26 +509,13 @@ async fn pop_across(s: &mut Session, a: &OwnedArgs, keys: std::ops::Range<usize>
             None => s.reply().null_array(),
             Some(p) => {
                 let regs: Vec<(usize, Vec<Vec<u8>>)> = groups.into_iter().map(|(sh, ks)| (sh, ks.into_iter().map(|(_, k)| k).collect())).collect();
-                register(&txn, db, &p, &regs).await;
+                p.register(&txn, db, &regs).await;
                 txn.release().await;
                 return p.block(s, regs);
             }
         },
     }
     txn.release().await;
-}
-
-/// Registers the waiter of `p` on the keys of every shard in `regs`.
-async fn register(txn: &Txn, db: usize, p: &Pending, regs: &[(usize, Vec<Vec<u8>>)]) {
-    let steps = regs
-        .iter()
-        .map(|(shard, keys)| {
-            let (w, keys, front) = (p.waiter.clone(), keys.clone(), p.front);
-            let f: crate::server::txn::Step<()> = Box::new(move |sh| keys.iter().for_each(|k| sh.block(db, k, w.clone(), front)));
-            (*shard, f)
-        })
-        .collect();
-    txn.on_many(steps).await;
 }
 
 /// `ServeFn` of BLPOP, BRPOP and BLMPOP.
@@ -696,7 +683,7 @@ async fn move_across(s: &mut Session, a: &OwnedArgs, from: End, to: End, pending
         }
         Some(p) => {
             let regs = vec![(src_shard, vec![src])];
-            register(&txn, db, &p, &regs).await;
+            p.register(&txn, db, &regs).await;
             txn.release().await;
             p.block(s, regs);
         }

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod lists;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
@@ -420,6 +421,7 @@ fn table() -> &'static Table {
             bitmaps::COMMANDS,
             zsets::COMMANDS,
             geo::COMMANDS,
+            sort::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

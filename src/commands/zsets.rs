@@ -8,7 +8,9 @@
 use super::{cmd, flags::*, numkeys_at, Args, ArgList, BoxFuture, Command, Ctx, OwnedArgs, Run};
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Reply};
+use crate::server::blocking::{self, Pending};
 use crate::server::session::Session;
+use crate::shard::blocking::Waiter;
 use crate::server::txn::{gather_span, group_keys, lock_sets, Txn};
 use crate::shard::locks::Mode;
 use crate::types::zset::{Item, Limits};
@@ -41,6 +43,9 @@ pub static COMMANDS: &[Command] = &[
     cmd("zpopmin", -2, WRITE | FAST, (1, 1, 1), G, "5.0.0", "Remove and return members with the lowest scores in a sorted set", Run::Shard(zpopmin)),
     cmd("zpopmax", -2, WRITE | FAST, (1, 1, 1), G, "5.0.0", "Remove and return members with the highest scores in a sorted set", Run::Shard(zpopmax)),
     cmd("zmpop", -4, WRITE, NOKEYS_MOVABLE, G, "7.0.0", "Remove and return members with scores in a sorted set", Run::Span(zmpop, zmpop_span)).with_keys(zmpop_keys),
+    cmd("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), G, "5.0.0", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", Run::Conn(bzpopmin)),
+    cmd("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), G, "5.0.0", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", Run::Conn(bzpopmax)),
+    cmd("bzmpop", -5, WRITE | BLOCKING, NOKEYS_MOVABLE, G, "7.0.0", "Remove and return members with scores in a sorted set or block until one is available", Run::Conn(bzmpop)).with_keys(|a| numkeys_at(a, 2, 0..0)),
     cmd("zrandmember", -2, READONLY, (1, 1, 1), G, "6.2.0", "Get one or multiple random elements from a sorted set", Run::Shard(zrandmember)),
     cmd("zunion", -3, READONLY, NOKEYS_MOVABLE, G, "6.2.0", "Add multiple sorted sets", Run::Span(zunion, gather_span)).with_keys(numkeys_1),
     cmd("zinter", -3, READONLY, NOKEYS_MOVABLE, G, "6.2.0", "Intersect multiple sorted sets", Run::Span(zinter, gather_span)).with_keys(numkeys_1),
@@ -728,13 +733,24 @@ fn zpopmax(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     pop_generic(ctx, r, a, true)
 }
 
-/// ZMPOP's options: (pop the highest?, count), or the error to reply.
-fn zmpop_opts(a: &dyn ArgList) -> Result<(usize, bool, usize), &'static str> {
-    let numkeys = match parse_i64(a.arg(1)) {
-        Some(n) if n > 0 => n,
+/// What a pop of the ZMPOP family takes and how it replies.
+#[derive(Clone, Copy)]
+struct PopSpec {
+    /// Pop the highest scores.
+    max: bool,
+    /// ZMPOP/BZMPOP: up to this many, replied as [key, [[member, score]...]];
+    /// None: BZPOPMIN/BZPOPMAX, one member replied as [key, member, score].
+    count: Option<usize>,
+}
+
+/// Parses `numkeys key... MIN|MAX [COUNT n]` of (B)ZMPOP, numkeys at `at`;
+/// gives the spec and the positions of the keys.
+fn zmpop_opts(a: &dyn ArgList, at: usize) -> Result<(PopSpec, std::ops::Range<usize>), &'static str> {
+    let numkeys = match parse_i64(a.arg(at)) {
+        Some(n) if n > 0 => n as usize,
         _ => return Err("ERR numkeys should be greater than 0"),
     };
-    let first_opt = 2usize.saturating_add(numkeys as usize);
+    let first_opt = (at + 1).saturating_add(numkeys);
     if first_opt >= a.argc() {
         return Err(err::SYNTAX);
     }
@@ -759,71 +775,144 @@ fn zmpop_opts(a: &dyn ArgList) -> Result<(usize, bool, usize), &'static str> {
             return Err(err::SYNTAX);
         }
     }
-    Ok((numkeys as usize, max, count.unwrap_or(1)))
+    Ok((PopSpec { max, count: Some(count.unwrap_or(1)) }, at + 1..first_opt))
 }
 
-fn zmpop_reply(r: &mut Reply, key: &[u8], popped: &[(Box<[u8]>, f64)]) {
-    if popped.is_empty() {
-        return r.null_array();
+/// The reply of a pop that took `popped` (not empty) from `key`.
+fn zpop_reply(r: &mut Reply, key: &[u8], popped: &[(Box<[u8]>, f64)], spec: PopSpec) {
+    if spec.count.is_none() {
+        let (m, score) = &popped[0];
+        r.array(3);
+        r.bulk(key);
+        r.bulk(m);
+        return r.double(*score);
     }
     r.array(2);
     r.bulk(key);
     r.array(popped.len());
-    for (m, s) in popped {
+    for (m, score) in popped {
         r.array(2);
         r.bulk(m);
-        r.double(*s);
+        r.double(*score);
     }
 }
 
 /// ZMPOP with every key on this shard: pops from the first nonempty set.
 fn zmpop(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    let (numkeys, max, count) = match zmpop_opts(&a) {
+    let (spec, keys) = match zmpop_opts(&a, 1) {
         Ok(o) => o,
         Err(e) => return r.error(e),
     };
-    for i in 2..2 + numkeys {
-        match pop_members(ctx, a.get(i), count, max) {
+    for i in keys {
+        match pop_members(ctx, a.get(i), spec.count.unwrap_or(1), spec.max) {
             Err(()) => return r.error(err::WRONGTYPE),
             Ok(p) if p.is_empty() => continue,
-            Ok(p) => return zmpop_reply(r, a.get(i), &p),
+            Ok(p) => return zpop_reply(r, a.get(i), &p, spec),
         }
     }
     r.null_array()
 }
 
-/// ZMPOP across cores: lock every key, then try the keys in order, each on
-/// its own shard, until one pops (ZMPOP writes whichever key is first
-/// nonempty, so `gather_span` does not fit).
 fn zmpop_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
-        let (numkeys, max, count) = match zmpop_opts(&a) {
+        let (spec, keys) = match zmpop_opts(&a, 1) {
             Ok(o) => o,
             Err(e) => return s.reply().error(e),
         };
-        let db = s.db;
-        let keys: Vec<(usize, Vec<u8>)> = (2..2 + numkeys).map(|i| (i, a.get(i).to_vec())).collect();
-        let groups = group_keys(&s.core, keys.iter().cloned());
-        let txn = Txn::lock(s, lock_sets(db, &groups, Mode::Exclusive)).await;
-        let mut result = Ok(None);
-        for (_, key) in keys {
-            let shard = s.core.slots.shard_of_key(&key);
-            let k = key.clone();
-            match txn.on(shard, move |sh| pop_members(&mut Ctx::new(sh, db), &k, count, max)).await {
-                Err(()) => result = Err(()),
-                Ok(p) if p.is_empty() => continue,
-                Ok(p) => result = Ok(Some((key, p))),
-            }
-            break;
-        }
-        txn.release().await;
-        let mut r = s.reply();
-        match result {
-            Err(()) => r.error(err::WRONGTYPE),
-            Ok(None) => r.null_array(),
-            Ok(Some((key, p))) => zmpop_reply(&mut r, &key, &p),
-        }
+        pop_across(s, &a, keys, spec, None).await;
     })
+}
+
+/// The coordinator of ZMPOP and the blocking pops: locks every key, then
+/// tries the keys in order, each on its own shard, until one pops (the key
+/// written is whichever is first nonempty, so `gather_span` does not fit).
+/// With nothing anywhere, registers `pending` on every shard involved
+/// (blocking forms) or replies null.
+async fn pop_across(s: &mut Session, a: &OwnedArgs, keys: std::ops::Range<usize>, spec: PopSpec, pending: Option<Pending>) {
+    let db = s.db;
+    let groups = group_keys(&s.core, keys.clone().map(|i| (i, a.get(i).to_vec())));
+    let txn = Txn::lock(s, lock_sets(db, &groups, Mode::Exclusive)).await;
+    let mut result = Ok(None);
+    for i in keys {
+        let key = a.get(i).to_vec();
+        let shard = s.core.slots.shard_of_key(&key);
+        let k = key.clone();
+        match txn.on(shard, move |sh| pop_members(&mut Ctx::new(sh, db), &k, spec.count.unwrap_or(1), spec.max)).await {
+            Err(()) => result = Err(()),
+            Ok(p) if p.is_empty() => continue,
+            Ok(p) => result = Ok(Some((key, p))),
+        }
+        break;
+    }
+    if let (Ok(None), Some(p)) = (&result, pending) {
+        let regs: Vec<(usize, Vec<Vec<u8>>)> = groups.into_iter().map(|(sh, ks)| (sh, ks.into_iter().map(|(_, k)| k).collect())).collect();
+        p.register(&txn, db, &regs).await;
+        txn.release().await;
+        return p.block(s, regs);
+    }
+    txn.release().await;
+    let mut r = s.reply();
+    match result {
+        Err(()) => r.error(err::WRONGTYPE),
+        Ok(None) => r.null_array(),
+        Ok(Some((key, p))) => zpop_reply(&mut r, &key, &p, spec),
+    }
+}
+
+/// The pop spec of a blocking pop as sent (for its `ServeFn`).
+fn blocking_pop_spec(a: &OwnedArgs) -> PopSpec {
+    if a.is(0, "bzmpop") {
+        zmpop_opts(a, 2).expect("checked when it blocked").0
+    } else {
+        PopSpec { max: a.is(0, "bzpopmax"), count: None }
+    }
+}
+
+/// `ServeFn` of BZPOPMIN, BZPOPMAX and BZMPOP: a sorted set appeared.
+fn serve_pop(ctx: &mut Ctx, key: &[u8], w: &Waiter) -> bool {
+    if !matches!(read_zset_len(ctx, key), Some(n) if n > 0) {
+        return false;
+    }
+    if w.claim() {
+        let spec = blocking_pop_spec(&w.args);
+        let popped = pop_members(ctx, key, spec.count.unwrap_or(1), spec.max).expect("checked: a sorted set");
+        w.reply(|r| zpop_reply(r, key, &popped, spec));
+    }
+    true
+}
+
+/// BZPOPMIN/BZPOPMAX (`spec` given: keys then timeout) and BZMPOP (timeout
+/// numkeys key... MIN|MAX [COUNT n]). Inside MULTI they do not block.
+fn blocking_pop(s: &mut Session, a: OwnedArgs, spec: Option<PopSpec>) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let timeout_at = if spec.is_some() { a.len() - 1 } else { 1 };
+        let timeout = a.get(timeout_at).to_vec();
+        let pending = match blocking::prepare(s, &a, &timeout, serve_pop, false) {
+            Ok(p) => p,
+            Err(e) => return s.reply().error(e),
+        };
+        let (spec, keys) = match spec {
+            Some(spec) => (spec, 1..a.len() - 1),
+            None => match zmpop_opts(&a, 2) {
+                Ok(x) => x,
+                Err(e) => return s.reply().error(e),
+            },
+        };
+        let pending = s.exec.is_none().then_some(pending);
+        pop_across(s, &a, keys, spec, pending).await;
+    })
+}
+
+fn bzpopmin(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    blocking_pop(s, a, Some(PopSpec { max: false, count: None }))
+}
+
+fn bzpopmax(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    blocking_pop(s, a, Some(PopSpec { max: true, count: None }))
+}
+
+fn bzmpop(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    blocking_pop(s, a, None)
 }
 
 // --- ZRANDMEMBER

@@ -28,8 +28,8 @@
 //!
 //! `fn(&mut Ctx, key, &Waiter) -> bool` runs on the shard right after the
 //! command (or transaction) that created `key`, before the next command
-//! there, once per waiter in FIFO order until one returns false (nothing to
-//! take: the rest keep waiting). It re-reads its options from `waiter.args`,
+//! there, once per waiter in FIFO order; one that returns false (nothing
+//! for it) keeps waiting in its place. It re-reads its options from `waiter.args`,
 //! checks the key can serve it, `claim`s (if that fails the waiter is gone:
 //! return true), changes data and `reply`s. If serving would also write a
 //! key of another shard (BLMOVE whose destination lives elsewhere), it
@@ -46,6 +46,7 @@ use futures_channel::oneshot;
 
 use crate::commands::{self, OwnedArgs, Run};
 use crate::server::session::Session;
+use crate::server::txn::{Step, Txn};
 use crate::shard::blocking::{ServeFn, Wake, Waiter};
 use crate::util::{now_ms, parse_f64};
 
@@ -100,15 +101,40 @@ pub fn parse_timeout(arg: &[u8]) -> Result<u64, &'static str> {
 /// as sent; `writes_elsewhere`: see `Waiter`). A retry keeps its first
 /// deadline and its place in line.
 pub fn prepare(s: &mut Session, args: &OwnedArgs, timeout: &[u8], serve: ServeFn, writes_elsewhere: bool) -> Result<Pending, &'static str> {
+    let deadline = match &s.blocked {
+        Some(b) if b.retrying => b.deadline,
+        _ => parse_timeout(timeout)?,
+    };
+    Ok(prepare_until(s, args, deadline, serve, writes_elsewhere))
+}
+
+/// `prepare` with the deadline known (unix ms, 0 = none): XREAD's BLOCK
+/// counts milliseconds.
+pub fn prepare_until(s: &mut Session, args: &OwnedArgs, deadline: u64, serve: ServeFn, writes_elsewhere: bool) -> Pending {
     let (deadline, front) = match s.blocked.take() {
         Some(b) if b.retrying => (b.deadline, true),
-        _ => (parse_timeout(timeout)?, false),
+        _ => (deadline, false),
     };
     let (waiter, rx) = Waiter::new(s.db, s.proto, OwnedArgs(args.0.clone()), serve, writes_elsewhere);
-    Ok(Pending { waiter, front, rx, deadline })
+    Pending { waiter, front, rx, deadline }
 }
 
 impl Pending {
+    /// Registers the waiter on the keys of every shard in `regs`, under the
+    /// command's transaction (so no write can slip in between its look for
+    /// data and the registration).
+    pub async fn register(&self, txn: &Txn, db: usize, regs: &[(usize, Vec<Vec<u8>>)]) {
+        let steps = regs
+            .iter()
+            .map(|(shard, keys)| {
+                let (w, keys, front) = (self.waiter.clone(), keys.clone(), self.front);
+                let f: Step<()> = Box::new(move |sh| keys.iter().for_each(|k| sh.block(db, k, w.clone(), front)));
+                (*shard, f)
+            })
+            .collect();
+        txn.on_many(steps).await;
+    }
+
     /// The command registered the waiter on the shards of `keys`: the
     /// connection waits once the command returns.
     pub fn block(self, s: &mut Session, keys: Vec<(usize, Vec<Vec<u8>>)>) {

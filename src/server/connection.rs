@@ -421,7 +421,8 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
             _ => {}
         }
     }
-    if spans {
+    // XREAD/XREADGROUP BLOCK: only the coordinator can make the client wait.
+    if spans || (cmd.flags & commands::flags::BLOCKING != 0 && commands::streams::read_blocks(&args)) {
         let span = span_fn.expect("multi-key commands that can span cores have a coordinator");
         pipe.finish(core, s.db, s.proto, &mut s.out).await;
         span(s, args.to_owned()).await;

@@ -8,8 +8,8 @@
 //! per key (`Db::blocked`). When a key with waiters is created
 //! (`Db::insert`), the key is marked ready; once the command that created it
 //! is done (after a single-shard command, or when a transaction releases its
-//! locks), `Shard::serve_blocked` hands the key to its waiters in order until
-//! one finds nothing to take. A waiter is served once: its `claim` is an
+//! locks), `Shard::serve_blocked` offers the key to each of its waiters in
+//! order. A waiter is served once: its `claim` is an
 //! atomic flag shared by the shards it waits on and its own connection (which
 //! claims it on timeout or disconnect), so exactly one of them acts.
 //!
@@ -42,8 +42,9 @@ pub enum Wake {
 /// Serves waiter `w` from `key` (in the waiter's database), which has just
 /// become ready on this shard. It must check that it can serve first, then
 /// `claim` (giving up if that fails), then change data and `wake`.
-/// Returns false if the key holds nothing for this waiter (so the waiters
-/// behind it wait too), true once the waiter is served or gone.
+/// Returns false if the key holds nothing for this waiter (it keeps its
+/// place; the waiters behind it are tried next), true once the waiter is
+/// served or gone.
 pub type ServeFn = fn(&mut Ctx, &[u8], &Waiter) -> bool;
 
 /// One blocked client, shared by the shards it waits on.
@@ -139,16 +140,21 @@ impl Shard {
                 deferred.push((db, key));
                 continue;
             }
-            let Some(mut q) = self.dbs[db].blocked.remove(&key[..]) else { continue };
-            while let Some(w) = q.front().cloned() {
+            let Some(q) = self.dbs[db].blocked.remove(&key[..]) else { continue };
+            // Every waiter gets its turn, in order: one that finds nothing
+            // for it (a BZPOPMIN when a list appeared, an XREAD after an ID
+            // not reached yet) keeps its place, and those behind it may
+            // still take something (every XREAD gets the new entries).
+            let mut kept = Queue::with_capacity(q.len());
+            for w in q {
                 if !w.is_claimed() && !(w.serve)(&mut Ctx::new(self, db), &key, &w) {
-                    break;
+                    kept.push_back(w);
+                } else {
+                    self.waiting -= 1;
                 }
-                q.pop_front();
-                self.waiting -= 1;
             }
-            if !q.is_empty() {
-                self.dbs[db].blocked.insert(key, q);
+            if !kept.is_empty() {
+                self.dbs[db].blocked.insert(key, kept);
             }
         }
         for (db, key) in deferred {

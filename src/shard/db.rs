@@ -174,9 +174,7 @@ impl Db {
             }
         };
         // A key someone blocks on came into being (a push, RENAME, ...).
-        if !self.blocked.is_empty() && self.blocked.contains_key(key) {
-            self.ready.push(key.into());
-        }
+        self.signal_ready(key);
         if old_expiry != expire_at {
             if old_expiry != 0 {
                 self.expires.remove(&(old_expiry, Key::from(key)));
@@ -211,6 +209,8 @@ impl Db {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.map.remove(key)?;
         self.touch(key);
+        // A blocked XREADGROUP learns that its stream is gone.
+        self.signal_ready(key);
         if e.expire_at != 0 {
             self.expires.remove(&(e.expire_at, Key::from(key)));
         }
@@ -237,7 +237,19 @@ impl Db {
     pub fn take_keys(&mut self) -> Db {
         self.touch_existing(None);
         let (watched, blocked) = (std::mem::take(&mut self.watched), std::mem::take(&mut self.blocked));
-        std::mem::replace(self, Db { watched, blocked, ..Db::default() })
+        // Blocked clients see their keys deleted (XREADGROUP replies so).
+        let ready = blocked.keys().filter(|k| self.map.contains_key(*k)).cloned().collect();
+        std::mem::replace(self, Db { watched, blocked, ready, ..Db::default() })
+    }
+
+    /// Marks `key` for its blocked clients, if it has any (`shard::blocking`):
+    /// it was created, deleted, or got data they may wait for (XADD).
+    /// Costs one branch while nobody blocks in this database.
+    #[inline]
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        if !self.blocked.is_empty() && self.blocked.contains_key(key) {
+            self.ready.push(key.into());
+        }
     }
 
     /// Exchanges the keys of two databases (SWAPDB). Watchers and blocked
@@ -311,6 +323,7 @@ impl Db {
             self.expires.remove(entry);
             self.map.remove(&entry.1);
             self.touch(&entry.1);
+            self.signal_ready(&entry.1);
         }
         due.len()
     }

@@ -59,5 +59,7 @@ fn expire_step(core: &Core) -> bool {
         }
     }
     shard.stats.expired_keys += removed;
+    // A blocked XREADGROUP learns that its stream expired.
+    shard.serve_blocked();
     more
 }
