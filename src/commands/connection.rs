@@ -192,6 +192,7 @@ fn reset(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         s.authenticated = config::get_text("requirepass").is_empty();
         s.multi = None;
         super::transactions::forget_watches(s).await;
+        crate::server::pubsub::forget(s);
         s.reply().simple("RESET");
     })
 }

@@ -54,6 +54,8 @@ pub struct Core {
     pub slots: SlotMap,
     pub shard: RefCell<Shard>,
     pub clients: RefCell<Clients>,
+    /// Subscriptions of this core's connections (`server::pubsub`).
+    pub pubsub: RefCell<crate::server::pubsub::PubSub>,
     peers: Senders<Msg>,
     next_txid: std::cell::Cell<u64>,
 }
@@ -65,6 +67,7 @@ impl Core {
             slots,
             shard: RefCell::new(shard),
             clients: RefCell::new(Clients::default()),
+            pubsub: Default::default(),
             peers,
             next_txid: std::cell::Cell::new(1),
         })

@@ -13,6 +13,7 @@ use hashbrown::HashMap;
 use crate::types::Value;
 
 pub use super::key::Key;
+use super::notify;
 type Hasher = foldhash::fast::RandomState;
 
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct Entry {
 
 #[derive(Default)]
 pub struct Db {
+    /// This database's number (keyspace notifications name it).
+    pub index: usize,
     map: HashMap<Key, Entry, Hasher>,
     expires: BTreeSet<(u64, Key)>,
     /// Keys removed on access because they had expired (INFO expired_keys).
@@ -110,6 +113,11 @@ impl Db {
         let _ = key;
     }
 
+    /// An empty database numbered `index`.
+    pub fn numbered(index: usize) -> Db {
+        Db { index, ..Db::default() }
+    }
+
     pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
         // One hash and probe for the common case (live key or no key).
         use hashbrown::hash_map::RawEntryMut;
@@ -119,6 +127,7 @@ impl Db {
                 let (k, e) = o.remove_entry();
                 self.expires.remove(&(e.expire_at, k));
                 self.lazy_expired += 1;
+                notify::event(notify::EXPIRED, "expired", self.index, key);
                 if let Some(flags) = self.watched.remove(key) {
                     flags.iter().for_each(|f| f.store(true, Ordering::Release));
                 }
@@ -149,6 +158,7 @@ impl Db {
             Some(e) if Self::is_expired(e, now) => {
                 self.remove(key);
                 self.lazy_expired += 1;
+                notify::event(notify::EXPIRED, "expired", self.index, key);
                 true
             }
             _ => false,
@@ -237,7 +247,7 @@ impl Db {
     pub fn take_keys(&mut self) -> Db {
         self.touch_existing(None);
         let (watched, blocked) = (std::mem::take(&mut self.watched), std::mem::take(&mut self.blocked));
-        std::mem::replace(self, Db { watched, blocked, ..Db::default() })
+        std::mem::replace(self, Db { index: self.index, watched, blocked, ..Db::default() })
     }
 
     /// Exchanges the keys of two databases (SWAPDB). Watchers and blocked
@@ -247,6 +257,7 @@ impl Db {
         a.touch_existing(Some(b));
         b.touch_existing(Some(a));
         std::mem::swap(a, b);
+        std::mem::swap(&mut a.index, &mut b.index);
         std::mem::swap(&mut a.watched, &mut b.watched);
         std::mem::swap(&mut a.blocked, &mut b.blocked);
         for db in [a, b] {
@@ -311,6 +322,7 @@ impl Db {
             self.expires.remove(entry);
             self.map.remove(&entry.1);
             self.touch(&entry.1);
+            notify::event(notify::EXPIRED, "expired", self.index, &entry.1);
         }
         due.len()
     }
