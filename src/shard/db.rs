@@ -180,6 +180,7 @@ impl Db {
             }
             RawEntryMut::Vacant(v) => {
                 v.insert(key.into(), Entry { value, expire_at, lru });
+                notify::event(notify::NEW, "new", self.index, key);
                 0
             }
         };
