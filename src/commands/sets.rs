@@ -15,6 +15,7 @@ use crate::server::txn::{gather_span, Txn};
 use crate::shard::locks::{LockSet, Mode};
 use crate::types::{SetValue, Value};
 use crate::util::{glob_match, rng_from, sample_distinct};
+use crate::shard::notify::SET;
 
 const G: &str = "set";
 
@@ -54,11 +55,19 @@ fn reply_count(r: &mut Reply, n: Result<usize, ()>) {
 }
 
 fn sadd(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    reply_count(r, ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.add(m)).count()));
+    let n = ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.add(m)).count());
+    if n.is_ok_and(|n| n > 0) {
+        ctx.notify(SET, "sadd", a.get(1));
+    }
+    reply_count(r, n);
 }
 
 fn srem(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    reply_count(r, ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.remove(m)).count()));
+    let n = ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.remove(m)).count());
+    if n.is_ok_and(|n| n > 0) {
+        ctx.notify(SET, "srem", a.get(1));
+    }
+    reply_count(r, n);
 }
 
 fn sismember(ctx: &mut Ctx, r: &mut Reply, a: Args) {
