@@ -123,6 +123,9 @@ fn patterns_shard_channels_and_counts() {
     assert_eq!(list.matches("flags=P db=0 sub=0 psub=1 ssub=0").count(), 4, "{list}");
     assert_eq!(list.matches("flags=P db=0 sub=0 psub=0 ssub=1").count(), 4, "{list}");
     assert_eq!(list.matches("flags=N db=0 sub=0 psub=0 ssub=0").count(), 1, "{list}");
+    let of_type = |c: &mut RawConn, t: &str| String::from_utf8(c.cmd(&["CLIENT", "LIST", "TYPE", t])).unwrap().matches("id=").count();
+    assert_eq!(of_type(&mut c, "pubsub"), 12);
+    assert_eq!(of_type(&mut c, "normal"), 1);
     // Unsubscribing and disconnecting both leave the tables.
     let mut first = plain.remove(0);
     first.send(&["UNSUBSCRIBE", "other"]).unwrap();
