@@ -281,7 +281,10 @@ fn keyspace_notifications() {
         run(&mut c, &["RPUSH", &l, "a", "b"], &["new", "rpush"]);
         run(&mut c, &["LPOP", &l], &["lpop"]);
         run(&mut c, &["HSET", &h, "f", "v"], &["new", "hset"]);
-        run(&mut c, &["SADD", &h.replace('h', "S"), "m"], &["new", "sadd"]);
+        let set = h.replace('h', "S");
+        run(&mut c, &["SADD", &set, "m", "n"], &["new", "sadd"]);
+        run(&mut c, &["SPOP", &set, "5"], &["spop", "del"]);
+        run(&mut c, &["SETBIT", &s, "3", "1"], &["new", "setbit"]);
         run(&mut c, &["ZADD", &z, "1", "m"], &["new", "zadd"]);
         run(&mut c, &["XADD", &t, "*", "f", "v"], &["new", "xadd"]);
         run(&mut c, &["GET", &m], &["keymiss"]);
