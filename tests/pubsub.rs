@@ -21,7 +21,10 @@ fn items(raw: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(raw).to_string();
     let mut lines = text.split("\r\n");
     let head = lines.next().unwrap_or_default();
-    assert!(head.starts_with('*') || head.starts_with('>'), "not an array: {text:?}");
+    assert!(
+        head.starts_with('*') || head.starts_with('>'),
+        "not an array: {text:?}"
+    );
     let mut out = Vec::new();
     while let Some(l) = lines.next() {
         match l.as_bytes().first() {
@@ -50,14 +53,19 @@ fn subscriber(port: u16, resp3: bool, cmd: &[&str]) -> RawConn {
 
 fn int(r: &[u8]) -> i64 {
     let s = String::from_utf8_lossy(r);
-    s.trim_start_matches(':').trim_end().parse().unwrap_or_else(|_| panic!("not an integer: {s:?}"))
+    s.trim_start_matches(':')
+        .trim_end()
+        .parse()
+        .unwrap_or_else(|_| panic!("not an integer: {s:?}"))
 }
 
 #[test]
 fn messages_reach_every_core_in_publish_order() {
     let server = start();
     let port = server.port();
-    let subs: Vec<RawConn> = (0..8).map(|i| subscriber(port, i % 2 == 1, &["SUBSCRIBE", "news"])).collect();
+    let subs: Vec<RawConn> = (0..8)
+        .map(|i| subscriber(port, i % 2 == 1, &["SUBSCRIBE", "news"]))
+        .collect();
     const PUBLISHERS: usize = 4;
     const EACH: usize = 300;
     let publishers: Vec<_> = (0..PUBLISHERS)
@@ -81,7 +89,10 @@ fn messages_reach_every_core_in_publish_order() {
             assert_eq!(m[..2], ["message", "news"], "subscriber {i}");
             let (p, n) = m[2].split_once(':').unwrap();
             let (p, n): (usize, usize) = (p.parse().unwrap(), n.parse().unwrap());
-            assert_eq!(n, next[p], "subscriber {i}: publisher {p}'s messages out of order");
+            assert_eq!(
+                n, next[p],
+                "subscriber {i}: publisher {p}'s messages out of order"
+            );
             next[p] += 1;
         }
         assert_eq!(next, [EACH; PUBLISHERS]);
@@ -92,64 +103,125 @@ fn messages_reach_every_core_in_publish_order() {
 fn patterns_shard_channels_and_counts() {
     let server = start();
     let port = server.port();
-    let mut plain: Vec<RawConn> = (0..4).map(|i| subscriber(port, i % 2 == 0, &["SUBSCRIBE", "news.a", "other"])).collect();
-    let mut pattern: Vec<RawConn> = (0..4).map(|_| subscriber(port, false, &["PSUBSCRIBE", "news.*"])).collect();
-    let mut shard: Vec<RawConn> = (0..4).map(|_| subscriber(port, false, &["SSUBSCRIBE", "{s}1"])).collect();
+    let mut plain: Vec<RawConn> = (0..4)
+        .map(|i| subscriber(port, i % 2 == 0, &["SUBSCRIBE", "news.a", "other"]))
+        .collect();
+    let mut pattern: Vec<RawConn> = (0..4)
+        .map(|_| subscriber(port, false, &["PSUBSCRIBE", "news.*"]))
+        .collect();
+    let mut shard: Vec<RawConn> = (0..4)
+        .map(|_| subscriber(port, false, &["SSUBSCRIBE", "{s}1"]))
+        .collect();
     let mut c = RawConn::connect(port).unwrap();
     assert_eq!(int(&c.cmd(&["PUBLISH", "news.a", "one"])), 8);
     assert_eq!(int(&c.cmd(&["PUBLISH", "news.b", "two"])), 4);
     assert_eq!(int(&c.cmd(&["SPUBLISH", "{s}1", "three"])), 4);
     assert_eq!(int(&c.cmd(&["SPUBLISH", "news.a", "nobody"])), 0);
     for s in &mut plain {
-        assert_eq!(items(&s.read_reply().unwrap()), ["message", "news.a", "one"]);
+        assert_eq!(
+            items(&s.read_reply().unwrap()),
+            ["message", "news.a", "one"]
+        );
     }
     for s in &mut pattern {
-        assert_eq!(items(&s.read_reply().unwrap()), ["pmessage", "news.*", "news.a", "one"]);
-        assert_eq!(items(&s.read_reply().unwrap()), ["pmessage", "news.*", "news.b", "two"]);
+        assert_eq!(
+            items(&s.read_reply().unwrap()),
+            ["pmessage", "news.*", "news.a", "one"]
+        );
+        assert_eq!(
+            items(&s.read_reply().unwrap()),
+            ["pmessage", "news.*", "news.b", "two"]
+        );
     }
     for s in &mut shard {
-        assert_eq!(items(&s.read_reply().unwrap()), ["smessage", "{s}1", "three"]);
+        assert_eq!(
+            items(&s.read_reply().unwrap()),
+            ["smessage", "{s}1", "three"]
+        );
     }
-    assert_eq!(items(&c.cmd(&["PUBSUB", "NUMSUB", "news.a", "other", "none"])), ["news.a", "4", "other", "4", "none", "0"]);
+    assert_eq!(
+        items(&c.cmd(&["PUBSUB", "NUMSUB", "news.a", "other", "none"])),
+        ["news.a", "4", "other", "4", "none", "0"]
+    );
     assert_eq!(int(&c.cmd(&["PUBSUB", "NUMPAT"])), 1);
     let mut chans = items(&c.cmd(&["PUBSUB", "CHANNELS"]));
     chans.sort();
     assert_eq!(chans, ["news.a", "other"]);
     assert_eq!(items(&c.cmd(&["PUBSUB", "CHANNELS", "n*"])), ["news.a"]);
     assert_eq!(items(&c.cmd(&["PUBSUB", "SHARDCHANNELS"])), ["{s}1"]);
-    assert_eq!(items(&c.cmd(&["PUBSUB", "SHARDNUMSUB", "{s}1"])), ["{s}1", "4"]);
+    assert_eq!(
+        items(&c.cmd(&["PUBSUB", "SHARDNUMSUB", "{s}1"])),
+        ["{s}1", "4"]
+    );
     let list = String::from_utf8(c.cmd(&["CLIENT", "LIST"])).unwrap();
-    assert_eq!(list.matches("flags=P db=0 sub=2 psub=0 ssub=0").count(), 4, "{list}");
-    assert_eq!(list.matches("flags=P db=0 sub=0 psub=1 ssub=0").count(), 4, "{list}");
-    assert_eq!(list.matches("flags=P db=0 sub=0 psub=0 ssub=1").count(), 4, "{list}");
-    assert_eq!(list.matches("flags=N db=0 sub=0 psub=0 ssub=0").count(), 1, "{list}");
-    let of_type = |c: &mut RawConn, t: &str| String::from_utf8(c.cmd(&["CLIENT", "LIST", "TYPE", t])).unwrap().matches("id=").count();
+    assert_eq!(
+        list.matches("flags=P db=0 sub=2 psub=0 ssub=0").count(),
+        4,
+        "{list}"
+    );
+    assert_eq!(
+        list.matches("flags=P db=0 sub=0 psub=1 ssub=0").count(),
+        4,
+        "{list}"
+    );
+    assert_eq!(
+        list.matches("flags=P db=0 sub=0 psub=0 ssub=1").count(),
+        4,
+        "{list}"
+    );
+    assert_eq!(
+        list.matches("flags=N db=0 sub=0 psub=0 ssub=0").count(),
+        1,
+        "{list}"
+    );
+    let of_type = |c: &mut RawConn, t: &str| {
+        String::from_utf8(c.cmd(&["CLIENT", "LIST", "TYPE", t]))
+            .unwrap()
+            .matches("id=")
+            .count()
+    };
     assert_eq!(of_type(&mut c, "pubsub"), 12);
     assert_eq!(of_type(&mut c, "normal"), 1);
     // Unsubscribing and disconnecting both leave the tables.
     let mut first = plain.remove(0);
     first.send(&["UNSUBSCRIBE", "other"]).unwrap();
-    assert_eq!(items(&first.read_reply().unwrap()), ["unsubscribe", "other", "1"]);
+    assert_eq!(
+        items(&first.read_reply().unwrap()),
+        ["unsubscribe", "other", "1"]
+    );
     drop(plain);
     drop(pattern);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while items(&c.cmd(&["PUBSUB", "NUMSUB", "news.a", "other"])) != ["news.a", "1", "other", "0"] || int(&c.cmd(&["PUBSUB", "NUMPAT"])) != 0 {
-        assert!(Instant::now() < deadline, "closed subscribers stayed subscribed");
+    while items(&c.cmd(&["PUBSUB", "NUMSUB", "news.a", "other"])) != ["news.a", "1", "other", "0"]
+        || int(&c.cmd(&["PUBSUB", "NUMPAT"])) != 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "closed subscribers stayed subscribed"
+        );
         thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(int(&c.cmd(&["PUBLISH", "news.a", "last"])), 1);
-    assert_eq!(items(&first.read_reply().unwrap()), ["message", "news.a", "last"]);
+    assert_eq!(
+        items(&first.read_reply().unwrap()),
+        ["message", "news.a", "last"]
+    );
 }
 
 #[test]
 fn resp3_client_mixes_pushes_and_commands() {
     let server = start();
     let port = server.port();
-    let mut subs: Vec<RawConn> = (0..4).map(|_| subscriber(port, true, &["SUBSCRIBE", "ch"])).collect();
+    let mut subs: Vec<RawConn> = (0..4)
+        .map(|_| subscriber(port, true, &["SUBSCRIBE", "ch"]))
+        .collect();
     let mut publisher = RawConn::connect(port).unwrap();
     let keys = keys_on_both_cores("mix", 4);
     for (round, key) in keys.iter().enumerate() {
-        assert_eq!(int(&publisher.cmd(&["PUBLISH", "ch", &format!("m{round}")])), 4);
+        assert_eq!(
+            int(&publisher.cmd(&["PUBLISH", "ch", &format!("m{round}")])),
+            4
+        );
         for s in &mut subs {
             // The push may come before or after the replies, never inside one.
             s.send(&["SET", key, "v"]).unwrap();
@@ -158,7 +230,10 @@ fn resp3_client_mixes_pushes_and_commands() {
             for _ in 0..3 {
                 seen.push(s.read_reply().unwrap());
             }
-            let push = seen.iter().position(|r| r.starts_with(b">")).expect("the message arrived");
+            let push = seen
+                .iter()
+                .position(|r| r.starts_with(b">"))
+                .expect("the message arrived");
             assert_eq!(items(&seen[push]), ["message", "ch", &format!("m{round}")]);
             seen.remove(push);
             assert_eq!(seen, [b"+OK\r\n".to_vec(), b"$1\r\nv\r\n".to_vec()]);
@@ -186,7 +261,15 @@ fn slow_subscriber_is_disconnected_by_the_hard_limit() {
     let server = start();
     let port = server.port();
     let mut c = RawConn::connect(port).unwrap();
-    assert_eq!(c.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 2mb 1mb 60"]), b"+OK\r\n");
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 2mb 1mb 60"
+        ]),
+        b"+OK\r\n"
+    );
     let mut fast = subscriber(port, false, &["SUBSCRIBE", "big"]);
     let mut slow = subscriber(port, false, &["SUBSCRIBE", "big"]);
     let payload = "x".repeat(64 * 1024);
@@ -208,7 +291,10 @@ fn slow_subscriber_is_disconnected_by_the_hard_limit() {
     let mut fast = reader.join().unwrap();
     assert_gone(&mut c, &mut slow, "big");
     assert_eq!(int(&c.cmd(&["PUBLISH", "big", "after"])), 1);
-    assert_eq!(items(&fast.read_reply().unwrap()), ["message", "big", "after"]);
+    assert_eq!(
+        items(&fast.read_reply().unwrap()),
+        ["message", "big", "after"]
+    );
 }
 
 /// The slow subscriber's connection ends (after whatever it was sent) and
@@ -223,9 +309,16 @@ fn assert_gone(c: &mut RawConn, slow: &mut RawConn, channel: &str) {
             }
         }
     }
-    assert_eq!(items(&c.cmd(&["PUBSUB", "NUMSUB", channel])), [channel, "1"]);
+    assert_eq!(
+        items(&c.cmd(&["PUBSUB", "NUMSUB", channel])),
+        [channel, "1"]
+    );
     let list = String::from_utf8(c.cmd(&["CLIENT", "LIST"])).unwrap();
-    assert_eq!(list.lines().filter(|l| l.starts_with("id=")).count(), 2, "{list}");
+    assert_eq!(
+        list.lines().filter(|l| l.starts_with("id=")).count(),
+        2,
+        "{list}"
+    );
 }
 
 /// Over the soft limit for longer than its seconds: disconnected at the
@@ -235,7 +328,15 @@ fn slow_subscriber_is_disconnected_by_the_soft_limit() {
     let server = start();
     let port = server.port();
     let mut c = RawConn::connect(port).unwrap();
-    assert_eq!(c.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 1mb 1"]), b"+OK\r\n");
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 0 1mb 1"
+        ]),
+        b"+OK\r\n"
+    );
     let mut fast = subscriber(port, true, &["SUBSCRIBE", "soft"]);
     let mut slow = subscriber(port, false, &["SUBSCRIBE", "soft"]);
     let payload = "y".repeat(64 * 1024);
@@ -246,7 +347,11 @@ fn slow_subscriber_is_disconnected_by_the_soft_limit() {
         }
     };
     publish(&mut c, &mut fast, 200);
-    assert_eq!(items(&c.cmd(&["PUBSUB", "NUMSUB", "soft"])), ["soft", "2"], "within the soft period");
+    assert_eq!(
+        items(&c.cmd(&["PUBSUB", "NUMSUB", "soft"])),
+        ["soft", "2"],
+        "within the soft period"
+    );
     thread::sleep(Duration::from_millis(1500));
     publish(&mut c, &mut fast, 2);
     assert_gone(&mut c, &mut slow, "soft");
@@ -260,9 +365,17 @@ fn keyspace_notifications() {
     let server = start();
     let port = server.port();
     let mut c = RawConn::connect(port).unwrap();
-    assert_eq!(c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA$nm"]), b"+OK\r\n");
-    assert_eq!(items(&c.cmd(&["CONFIG", "GET", "notify-keyspace-events"])), ["notify-keyspace-events", "AKEm"]);
-    let mut subs: Vec<RawConn> = (0..4).map(|i| subscriber(port, i % 2 == 0, &["PSUBSCRIBE", "__key*@0__:*"])).collect();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA$nm"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        items(&c.cmd(&["CONFIG", "GET", "notify-keyspace-events"])),
+        ["notify-keyspace-events", "AKEm"]
+    );
+    let mut subs: Vec<RawConn> = (0..4)
+        .map(|i| subscriber(port, i % 2 == 0, &["PSUBSCRIBE", "__key*@0__:*"]))
+        .collect();
     let keys = keys_on_both_cores("ev", 2);
     let mut expected: Vec<(String, String)> = Vec::new();
     let mut run = |c: &mut RawConn, args: &[&str], events: &[&str]| {
@@ -273,7 +386,15 @@ fn keyspace_notifications() {
         }
     };
     for k in &keys {
-        let (s, l, h, z, x, t, m) = (format!("{k}s"), format!("{k}l"), format!("{k}h"), format!("{k}z"), format!("{k}x"), format!("{k}t"), format!("{k}m"));
+        let (s, l, h, z, x, t, m) = (
+            format!("{k}s"),
+            format!("{k}l"),
+            format!("{k}h"),
+            format!("{k}z"),
+            format!("{k}x"),
+            format!("{k}t"),
+            format!("{k}m"),
+        );
         run(&mut c, &["SET", &s, "1"], &["new", "set"]);
         run(&mut c, &["INCRBY", &s, "2"], &["incrby"]);
         run(&mut c, &["EXPIRE", &s, "100"], &["expire"]);
@@ -288,7 +409,11 @@ fn keyspace_notifications() {
         run(&mut c, &["ZADD", &z, "1", "m"], &["new", "zadd"]);
         run(&mut c, &["XADD", &t, "*", "f", "v"], &["new", "xadd"]);
         run(&mut c, &["GET", &m], &["keymiss"]);
-        run(&mut c, &["SET", &x, "v", "PX", "30"], &["new", "set", "expire"]);
+        run(
+            &mut c,
+            &["SET", &x, "v", "PX", "30"],
+            &["new", "set", "expire"],
+        );
     }
     for k in &keys {
         let x = format!("{k}x");
@@ -305,11 +430,19 @@ fn keyspace_notifications() {
         // Each key's events come in order from its core; the two cores'
         // streams interleave, so compare per key.
         for k in &keys {
-            let mine = |v: &Vec<(String, String)>| v.iter().filter(|(ch, msg)| ch.contains(k.as_str()) || msg.starts_with(k.as_str())).cloned().collect::<Vec<_>>();
+            let mine = |v: &Vec<(String, String)>| {
+                v.iter()
+                    .filter(|(ch, msg)| ch.contains(k.as_str()) || msg.starts_with(k.as_str()))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(mine(&got), mine(&expected), "subscriber {i}, key {k}");
         }
     }
-    assert_eq!(c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]), b"+OK\r\n");
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]),
+        b"+OK\r\n"
+    );
     c.cmd(&["SET", "quiet", "1"]);
     assert_eq!(int(&c.cmd(&["PUBLISH", "marker", "x"])), 0);
 }

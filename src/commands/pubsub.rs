@@ -13,26 +13,162 @@ const G: &str = "pubsub";
 const SUB_FLAGS: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
 
 pub static COMMANDS: &[Command] = &[
-    cmd("subscribe", -2, SUB_FLAGS, NOKEYS, G, "2.0.0", "Listen for messages published to the given channels", Run::Conn(subscribe)),
-    cmd("psubscribe", -2, SUB_FLAGS, NOKEYS, G, "2.0.0", "Listen for messages published to channels matching the given patterns", Run::Conn(psubscribe)),
-    cmd("ssubscribe", -2, SUB_FLAGS, (1, -1, 1), G, "7.0.0", "Listen for messages published to the given shard channels", Run::Conn(ssubscribe)),
-    cmd("unsubscribe", -1, SUB_FLAGS, NOKEYS, G, "2.0.0", "Stop listening for messages posted to the given channels", Run::Conn(unsubscribe)),
-    cmd("punsubscribe", -1, SUB_FLAGS, NOKEYS, G, "2.0.0", "Stop listening for messages posted to channels matching the given patterns", Run::Conn(punsubscribe)),
-    cmd("sunsubscribe", -1, SUB_FLAGS, (1, -1, 1), G, "7.0.0", "Stop listening for messages posted to the given shard channels", Run::Conn(sunsubscribe)),
-    cmd("publish", 3, PUBSUB | LOADING | STALE | FAST, NOKEYS, G, "2.0.0", "Post a message to a channel", Run::Conn(publish)),
-    cmd("spublish", 3, PUBSUB | LOADING | STALE | FAST, (1, 1, 1), G, "7.0.0", "Post a message to a shard channel", Run::Conn(spublish)),
-    cmd("pubsub", -2, 0, NOKEYS, G, "2.8.0", "A container for Pub/Sub commands", Run::Conn(pubsub_help)).with_subs(PUBSUB_SUBS),
+    cmd(
+        "subscribe",
+        -2,
+        SUB_FLAGS,
+        NOKEYS,
+        G,
+        "2.0.0",
+        "Listen for messages published to the given channels",
+        Run::Conn(subscribe),
+    ),
+    cmd(
+        "psubscribe",
+        -2,
+        SUB_FLAGS,
+        NOKEYS,
+        G,
+        "2.0.0",
+        "Listen for messages published to channels matching the given patterns",
+        Run::Conn(psubscribe),
+    ),
+    cmd(
+        "ssubscribe",
+        -2,
+        SUB_FLAGS,
+        (1, -1, 1),
+        G,
+        "7.0.0",
+        "Listen for messages published to the given shard channels",
+        Run::Conn(ssubscribe),
+    ),
+    cmd(
+        "unsubscribe",
+        -1,
+        SUB_FLAGS,
+        NOKEYS,
+        G,
+        "2.0.0",
+        "Stop listening for messages posted to the given channels",
+        Run::Conn(unsubscribe),
+    ),
+    cmd(
+        "punsubscribe",
+        -1,
+        SUB_FLAGS,
+        NOKEYS,
+        G,
+        "2.0.0",
+        "Stop listening for messages posted to channels matching the given patterns",
+        Run::Conn(punsubscribe),
+    ),
+    cmd(
+        "sunsubscribe",
+        -1,
+        SUB_FLAGS,
+        (1, -1, 1),
+        G,
+        "7.0.0",
+        "Stop listening for messages posted to the given shard channels",
+        Run::Conn(sunsubscribe),
+    ),
+    cmd(
+        "publish",
+        3,
+        PUBSUB | LOADING | STALE | FAST,
+        NOKEYS,
+        G,
+        "2.0.0",
+        "Post a message to a channel",
+        Run::Conn(publish),
+    ),
+    cmd(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST,
+        (1, 1, 1),
+        G,
+        "7.0.0",
+        "Post a message to a shard channel",
+        Run::Conn(spublish),
+    ),
+    cmd(
+        "pubsub",
+        -2,
+        0,
+        NOKEYS,
+        G,
+        "2.8.0",
+        "A container for Pub/Sub commands",
+        Run::Conn(pubsub_help),
+    )
+    .with_subs(PUBSUB_SUBS),
 ];
 
 const INTROSPECT: u32 = PUBSUB | LOADING | STALE;
 
 static PUBSUB_SUBS: &[Command] = &[
-    cmd("pubsub|channels", -2, INTROSPECT, NOKEYS, G, "2.8.0", "List active channels", Run::Conn(channels)),
-    cmd("pubsub|numpat", 2, INTROSPECT, NOKEYS, G, "2.8.0", "Get the count of unique patterns pattern subscriptions", Run::Conn(numpat)),
-    cmd("pubsub|numsub", -2, INTROSPECT, NOKEYS, G, "2.8.0", "Get the count of subscribers for channels", Run::Conn(numsub)),
-    cmd("pubsub|shardchannels", -2, INTROSPECT, NOKEYS, G, "7.0.0", "List active shard channels", Run::Conn(shardchannels)),
-    cmd("pubsub|shardnumsub", -2, INTROSPECT, NOKEYS, G, "7.0.0", "Get the count of subscribers for shard channels", Run::Conn(shardnumsub)),
-    cmd("pubsub|help", 2, LOADING | STALE, NOKEYS, G, "6.2.0", "Show helpful text about the different subcommands", Run::Conn(pubsub_help)),
+    cmd(
+        "pubsub|channels",
+        -2,
+        INTROSPECT,
+        NOKEYS,
+        G,
+        "2.8.0",
+        "List active channels",
+        Run::Conn(channels),
+    ),
+    cmd(
+        "pubsub|numpat",
+        2,
+        INTROSPECT,
+        NOKEYS,
+        G,
+        "2.8.0",
+        "Get the count of unique patterns pattern subscriptions",
+        Run::Conn(numpat),
+    ),
+    cmd(
+        "pubsub|numsub",
+        -2,
+        INTROSPECT,
+        NOKEYS,
+        G,
+        "2.8.0",
+        "Get the count of subscribers for channels",
+        Run::Conn(numsub),
+    ),
+    cmd(
+        "pubsub|shardchannels",
+        -2,
+        INTROSPECT,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "List active shard channels",
+        Run::Conn(shardchannels),
+    ),
+    cmd(
+        "pubsub|shardnumsub",
+        -2,
+        INTROSPECT,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Get the count of subscribers for shard channels",
+        Run::Conn(shardnumsub),
+    ),
+    cmd(
+        "pubsub|help",
+        2,
+        LOADING | STALE,
+        NOKEYS,
+        G,
+        "6.2.0",
+        "Show helpful text about the different subcommands",
+        Run::Conn(pubsub_help),
+    ),
 ];
 
 fn names(a: OwnedArgs) -> Vec<Vec<u8>> {
@@ -129,7 +265,10 @@ fn shardnumsub(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
 }
 
 fn unknown_sub(a: &OwnedArgs) -> String {
-    format!("ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.", super::printable(a.get(1), 128))
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+        super::printable(a.get(1), 128)
+    )
 }
 
 fn pubsub_help(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {

@@ -120,7 +120,11 @@ pub fn deliver(info: &ClientInfo, write: impl FnOnce(&mut Reply)) {
         write(&mut Reply::new(&mut buf, info.proto.get()));
         buf.len()
     };
-    let class = if ob.subscribed() { ClientClass::Pubsub } else { ClientClass::Normal };
+    let class = if ob.subscribed() {
+        ClientClass::Pubsub
+    } else {
+        ClientClass::Normal
+    };
     if over_limit(ob, len as i64, config::output_buffer_limit(class)) {
         *ob.buf.borrow_mut() = Vec::new();
         info.kill();
@@ -179,7 +183,9 @@ impl PubSub {
     /// `shard`) to this core's subscribers; returns how many received it.
     pub fn deliver(&self, shard: bool, channel: &[u8], msg: &[u8]) -> usize {
         if shard {
-            let Some(subs) = self.shard_channels.get(channel) else { return 0 };
+            let Some(subs) = self.shard_channels.get(channel) else {
+                return 0;
+            };
             for info in subs.values() {
                 deliver(info, |r| message(r, "smessage", None, channel, msg));
             }
@@ -195,7 +201,9 @@ impl PubSub {
         for (pattern, subs) in &self.patterns {
             if crate::util::glob_match(pattern, channel, false) {
                 for info in subs.values() {
-                    deliver(info, |r| message(r, "pmessage", Some(pattern), channel, msg));
+                    deliver(info, |r| {
+                        message(r, "pmessage", Some(pattern), channel, msg)
+                    });
                 }
                 n += subs.len();
             }
@@ -206,7 +214,10 @@ impl PubSub {
     /// Names in `space` (matching `pattern` if given), for PUBSUB CHANNELS/NUMPAT.
     fn names(&self, space: Space, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
         let t = self.table_ref(space);
-        t.keys().filter(|n| pattern.is_none_or(|p| crate::util::glob_match(p, n, false))).cloned().collect()
+        t.keys()
+            .filter(|n| pattern.is_none_or(|p| crate::util::glob_match(p, n, false)))
+            .cloned()
+            .collect()
     }
 
     fn count(&self, space: Space, name: &[u8]) -> usize {
@@ -275,7 +286,10 @@ pub fn subscribe(s: &mut Session, space: Space, names: Vec<Vec<u8>>) {
     for name in names {
         if s.subs.set(space).insert(name.clone()) {
             let mut ps = core.pubsub.borrow_mut();
-            ps.table(space).entry(name.clone()).or_default().insert(s.info.id, s.info.clone());
+            ps.table(space)
+                .entry(name.clone())
+                .or_default()
+                .insert(s.info.id, s.info.clone());
             ACTIVE[core.id].fetch_add(1, Ordering::Release);
         }
         sync_counts(s);
@@ -287,7 +301,11 @@ pub fn subscribe(s: &mut Session, space: Space, names: Vec<Vec<u8>>) {
 /// (P|S)UNSUBSCRIBE: the given names, or every one of the space; a client
 /// with none gets a single confirmation with a null name.
 pub fn unsubscribe(s: &mut Session, space: Space, names: Vec<Vec<u8>>, reply: bool) {
-    let names = if names.is_empty() { s.subs.set(space).drain().collect::<Vec<_>>() } else { names };
+    let names = if names.is_empty() {
+        s.subs.set(space).drain().collect::<Vec<_>>()
+    } else {
+        names
+    };
     let all = names.is_empty();
     for name in names {
         s.subs.set(space).remove(&name);
@@ -359,7 +377,8 @@ pub async fn forward_notifications(core: Rc<Core>) {
             let (ch, m) = (channel.clone(), msg.clone());
             // The count is not wanted: nobody waits for the reply.
             let (tx, _) = oneshot::channel();
-            let f = move |c: &Rc<Core>| Box::new(c.pubsub.borrow().deliver(false, &ch, &m)) as AnyBox;
+            let f =
+                move |c: &Rc<Core>| Box::new(c.pubsub.borrow().deliver(false, &ch, &m)) as AnyBox;
             core.send(to, Msg::Call(Box::new(f), tx)).await;
         }
     }
@@ -368,7 +387,9 @@ pub async fn forward_notifications(core: Rc<Core>) {
 /// Names of `space` on every core, deduplicated (PUBSUB CHANNELS,
 /// SHARDCHANNELS, NUMPAT).
 pub async fn names(core: &Rc<Core>, space: Space, pattern: Option<Vec<u8>>) -> Vec<Vec<u8>> {
-    let per_core = core.call_all(move |c| c.pubsub.borrow().names(space, pattern.as_deref())).await;
+    let per_core = core
+        .call_all(move |c| c.pubsub.borrow().names(space, pattern.as_deref()))
+        .await;
     let mut all: Vec<Vec<u8>> = per_core.into_iter().flatten().collect();
     all.sort_unstable();
     all.dedup();
@@ -378,13 +399,34 @@ pub async fn names(core: &Rc<Core>, space: Space, pattern: Option<Vec<u8>>) -> V
 /// Subscribers of each name over every core (PUBSUB NUMSUB, SHARDNUMSUB).
 pub async fn counts(core: &Rc<Core>, space: Space, names: Vec<Vec<u8>>) -> Vec<(Vec<u8>, usize)> {
     let n = names.clone();
-    let per_core = core.call_all(move |c| n.iter().map(|name| c.pubsub.borrow().count(space, name)).collect::<Vec<_>>()).await;
-    names.into_iter().enumerate().map(|(i, name)| (name, per_core.iter().map(|v| v[i]).sum())).collect()
+    let per_core = core
+        .call_all(move |c| {
+            n.iter()
+                .map(|name| c.pubsub.borrow().count(space, name))
+                .collect::<Vec<_>>()
+        })
+        .await;
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name, per_core.iter().map(|v| v[i]).sum()))
+        .collect()
 }
 
 /// The commands a RESP2 client may send in subscribed mode.
 pub fn allowed_when_subscribed(name: &str) -> bool {
-    matches!(name, "subscribe" | "ssubscribe" | "psubscribe" | "unsubscribe" | "sunsubscribe" | "punsubscribe" | "ping" | "quit" | "reset")
+    matches!(
+        name,
+        "subscribe"
+            | "ssubscribe"
+            | "psubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "punsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
 }
 
 /// PING in RESP2 subscribed mode: a ["pong", message] array, as Redis sends.

@@ -71,7 +71,12 @@ pub fn flags_text(flags: u32) -> String {
     if flags & ALL == ALL {
         s.push('A');
     } else {
-        s.extend(LETTERS.iter().filter(|(_, f)| flags & f != 0).map(|(l, _)| *l as char));
+        s.extend(
+            LETTERS
+                .iter()
+                .filter(|(_, f)| flags & f != 0)
+                .map(|(l, _)| *l as char),
+        );
     }
     for (l, f) in [('K', KEYSPACE), ('E', KEYEVENT), ('m', KEY_MISS)] {
         if flags & f != 0 {
@@ -116,7 +121,10 @@ fn raise(flags: u32, name: &str, db: usize, key: &[u8]) {
             q.pending.push_back((channel, name.as_bytes().to_vec()));
         }
         if flags & KEYEVENT != 0 {
-            q.pending.push_back((format!("__keyevent@{db}__:{name}").into_bytes(), key.to_vec()));
+            q.pending.push_back((
+                format!("__keyevent@{db}__:{name}").into_bytes(),
+                key.to_vec(),
+            ));
         }
         if let Some(w) = q.waker.take() {
             w.wake();
