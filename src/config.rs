@@ -108,6 +108,7 @@ pub static PARAMS: &[Param] = &[
     p("list-max-listpack-size", Kind::Int(i32::MIN as i64, i32::MAX as i64), "-2", YES),
     p("zset-max-listpack-entries", Kind::Int(0, i64::MAX), "128", YES),
     p("zset-max-listpack-value", Kind::Int(0, i64::MAX), "64", YES),
+    p("client-output-buffer-limit", Kind::Text, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", YES),
 ];
 
 /// Old names Redis 7 still accepts for a directive (alias, name): CONFIG
@@ -189,7 +190,15 @@ fn store(v: &Values, i: usize, raw: &str) -> Result<(), String> {
             let at = words.iter().position(|w| *w == lower).ok_or_else(|| "argument(s) must be one of the following: ".to_string() + &words.join(", "))?;
             (at as i64, lower)
         }
-        Kind::Text => (0, raw.to_string()),
+        Kind::Text => match p.name {
+            "notify-keyspace-events" => {
+                let flags = crate::shard::notify::parse_flags(raw).ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+                crate::shard::notify::set_flags(flags);
+                (0, crate::shard::notify::flags_text(flags))
+            }
+            "client-output-buffer-limit" => (0, set_output_buffer_limits(raw)?),
+            _ => (0, raw.to_string()),
+        },
     };
     not_yet(p.name, raw, &text)?;
     v.ints[i].store(num, Ordering::Relaxed);
@@ -440,3 +449,57 @@ hot_int!(list_max_listpack_size, "list-max-listpack-size");
 hot_int!(hll_sparse_max_bytes, "hll-sparse-max-bytes");
 hot_int!(zset_max_listpack_entries, "zset-max-listpack-entries");
 hot_int!(zset_max_listpack_value, "zset-max-listpack-value");
+
+/// Client classes of `client-output-buffer-limit`.
+#[derive(Clone, Copy)]
+pub enum ClientClass {
+    Normal = 0,
+    Replica = 1,
+    Pubsub = 2,
+}
+
+/// (hard, soft, soft seconds) per client class, read on every push.
+static OUTPUT_LIMITS: [AtomicI64; 9] = [const { AtomicI64::new(0) }; 9];
+
+/// The output buffer limits of a class: (hard bytes, soft bytes, soft seconds).
+pub fn output_buffer_limit(class: ClientClass) -> (i64, i64, i64) {
+    let at = class as usize * 3;
+    let l = |i: usize| OUTPUT_LIMITS[at + i].load(Ordering::Relaxed);
+    (l(0), l(1), l(2))
+}
+
+/// Applies `class hard soft seconds` groups (classes not named keep their
+/// limits, as in Redis) and returns the whole setting in Redis' form.
+fn set_output_buffer_limits(raw: &str) -> Result<String, String> {
+    let words: Vec<&str> = raw.split_whitespace().collect();
+    if words.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut updates = Vec::new();
+    for g in words.chunks(4) {
+        let class = match g[0].to_ascii_lowercase().as_str() {
+            "normal" => ClientClass::Normal,
+            "slave" | "replica" => ClientClass::Replica,
+            "pubsub" => ClientClass::Pubsub,
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+        };
+        let (hard, soft, secs) = (parse_memory(g[1]), parse_memory(g[2]), g[3].parse::<i64>().ok().filter(|s| *s >= 0));
+        let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
+            return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into());
+        };
+        updates.push((class, [hard, soft, secs]));
+    }
+    for (class, v) in updates {
+        for (i, x) in v.into_iter().enumerate() {
+            OUTPUT_LIMITS[class as usize * 3 + i].store(x, Ordering::Relaxed);
+        }
+    }
+    let names = ["normal", "slave", "pubsub"];
+    let text = names
+        .iter()
+        .enumerate()
+        .map(|(c, n)| format!("{} {} {} {}", n, OUTPUT_LIMITS[c * 3].load(Ordering::Relaxed), OUTPUT_LIMITS[c * 3 + 1].load(Ordering::Relaxed), OUTPUT_LIMITS[c * 3 + 2].load(Ordering::Relaxed)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(text)
+}

@@ -8,6 +8,7 @@ use crate::resp::parser::parse_i64;
 use crate::resp::{err, Reply};
 use crate::server::txn::gather_span;
 use crate::types::{StrValue, Value};
+use crate::shard::notify::STRING;
 
 const G: &str = "bitmap";
 
@@ -68,7 +69,10 @@ fn setbit(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         old
     });
     match old {
-        Some(old) => r.int(old as i64),
+        Some(old) => {
+            ctx.notify(STRING, "setbit", a.get(1));
+            r.int(old as i64)
+        }
         None => r.error(err::WRONGTYPE),
     }
 }

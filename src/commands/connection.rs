@@ -192,6 +192,7 @@ fn reset(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         s.authenticated = config::get_text("requirepass").is_empty();
         s.multi = None;
         super::transactions::forget_watches(s).await;
+        crate::server::pubsub::forget(s);
         s.reply().simple("RESET");
     })
 }
@@ -270,18 +271,34 @@ fn client_no_evict(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     })
 }
 
-/// Redis' client types, for the TYPE filters. Every kvick client is "normal"
-/// (no replicas, masters or pub/sub yet), so the others match nobody.
+/// Redis' client types, for the TYPE filters: a client subscribed to
+/// anything is "pubsub", the others "normal" (kvick has no replicas or
+/// masters yet, so those match nobody).
 #[derive(Clone, Copy, PartialEq)]
 enum ClientType {
+    /// No TYPE filter.
+    Any,
     Normal,
+    Pubsub,
     Other,
+}
+
+impl ClientType {
+    fn matches(self, info: &crate::server::clients::ClientInfo) -> bool {
+        match self {
+            ClientType::Any => true,
+            ClientType::Normal => !info.outbox.subscribed(),
+            ClientType::Pubsub => info.outbox.subscribed(),
+            ClientType::Other => false,
+        }
+    }
 }
 
 fn client_type(name: &[u8]) -> Result<ClientType, String> {
     match name.to_ascii_lowercase().as_slice() {
         b"normal" => Ok(ClientType::Normal),
-        b"slave" | b"replica" | b"pubsub" | b"master" => Ok(ClientType::Other),
+        b"pubsub" => Ok(ClientType::Pubsub),
+        b"slave" | b"replica" | b"master" => Ok(ClientType::Other),
         _ => Err(format!("ERR Unknown client type '{}'", printable(name, 128))),
     }
 }
@@ -289,7 +306,7 @@ fn client_type(name: &[u8]) -> Result<ClientType, String> {
 fn client_list(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let mut ids: Option<Vec<u64>> = None;
-        let mut kind = ClientType::Normal;
+        let mut kind = ClientType::Any;
         if a.len() == 4 && a.is(2, "type") {
             match client_type(a.get(3)) {
                 Ok(t) => kind = t,
@@ -308,14 +325,14 @@ fn client_list(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             return s.reply().error(err::SYNTAX);
         }
         let mut text = String::new();
-        if kind == ClientType::Normal {
+        if kind != ClientType::Other {
             let now = crate::util::now_ms();
             let wanted = ids.clone();
             let per_core = s
                 .core
                 .call_all(move |c| {
                     let clients = c.clients.borrow();
-                    let live = clients.map.values().filter(|i| !i.killed.get());
+                    let live = clients.map.values().filter(|i| !i.killed.get() && kind.matches(i));
                     live.filter(|i| wanted.as_ref().is_none_or(|w| w.contains(&i.id))).map(|i| (i.id, i.line(now, clients.blocked.contains_key(&i.id)))).collect::<Vec<_>>()
                 })
                 .await;
@@ -337,7 +354,7 @@ fn client_list(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
 fn client_kill(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let (mut addr, mut laddr, mut id, mut kind) = (None, None, 0u64, ClientType::Normal);
+        let (mut addr, mut laddr, mut id, mut kind) = (None, None, 0u64, ClientType::Any);
         // CLIENT KILL ip:port (old form) may kill the caller; the filter form skips it by default.
         let old_form = a.len() == 3;
         let mut skipme = !old_form;
@@ -384,13 +401,14 @@ fn client_kill(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         }
         let me = s.info.id;
         let (mut killed, mut kill_me) = (0i64, false);
-        if kind == ClientType::Normal {
+        if kind != ClientType::Other {
             let results = s
                 .core
                 .call_all(move |c| {
                     let (mut n, mut me_too) = (0i64, false);
                     for info in c.clients.borrow().map.values() {
                         let matches = !info.killed.get()
+                            && kind.matches(info)
                             && addr.as_ref().is_none_or(|a| *a == info.addr.to_string())
                             && laddr.as_ref().is_none_or(|a| *a == info.laddr.to_string())
                             && (id == 0 || info.id == id);

@@ -7,6 +7,7 @@ use crate::resp::parser::parse_i64;
 use crate::resp::{err, Reply};
 use crate::types::HashValue;
 use crate::util::{glob_match, long_double_add, rng_from, sample_distinct, LdAddError};
+use crate::shard::notify::HASH;
 
 const G: &str = "hash";
 
@@ -45,8 +46,9 @@ fn set_pairs(ctx: &mut Ctx, r: &mut Reply, a: &Args, name: &str) -> Option<i64> 
     }
     let pairs = (2..a.len()).step_by(2);
     let added = ctx.update::<HashValue, _>(a.get(1), |h| pairs.filter(|&i| h.set(a.get(i), a.get(i + 1))).count() as i64);
-    if added.is_err() {
-        r.error(err::WRONGTYPE);
+    match added {
+        Ok(_) => ctx.notify(HASH, "hset", a.get(1)),
+        Err(()) => r.error(err::WRONGTYPE),
     }
     added.ok()
 }
@@ -66,7 +68,12 @@ fn hmset(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 fn hsetnx(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let (field, value) = (a.get(2), a.get(3));
     match ctx.update::<HashValue, _>(a.get(1), |h| h.get(field).is_none() && h.set(field, value)) {
-        Ok(added) => r.int(added as i64),
+        Ok(added) => {
+            if added {
+                ctx.notify(HASH, "hset", a.get(1));
+            }
+            r.int(added as i64)
+        }
         Err(()) => r.error(err::WRONGTYPE),
     }
 }
@@ -95,7 +102,12 @@ fn hmget(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 fn hdel(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     // A missing key gets a transient empty hash, which is not stored.
     match ctx.update::<HashValue, _>(a.get(1), |h| a.iter().skip(2).filter(|f| h.remove(f)).count() as i64) {
-        Ok(n) => r.int(n),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(HASH, "hdel", a.get(1));
+            }
+            r.int(n)
+        }
         Err(()) => r.error(err::WRONGTYPE),
     }
 }
@@ -168,7 +180,10 @@ fn hincrby(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Ok(next)
     });
     match result {
-        Ok(Ok(n)) => r.int(n),
+        Ok(Ok(n)) => {
+            ctx.notify(HASH, "hincrby", a.get(1));
+            r.int(n)
+        }
         Ok(Err(e)) => r.error(e),
         Err(()) => r.error(err::WRONGTYPE),
     }
@@ -193,7 +208,10 @@ fn hincrbyfloat(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Ok(text)
     });
     match result {
-        Ok(Ok(text)) => r.bulk(&text),
+        Ok(Ok(text)) => {
+            ctx.notify(HASH, "hincrbyfloat", a.get(1));
+            r.bulk(&text)
+        }
         Ok(Err(e)) => r.error(e),
         Err(()) => r.error(err::WRONGTYPE),
     }

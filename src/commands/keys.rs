@@ -23,6 +23,7 @@ use crate::types::list::End;
 use crate::types::zset::Limits;
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, Zset};
 use crate::util::{glob_match, now_ms};
+use crate::shard::notify::GENERIC;
 
 const G: &str = "generic";
 
@@ -70,7 +71,11 @@ fn count_deleted(ctx: &mut Ctx, keys: impl Iterator<Item = impl AsRef<[u8]>>) ->
     keys.filter(|k| {
         let db = ctx.db();
         db.expire_if_due(k.as_ref(), now);
-        db.remove(k.as_ref()).is_some()
+        let deleted = db.remove(k.as_ref()).is_some();
+        if deleted {
+            ctx.notify(GENERIC, "del", k.as_ref());
+        }
+        deleted
     })
     .count() as i64
 }
@@ -174,8 +179,10 @@ fn expire_generic(ctx: &mut Ctx, r: &mut Reply, a: Args, name: &str, unit_ms: i6
     }
     if when <= ctx.now as i64 {
         ctx.db().remove(key);
+        ctx.notify(GENERIC, "del", key);
     } else {
         ctx.db().set_expire(key, when as u64);
+        ctx.notify(GENERIC, "expire", key);
     }
     r.int(1);
 }
@@ -231,6 +238,7 @@ fn persist(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         return r.int(0);
     }
     ctx.db().set_expire(key, 0);
+    ctx.notify(GENERIC, "persist", key);
     r.int(1);
 }
 
@@ -499,6 +507,8 @@ fn rename_generic(ctx: &mut Ctx, r: &mut Reply, a: Args, nx: bool) {
     }
     let e = ctx.db().remove(src).expect("source checked above");
     ctx.db().insert_entry(dst, e);
+    ctx.notify(GENERIC, "rename_from", src);
+    ctx.notify(GENERIC, "rename_to", dst);
     rename_reply(r, nx);
 }
 
@@ -534,12 +544,22 @@ async fn rename_across(s: &mut Session, a: OwnedArgs, nx: bool) {
         .on(from, move |sh| {
             let mut ctx = Ctx::new(sh, db);
             ctx.write(&src)?;
-            Some(if dst_exists { None } else { ctx.db().remove(&src) })
+            if dst_exists {
+                return Some(None);
+            }
+            let e = ctx.db().remove(&src);
+            ctx.notify(GENERIC, "rename_from", &src);
+            Some(e)
         })
         .await;
     let moved = match taken {
         Some(Some(e)) => {
-            txn.on(to, move |sh| Ctx::new(sh, db).db().insert_entry(&dst, e)).await;
+            txn.on(to, move |sh| {
+                let mut ctx = Ctx::new(sh, db);
+                ctx.db().insert_entry(&dst, e);
+                ctx.notify(GENERIC, "rename_to", &dst);
+            })
+            .await;
             Some(true)
         }
         Some(None) => Some(false),
@@ -605,6 +625,7 @@ fn copy_into(ctx: &mut Ctx, key: &[u8], value: Value, expire_at: u64, replace: b
         return false;
     }
     ctx.db().insert(key, value, expire_at);
+    ctx.notify(GENERIC, "copy_to", key);
     true
 }
 
@@ -660,6 +681,8 @@ fn move_(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     }
     let e = ctx.db().remove(key).expect("key checked above");
     ctx.shard.dbs[dst_db].insert_entry(key, e);
+    ctx.notify(GENERIC, "move_from", key);
+    ctx.with_db(dst_db).notify(GENERIC, "move_to", key);
     r.int(1);
 }
 
@@ -908,6 +931,7 @@ fn restore(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         return r.ok();
     }
     ctx.db().insert(key, value, at as u64);
+    ctx.notify(GENERIC, "restore", key);
     // kvick keeps no LFU counter (see OBJECT FREQ), so FREQ is validated only.
     if let (Some(idle), false) = (idle, lfu_policy()) {
         let lru = ((ctx.now / 1000) as u32).saturating_sub(idle.min(u32::MAX as i64) as u32);

@@ -18,6 +18,7 @@ use crate::shard::blocking::{Wake, Waiter};
 use crate::shard::locks::Mode;
 use crate::types::list::End;
 use crate::types::{ListValue, Value};
+use crate::shard::notify::{GENERIC, LIST};
 
 const G: &str = "list";
 
@@ -74,6 +75,7 @@ fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
     if let Ok(Some(l)) = write_list(ctx, key) {
         if l.is_empty() {
             ctx.db().remove(key);
+            ctx.notify(GENERIC, "del", key);
         }
     }
 }
@@ -81,6 +83,14 @@ fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
 /// Pushes `elements` at `end` of the list at `key`, creating it if `create`.
 /// Returns the new length (0 if it did not exist and `create` is false).
 fn push_elements<'e>(ctx: &mut Ctx, key: &[u8], end: End, elements: impl Iterator<Item = &'e [u8]>, create: bool) -> Result<usize, ()> {
+    let n = push_quietly(ctx, key, end, elements, create)?;
+    if n > 0 {
+        ctx.notify(LIST, if end == End::Left { "lpush" } else { "rpush" }, key);
+    }
+    Ok(n)
+}
+
+fn push_quietly<'e>(ctx: &mut Ctx, key: &[u8], end: End, elements: impl Iterator<Item = &'e [u8]>, create: bool) -> Result<usize, ()> {
     let fill = fill();
     match write_list(ctx, key)? {
         Some(l) => {
@@ -171,7 +181,16 @@ fn pop_cmd(ctx: &mut Ctx, r: &mut Reply, a: Args, end: End) {
             }
         }
     }
+    ctx.notify(LIST, pop_event(end), key);
     drop_if_empty(ctx, key);
+}
+
+fn pop_event(end: End) -> &'static str {
+    if end == End::Left {
+        "lpop"
+    } else {
+        "rpop"
+    }
 }
 
 fn lpop(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -312,6 +331,7 @@ fn lset(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     match index(i, l.len()) {
         Some(i) => {
             l.set(i, a.get(3), fill());
+            ctx.notify(LIST, "lset", a.get(1));
             r.ok();
         }
         None => r.error(OUT_OF_RANGE),
@@ -333,7 +353,9 @@ fn linsert(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     };
     let Some(at) = l.iter_from(0).position(|e| e == a.get(3)) else { return r.int(-1) };
     l.insert(at + after as usize, a.get(4), fill());
-    r.int(l.len() as i64);
+    let n = l.len();
+    ctx.notify(LIST, "linsert", a.get(1));
+    r.int(n as i64);
 }
 
 fn lrem(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -347,6 +369,9 @@ fn lrem(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let end = if count < 0 { End::Right } else { End::Left };
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
     let removed = l.remove_matching(a.get(3), limit, end, fill());
+    if removed > 0 {
+        ctx.notify(LIST, "lrem", key);
+    }
     drop_if_empty(ctx, key);
     r.int(removed as i64);
 }
@@ -367,6 +392,7 @@ fn ltrim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             l.drop(End::Left, from);
         }
     }
+    ctx.notify(LIST, "ltrim", key);
     drop_if_empty(ctx, key);
     r.ok();
 }
@@ -430,6 +456,7 @@ fn pop_reply(ctx: &mut Ctx, r: &mut Reply, key: &[u8], spec: PopSpec) {
             }
         }
     }
+    ctx.notify(LIST, pop_event(spec.end), key);
     drop_if_empty(ctx, key);
 }
 
@@ -591,6 +618,7 @@ fn move_local(ctx: &mut Ctx, r: &mut Reply, src: &[u8], dst: &[u8], from: End, t
     }
     let Ok(Some(l)) = write_list(ctx, src) else { unreachable!("checked above") };
     let v = l.pop(from, |v| v.to_vec()).expect("a stored list is never empty");
+    ctx.notify(LIST, pop_event(from), src);
     drop_if_empty(ctx, src);
     push_elements(ctx, dst, to, std::iter::once(v.as_slice()), true).expect("checked above");
     r.bulk(&v);
@@ -661,6 +689,7 @@ async fn move_across(s: &mut Session, a: &OwnedArgs, from: End, to: End, pending
                         let mut ctx = Ctx::new(sh, db);
                         let Ok(Some(l)) = write_list(&mut ctx, &s2) else { unreachable!("checked under the lock") };
                         let v = l.pop(from, |v| v.to_vec()).expect("a stored list is never empty");
+                        ctx.notify(LIST, pop_event(from), &s2);
                         drop_if_empty(&mut ctx, &s2);
                         v
                     })

@@ -18,6 +18,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -36,6 +37,7 @@ use hashbrown::HashMap;
 use crate::resp::Reply;
 use crate::server::session::Session;
 use crate::shard::db::{Db, Entry};
+use crate::shard::notify::{self, event as notify};
 use crate::shard::Shard;
 
 /// A command's arguments: byte ranges into one buffer (zero-copy).
@@ -181,7 +183,10 @@ impl Ctx<'_> {
         let e = shard.dbs[self.db].get_mut(key, self.now);
         match e {
             Some(_) => shard.stats.keyspace_hits += 1,
-            None => shard.stats.keyspace_misses += 1,
+            None => {
+                shard.stats.keyspace_misses += 1;
+                notify(notify::KEY_MISS, "keymiss", self.db, key);
+            }
         }
         e
     }
@@ -218,8 +223,16 @@ impl Ctx<'_> {
         };
         if emptied {
             self.db().remove(key);
+            self.notify(notify::GENERIC, "del", key);
         }
         Ok(out)
+    }
+
+    /// Raises keyspace notification `event` of `class` on `key` (one flag
+    /// check when notifications are off).
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        notify(class, event, self.db, key);
     }
 
     /// A key about to be written: lazy expiry and LRU touch, no statistics.
@@ -422,6 +435,7 @@ fn table() -> &'static Table {
             zsets::COMMANDS,
             geo::COMMANDS,
             sort::COMMANDS,
+            pubsub::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

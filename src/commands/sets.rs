@@ -15,6 +15,7 @@ use crate::server::txn::{gather_span, Txn};
 use crate::shard::locks::{LockSet, Mode};
 use crate::types::{SetValue, Value};
 use crate::util::{glob_match, rng_from, sample_distinct};
+use crate::shard::notify::{GENERIC, SET};
 
 const G: &str = "set";
 
@@ -54,11 +55,19 @@ fn reply_count(r: &mut Reply, n: Result<usize, ()>) {
 }
 
 fn sadd(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    reply_count(r, ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.add(m)).count()));
+    let n = ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.add(m)).count());
+    if n.is_ok_and(|n| n > 0) {
+        ctx.notify(SET, "sadd", a.get(1));
+    }
+    reply_count(r, n);
 }
 
 fn srem(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    reply_count(r, ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.remove(m)).count()));
+    let n = ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.remove(m)).count());
+    if n.is_ok_and(|n| n > 0) {
+        ctx.notify(SET, "srem", a.get(1));
+    }
+    reply_count(r, n);
 }
 
 fn sismember(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -106,6 +115,7 @@ fn spop(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             None => r.null(),
             Some(None) => r.error(err::WRONGTYPE),
             Some(Some(m)) => {
+                ctx.notify(SET, "spop", key);
                 let _ = ctx.update::<SetValue, _>(key, |s| s.remove(&m));
                 r.bulk(&m)
             }
@@ -123,8 +133,10 @@ fn spop(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     if count == 0 {
         return r.set(0);
     }
+    ctx.notify(SET, "spop", key);
     if count >= size {
         let Some(Value::Set(s)) = ctx.db().remove(key).map(|e| e.value) else { unreachable!("checked above") };
+        ctx.notify(GENERIC, "del", key);
         return reply_set(r, &s);
     }
     let remaining = size - count;
@@ -206,8 +218,10 @@ fn smove(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Some(Some(_)) if !dst_ok => r.error(err::WRONGTYPE),
         Some(Some(present)) if src == dst || !present => r.int(present as i64),
         Some(Some(_)) => {
+            ctx.notify(SET, "srem", src);
             let _ = ctx.update::<SetValue, _>(src, |s| s.remove(m));
             let _ = ctx.update::<SetValue, _>(dst, |s| s.add(m));
+            ctx.notify(SET, "sadd", dst);
             r.int(1);
         }
     }
@@ -237,7 +251,10 @@ fn smove_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                     Some(false) => Err(Err(())),
                     Some(true) if !dst_ok => Err(Err(())),
                     Some(true) => match ctx.update::<SetValue, _>(&src, |s| s.remove(&member)) {
-                        Ok(true) => Ok(()),
+                        Ok(true) => {
+                            ctx.notify(SET, "srem", &src);
+                            Ok(())
+                        }
                         _ => Err(Ok(0)),
                     },
                 }
@@ -245,7 +262,9 @@ fn smove_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             .await;
         if taken.is_ok() {
             txn.on(to, move |sh| {
-                let _ = Ctx::new(sh, db).update::<SetValue, _>(&dst, |s| s.add(&m));
+                let mut ctx = Ctx::new(sh, db);
+                let _ = ctx.update::<SetValue, _>(&dst, |s| s.add(&m));
+                ctx.notify(SET, "sadd", &dst);
             })
             .await;
         }

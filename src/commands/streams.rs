@@ -28,6 +28,7 @@ use crate::server::txn::{group_keys, lock_sets, Step, Txn};
 use crate::shard::Shard;
 use crate::types::stream::{Entry, Group, NodeLimits, Pending, StreamId, Trim, ENTRIES_READ_UNKNOWN, LISTPACK_MAX_SIZE};
 use crate::types::{StreamValue, Value};
+use crate::shard::notify::STREAM;
 use crate::util::now_ms;
 
 const G: &str = "stream";
@@ -247,15 +248,24 @@ fn xadd(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     }
     let key = a.get(1);
     let now = ctx.now;
+    let before = r.out.len();
+    xadd_to(ctx, r, key, &o, &a, fields, now);
+    // Notified when an ID was replied (not an error, not a null).
+    if r.out.get(before) == Some(&b'$') && r.out.get(before + 1) != Some(&b'-') {
+        ctx.notify(STREAM, "xadd", key);
+    }
+}
+
+fn xadd_to(ctx: &mut Ctx, r: &mut Reply, key: &[u8], o: &AddTrimOpts, a: &Args, fields: usize, now: u64) {
     match ctx.write(key) {
         Some(e) => match e.value.as_stream_mut() {
-            Some(s) => add_entry(r, s, &o, &a, fields, now),
+            Some(s) => add_entry(r, s, o, a, fields, now),
             None => r.error(err::WRONGTYPE),
         },
         None if o.nomkstream => r.null(),
         None => {
             let mut s = Box::<StreamValue>::default();
-            add_entry(r, &mut s, &o, &a, fields, now);
+            add_entry(r, &mut s, o, a, fields, now);
             return ctx.db().insert(key, Value::Stream(s), 0);
         }
     }

@@ -9,6 +9,7 @@ use crate::resp::{err, Reply};
 use crate::server::session::Session;
 use crate::server::txn::{gather_span, group_keys, run_grouped, Txn};
 use crate::shard::locks::Mode;
+use crate::shard::notify::{GENERIC, STRING};
 use crate::types::{StrValue, Value};
 use crate::util::{long_double_add, LdAddError};
 
@@ -205,6 +206,10 @@ fn set(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     } else {
         ctx.db().insert(key, value, expire_at.unwrap_or(0));
     }
+    ctx.notify(STRING, "set", key);
+    if expire_at.is_some_and(|at| at != 0) {
+        ctx.notify(GENERIC, "expire", key);
+    }
     if !o.get {
         r.ok();
     }
@@ -215,12 +220,15 @@ fn setnx(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         return r.int(0);
     }
     ctx.db().insert(a.get(1), string_value(a.get(2)), 0);
+    ctx.notify(STRING, "set", a.get(1));
     r.int(1);
 }
 
 fn setex_generic(ctx: &mut Ctx, r: &mut Reply, a: Args, name: &str, unit_ms: u64) {
     let Some(at) = expire_arg(r, name, a.get(2), unit_ms, false, ctx.now) else { return };
     ctx.db().insert(a.get(1), string_value(a.get(3)), at);
+    ctx.notify(STRING, "set", a.get(1));
+    ctx.notify(GENERIC, "expire", a.get(1));
     r.ok();
 }
 
@@ -239,6 +247,7 @@ fn getset(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Err(()) => return r.error(err::WRONGTYPE),
     }
     ctx.db().insert(a.get(1), string_value(a.get(2)), 0);
+    ctx.notify(STRING, "set", a.get(1));
 }
 
 fn getdel(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -248,6 +257,7 @@ fn getdel(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Err(()) => return r.error(err::WRONGTYPE),
     }
     ctx.db().remove(a.get(1));
+    ctx.notify(GENERIC, "del", a.get(1));
 }
 
 fn getex(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -269,9 +279,11 @@ fn getex(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         // An expiry in the past deletes the key, as Redis does.
         Some(at) if at != 0 && at <= now => {
             ctx.db().remove(key);
+            ctx.notify(GENERIC, "del", key);
         }
         Some(at) => {
             ctx.db().set_expire(key, at);
+            ctx.notify(GENERIC, if at == 0 { "persist" } else { "expire" }, key);
         }
         None => {}
     }
@@ -328,6 +340,7 @@ fn mset(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     }
     for i in (1..a.len()).step_by(2) {
         ctx.db().insert(a.get(i), string_value(a.get(i + 1)), 0);
+        ctx.notify(STRING, "set", a.get(i));
     }
     r.ok();
 }
@@ -341,6 +354,7 @@ fn mset_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         run_grouped(s, s.db, groups, Mode::Exclusive, Arc::new(a), |ctx, keys, args| {
             for (i, k) in keys {
                 ctx.db().insert(k, string_value(args.get(i + 1)), 0);
+                ctx.notify(STRING, "set", k);
             }
         })
         .await;
@@ -358,6 +372,7 @@ fn msetnx(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     }
     for i in (1..a.len()).step_by(2) {
         ctx.db().insert(a.get(i), string_value(a.get(i + 1)), 0);
+        ctx.notify(STRING, "set", a.get(i));
     }
     r.int(1);
 }
@@ -395,6 +410,7 @@ fn msetnx_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                         let mut ctx = Ctx::new(sh, db);
                         for (i, k) in keys {
                             ctx.db().insert(&k, string_value(a.get(i + 1)), 0);
+                            ctx.notify(STRING, "set", &k);
                         }
                     });
                     (shard, f)
@@ -409,6 +425,15 @@ fn msetnx_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
 
 fn append(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let (key, add) = (a.get(1), a.get(2));
+    let before = r.out.len();
+    append_value(ctx, r, key, add);
+    // Notified unless it failed (an error reply starts with '-').
+    if r.out.get(before) == Some(&b':') {
+        ctx.notify(STRING, "append", key);
+    }
+}
+
+fn append_value(ctx: &mut Ctx, r: &mut Reply, key: &[u8], add: &[u8]) {
     let max = config::proto_max_bulk_len() as usize;
     match ctx.write(key) {
         None => {
@@ -451,6 +476,7 @@ fn incr_by(ctx: &mut Ctx, r: &mut Reply, key: &[u8], by: i64) {
         Some(e) => e.value = Value::Str(StrValue::Int(next)),
         None => ctx.db().insert(key, Value::Str(StrValue::Int(next)), 0),
     }
+    ctx.notify(STRING, "incrby", key);
     r.int(next);
 }
 
@@ -495,6 +521,7 @@ fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let value = Value::Str(StrValue::from_bytes_no_int(&text));
     let now = ctx.now;
     ctx.db().insert_keep_ttl(key, value, now);
+    ctx.notify(STRING, "incrbyfloat", key);
     r.bulk(&text);
 }
 
@@ -550,6 +577,7 @@ fn setrange(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             v[offset..].copy_from_slice(value);
             r.int(v.len() as i64);
             ctx.db().insert(key, Value::Str(StrValue::Raw(v)), 0);
+            ctx.notify(STRING, "setrange", key);
         }
         Some(e) => {
             let Some(s) = e.value.as_str_mut() else { return r.error(err::WRONGTYPE) };
@@ -565,6 +593,7 @@ fn setrange(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             }
             v[offset..offset + value.len()].copy_from_slice(value);
             r.int(v.len() as i64);
+            ctx.notify(STRING, "setrange", key);
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::shard::locks::Mode;
 use crate::types::zset::{Item, Limits};
 use crate::types::{Value, Zset};
 use crate::util::{glob_match, parse_double};
+use crate::shard::notify::{GENERIC, ZSET};
 
 const G: &str = "sorted-set";
 
@@ -98,6 +99,7 @@ fn write_zset<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Zset>, 
 fn delete_if_empty(ctx: &mut Ctx, key: &[u8]) {
     if read_zset_len(ctx, key) == Some(0) {
         ctx.db().remove(key);
+        ctx.notify(GENERIC, "del", key);
     }
 }
 
@@ -272,6 +274,9 @@ pub(super) fn add_pairs<'a>(
     if let Some(z) = fresh {
         ctx.db().insert(key, Value::Zset(Box::new(z)), 0);
     }
+    if added + changed > 0 {
+        ctx.notify(ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if f.incr {
         match last {
             Some(s) => r.double(s),
@@ -291,6 +296,9 @@ fn zrem(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Ok(None) => 0,
         Ok(Some(z)) => a.iter().skip(2).filter(|m| z.remove(m).is_some()).count(),
     };
+    if removed > 0 {
+        ctx.notify(ZSET, "zrem", key);
+    }
     delete_if_empty(ctx, key);
     r.int(removed as i64);
 }

@@ -23,6 +23,8 @@ pub struct ClientInfo {
     pub last_cmd: Cell<&'static str>,
     pub qbuf: Cell<usize>,
     pub killed: Cell<bool>,
+    /// Pushes waiting for the connection (`server::pubsub`).
+    pub outbox: crate::server::pubsub::Outbox,
 }
 
 impl ClientInfo {
@@ -30,7 +32,7 @@ impl ClientInfo {
     /// (`blocked`: waiting in a blocking command, flag `b`).
     pub fn line(&self, now_ms: u64, blocked: bool) -> String {
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -38,8 +40,15 @@ impl ClientInfo {
             String::from_utf8_lossy(&self.name.borrow()),
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_ms.get()) / 1000,
-            if blocked { 'b' } else { 'N' },
+            match (blocked, self.outbox.subscribed()) {
+                (true, _) => "b",
+                (false, true) => "P",
+                (false, false) => "N",
+            },
             self.db.get(),
+            self.outbox.channels.get(),
+            self.outbox.patterns.get(),
+            self.outbox.shard_channels.get(),
             self.qbuf.get(),
             self.last_cmd.get(),
             if self.proto.get() == Proto::Resp3 { 3 } else { 2 },

@@ -27,7 +27,7 @@ use crate::commands::{self, transactions, Args, Run};
 use crate::config;
 use crate::resp::parser::{Parsed, Parser, Source};
 use crate::resp::Reply;
-use crate::server::blocking;
+use crate::server::{blocking, pubsub};
 use crate::server::core::{Batch, BatchBufs, Core, Msg};
 use crate::server::session::Session;
 
@@ -203,7 +203,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                 buf.resize(end + want_free, 0);
             }
         }
-        let n = match stream.read(&mut buf[end..]).await {
+        let n = match read_input(&core, &mut stream, &mut session, &mut buf[end..]).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
@@ -261,6 +261,9 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
             }
         }
         pipe.finish(&core, session.db, session.proto, &mut session.out).await;
+        if !session.info.outbox.is_empty() {
+            session.info.outbox.drain_into(&mut session.out);
+        }
         if !session.out.is_empty() && write_out(&core, &mut stream, &mut session.out).await.is_err() {
             break;
         }
@@ -269,9 +272,34 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
         }
     }
     transactions::forget_watches(&mut session).await;
+    pubsub::forget(&mut session);
     core.clients.borrow_mut().map.remove(&session.info.id);
     super::CONNECTED_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     stream.close().await;
+}
+
+/// Reads more input into `buf`. Meanwhile pushes (pub/sub messages) that
+/// arrive for the connection are written out as they come.
+async fn read_input<T: Transport>(core: &Core, stream: &mut T, s: &mut Session, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        let outbox = &s.info.outbox;
+        if !outbox.is_empty() {
+            outbox.drain_into(&mut s.out);
+            write_out(core, stream, &mut s.out).await?;
+            continue;
+        }
+        if !outbox.subscribed() {
+            return stream.read(buf).await;
+        }
+        let read = stream.read(buf);
+        let input = futures_lite::future::or(async { Some(read.await) }, async {
+            outbox.ready().await;
+            None
+        });
+        if let Some(r) = input.await {
+            return r;
+        }
+    }
 }
 
 /// A blocking command (BLPOP, ...) that found no data waits here rather
@@ -387,6 +415,19 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     // stay so if one is set later). The config read is off the common path.
     if !s.authenticated && cmd.flags & commands::flags::NO_AUTH == 0 && !config::get_text("requirepass").is_empty() {
         reject(s, pipe, "NOAUTH Authentication required.");
+        return;
+    }
+    // A RESP2 client in subscribed mode reads pushes, not replies.
+    if s.proto == crate::resp::Proto::Resp2 && s.info.outbox.subscribed() && !pubsub::allowed_when_subscribed(cmd.name) {
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        );
+        reject(s, pipe, &msg);
+        return;
+    }
+    if s.proto == crate::resp::Proto::Resp2 && s.info.outbox.subscribed() && cmd.name == "ping" && s.multi.is_none() {
+        local_reply(s, pipe, |r| pubsub::subscribed_ping(r, &args));
         return;
     }
     if s.multi.is_some() && !transactions::runs_inside_multi(cmd.name) {

@@ -79,6 +79,8 @@ pub struct Core {
     pub slots: SlotMap,
     pub shard: RefCell<Shard>,
     pub clients: RefCell<Clients>,
+    /// Subscriptions of this core's connections (`server::pubsub`).
+    pub pubsub: RefCell<crate::server::pubsub::PubSub>,
     peers: Senders<Msg>,
     next_txid: std::cell::Cell<u64>,
 }
@@ -90,6 +92,7 @@ impl Core {
             slots,
             shard: RefCell::new(shard),
             clients: RefCell::new(Clients::default()),
+            pubsub: Default::default(),
             peers,
             next_txid: std::cell::Cell::new(1),
         })

@@ -6,6 +6,7 @@ pub mod blocking;
 pub mod clients;
 pub mod connection;
 pub mod core;
+pub mod pubsub;
 pub mod session;
 pub mod txn;
 pub mod uring;
@@ -86,6 +87,7 @@ pub fn run() -> Result<(), String> {
                 }
                 glommio::spawn_local(crate::shard::expire::active_expiry_loop(core.clone())).detach();
                 glommio::spawn_local(clients::close_idle_clients(core.clone())).detach();
+                glommio::spawn_local(pubsub::forward_notifications(core.clone())).detach();
                 let ring = if config::get_text("io-engine") == "uring" {
                     match uring::Ring::new() {
                         Ok(ring) => {
@@ -330,6 +332,7 @@ async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener, ring: 
             last_cmd: "NULL".into(),
             qbuf: 0.into(),
             killed: false.into(),
+            outbox: Default::default(),
         });
         core.clients.borrow_mut().map.insert(info.id, info.clone());
         CONNECTED_CLIENTS.fetch_add(1, Ordering::Relaxed);

@@ -27,12 +27,14 @@ pub struct Session {
     pub exec: Option<ExecScope>,
     /// Set by a blocking command that found no data (`server::blocking`).
     pub blocked: Option<crate::server::blocking::Blocked>,
+    /// Channels, patterns and shard channels subscribed to (`server::pubsub`).
+    pub subs: crate::server::pubsub::Subscriptions,
 }
 
 impl Session {
     pub fn new(core: Rc<Core>, info: Rc<ClientInfo>) -> Self {
         let authenticated = crate::config::get_text("requirepass").is_empty();
-        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated, multi: None, watching: None, exec: None, blocked: None }
+        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated, multi: None, watching: None, exec: None, blocked: None, subs: Default::default() }
     }
 
     pub fn reply(&mut self) -> Reply<'_> {

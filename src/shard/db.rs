@@ -13,6 +13,7 @@ use hashbrown::HashMap;
 use crate::types::Value;
 
 pub use super::key::Key;
+use super::notify;
 type Hasher = foldhash::fast::RandomState;
 
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct Entry {
 
 #[derive(Default)]
 pub struct Db {
+    /// This database's number (keyspace notifications name it).
+    pub index: usize,
     map: HashMap<Key, Entry, Hasher>,
     expires: BTreeSet<(u64, Key)>,
     /// Keys removed on access because they had expired (INFO expired_keys).
@@ -110,6 +113,11 @@ impl Db {
         let _ = key;
     }
 
+    /// An empty database numbered `index`.
+    pub fn numbered(index: usize) -> Db {
+        Db { index, ..Db::default() }
+    }
+
     pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
         // One hash and probe for the common case (live key or no key).
         use hashbrown::hash_map::RawEntryMut;
@@ -119,6 +127,7 @@ impl Db {
                 let (k, e) = o.remove_entry();
                 self.expires.remove(&(e.expire_at, k));
                 self.lazy_expired += 1;
+                notify::event(notify::EXPIRED, "expired", self.index, key);
                 if let Some(flags) = self.watched.remove(key) {
                     flags.iter().for_each(|f| f.store(true, Ordering::Release));
                 }
@@ -149,6 +158,7 @@ impl Db {
             Some(e) if Self::is_expired(e, now) => {
                 self.remove(key);
                 self.lazy_expired += 1;
+                notify::event(notify::EXPIRED, "expired", self.index, key);
                 true
             }
             _ => false,
@@ -170,6 +180,7 @@ impl Db {
             }
             RawEntryMut::Vacant(v) => {
                 v.insert(key.into(), Entry { value, expire_at, lru });
+                notify::event(notify::NEW, "new", self.index, key);
                 0
             }
         };
@@ -239,7 +250,7 @@ impl Db {
         let (watched, blocked) = (std::mem::take(&mut self.watched), std::mem::take(&mut self.blocked));
         // Blocked clients see their keys deleted (XREADGROUP replies so).
         let ready = blocked.keys().filter(|k| self.map.contains_key(*k)).cloned().collect();
-        std::mem::replace(self, Db { watched, blocked, ready, ..Db::default() })
+        std::mem::replace(self, Db { index: self.index, watched, blocked, ready, ..Db::default() })
     }
 
     /// Marks `key` for its blocked clients, if it has any (`shard::blocking`):
@@ -259,6 +270,7 @@ impl Db {
         a.touch_existing(Some(b));
         b.touch_existing(Some(a));
         std::mem::swap(a, b);
+        std::mem::swap(&mut a.index, &mut b.index);
         std::mem::swap(&mut a.watched, &mut b.watched);
         std::mem::swap(&mut a.blocked, &mut b.blocked);
         for db in [a, b] {
@@ -324,6 +336,7 @@ impl Db {
             self.map.remove(&entry.1);
             self.touch(&entry.1);
             self.signal_ready(&entry.1);
+            notify::event(notify::EXPIRED, "expired", self.index, &entry.1);
         }
         due.len()
     }

@@ -6,6 +6,7 @@ pub mod db;
 pub mod expire;
 pub mod key;
 pub mod locks;
+pub mod notify;
 
 use db::Db;
 use locks::LockTable;
@@ -31,7 +32,7 @@ impl Shard {
     pub fn new(id: usize, databases: usize) -> Self {
         Shard {
             id,
-            dbs: (0..databases).map(|_| Db::default()).collect(),
+            dbs: (0..databases).map(Db::numbered).collect(),
             locks: LockTable::default(),
             stats: ShardStats::default(),
             waiting: 0,

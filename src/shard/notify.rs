@@ -1,0 +1,147 @@
+//! Keyspace notifications (Redis' notify.c): a write site calls `event` with
+//! the event's class, name, database and key; when `notify-keyspace-events`
+//! enables the class, the notifications are queued and the core's
+//! forwarding task publishes them through the pub/sub fan-out
+//! (`server::pubsub::forward_notifications`). Notifications of a key are
+//! thus raised on the core that owns the key, in the order of its writes.
+//!
+//! The queue is per thread, which is per core: shard code raises events from
+//! wherever they happen (a command, lazy or active expiry) without a handle
+//! on the core. With notifications off, `event` costs one relaxed load.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll, Waker};
+
+pub const KEYSPACE: u32 = 1 << 0;
+pub const KEYEVENT: u32 = 1 << 1;
+pub const GENERIC: u32 = 1 << 2;
+pub const STRING: u32 = 1 << 3;
+pub const LIST: u32 = 1 << 4;
+pub const SET: u32 = 1 << 5;
+pub const HASH: u32 = 1 << 6;
+pub const ZSET: u32 = 1 << 7;
+pub const EXPIRED: u32 = 1 << 8;
+pub const EVICTED: u32 = 1 << 9;
+pub const STREAM: u32 = 1 << 10;
+pub const KEY_MISS: u32 = 1 << 11;
+pub const MODULE: u32 = 1 << 12;
+pub const NEW: u32 = 1 << 13;
+/// The 'A' alias: every class but key-miss and new.
+const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+/// The enabled classes; K or E must be among them for anything to be sent.
+static FLAGS: AtomicU32 = AtomicU32::new(0);
+
+/// Flag letters in the order Redis prints them (after 'A').
+const LETTERS: &[(u8, u32)] = &[
+    (b'g', GENERIC),
+    (b'$', STRING),
+    (b'l', LIST),
+    (b's', SET),
+    (b'h', HASH),
+    (b'z', ZSET),
+    (b'x', EXPIRED),
+    (b'e', EVICTED),
+    (b't', STREAM),
+    (b'd', MODULE),
+    (b'n', NEW),
+];
+
+/// Redis' keyspaceEventsStringToFlags; None on an unknown character.
+pub fn parse_flags(s: &str) -> Option<u32> {
+    let mut flags = 0;
+    for c in s.bytes() {
+        flags |= match c {
+            b'A' => ALL,
+            b'K' => KEYSPACE,
+            b'E' => KEYEVENT,
+            b'm' => KEY_MISS,
+            c => LETTERS.iter().find(|(l, _)| *l == c)?.1,
+        };
+    }
+    Some(flags)
+}
+
+/// Redis' keyspaceEventsFlagsToString (CONFIG GET's form). As in Redis,
+/// 'A' hides 'n'.
+pub fn flags_text(flags: u32) -> String {
+    let mut s = String::new();
+    if flags & ALL == ALL {
+        s.push('A');
+    } else {
+        s.extend(
+            LETTERS
+                .iter()
+                .filter(|(_, f)| flags & f != 0)
+                .map(|(l, _)| *l as char),
+        );
+    }
+    for (l, f) in [('K', KEYSPACE), ('E', KEYEVENT), ('m', KEY_MISS)] {
+        if flags & f != 0 {
+            s.push(l);
+        }
+    }
+    s
+}
+
+pub fn set_flags(flags: u32) {
+    FLAGS.store(flags, Ordering::Relaxed);
+}
+
+/// Notifications raised on this core, waiting to be published.
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<(Vec<u8>, Vec<u8>)>,
+    waker: Option<Waker>,
+}
+
+thread_local! {
+    static QUEUE: RefCell<Queue> = RefCell::new(Queue::default());
+}
+
+/// Raises event `name` of `class` on `key` of database `db`.
+#[inline]
+pub fn event(class: u32, name: &str, db: usize, key: &[u8]) {
+    let flags = FLAGS.load(Ordering::Relaxed);
+    if flags & class == 0 || flags & (KEYSPACE | KEYEVENT) == 0 {
+        return;
+    }
+    raise(flags, name, db, key);
+}
+
+#[cold]
+fn raise(flags: u32, name: &str, db: usize, key: &[u8]) {
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        if flags & KEYSPACE != 0 {
+            let mut channel = format!("__keyspace@{db}__:").into_bytes();
+            channel.extend_from_slice(key);
+            q.pending.push_back((channel, name.as_bytes().to_vec()));
+        }
+        if flags & KEYEVENT != 0 {
+            q.pending.push_back((
+                format!("__keyevent@{db}__:{name}").into_bytes(),
+                key.to_vec(),
+            ));
+        }
+        if let Some(w) = q.waker.take() {
+            w.wake();
+        }
+    })
+}
+
+/// The next queued notification (channel, message) of this core.
+pub fn poll_next(cx: &mut Context) -> Poll<(Vec<u8>, Vec<u8>)> {
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        match q.pending.pop_front() {
+            Some(n) => Poll::Ready(n),
+            None => {
+                q.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    })
+}
