@@ -127,6 +127,15 @@ impl KvickServer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvick"));
         cmd.args(args)
             .args(["--bind", bind, "--port", &port.to_string()]);
+        // kvick saves snapshots by default (as Redis): unless a test picks
+        // its own `dir`, keep them in a directory of this server's, never in
+        // the repository, and never load another test's.
+        if !args.contains(&"--dir") {
+            let dir = std::env::temp_dir().join(format!("kvick-test-dir-{}-{port}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).expect("create the server's directory");
+            cmd.arg("--dir").arg(dir);
+        }
         let label = if args.is_empty() {
             "kvick".to_string()
         } else {
