@@ -199,7 +199,10 @@ fn bgsave(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         if !snapshot::try_claim() {
             return s.reply().error("ERR Background save already in progress");
         }
-        glommio::spawn_local(snapshot::run_claimed(s.core.clone())).detach();
+        // The point in time is taken before the reply: writes the client
+        // sends after it are not in the snapshot.
+        let start = snapshot::begin_all(&s.core).await;
+        glommio::spawn_local(snapshot::finish(s.core.clone(), start)).detach();
         s.reply().simple("Background saving started");
     })
 }

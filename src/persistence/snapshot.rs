@@ -179,18 +179,39 @@ pub async fn save(core: &Rc<Core>) -> Result<(), SaveError> {
     if !try_claim() {
         return Err(SaveError::InProgress);
     }
-    if run_claimed(core.clone()).await {
+    let start = begin_all(core).await;
+    if finish(core.clone(), start).await {
         Ok(())
     } else {
         Err(SaveError::Failed)
     }
 }
 
-/// Saves after `try_claim` succeeded and releases the claim; true on success.
-pub async fn run_claimed(core: Rc<Core>) -> bool {
+/// After `try_claim`: the snapshot's point in time. Every shard begins it
+/// under a shared whole-keyspace lock, so no multi-shard write is half in
+/// the set; writes acknowledged after this returns are not in it. Returns
+/// the start time, which `finish` takes.
+pub async fn begin_all(core: &Rc<Core>) -> u64 {
     let start = now_ms();
     STARTED_MS.store(start, Relaxed);
     LAST_TRY.store(start / 1000, Relaxed);
+    let compress = config::get_int("rdbcompression") != 0;
+    let epoch = match EPOCH.fetch_add(1, Relaxed).wrapping_add(1) {
+        0 => EPOCH.fetch_add(1, Relaxed).wrapping_add(1),
+        e => e,
+    };
+    let n = core.nshards();
+    let whole = |i| (i, LockSet { db: 0, keys: Vec::new(), mode: Mode::Shared, whole_shard: true });
+    let txn = Txn::acquire(core, (0..n).map(whole).collect()).await;
+    let steps = (0..n).map(|i| (i, Box::new(move |sh: &mut Shard| begin(sh, epoch, compress)) as Step<()>)).collect();
+    txn.on_many(steps).await;
+    txn.release().await;
+    start
+}
+
+/// Writes the snapshot `begin_all` started, records the outcome and
+/// releases the claim; true on success.
+pub async fn finish(core: Rc<Core>, start: u64) -> bool {
     let result = save_set(&core, start).await;
     LAST_SECS.store(((now_ms() - start + 500) / 1000) as i64, Relaxed);
     let ok = match result {
@@ -228,21 +249,9 @@ pub(super) struct CoreFile {
 
 async fn save_set(core: &Rc<Core>, seq: u64) -> Result<(), String> {
     let (dir, name, manifest) = paths();
-    let compress = config::get_int("rdbcompression") != 0;
     let checksum = config::get_int("rdbchecksum") != 0;
-    let epoch = match EPOCH.fetch_add(1, Relaxed).wrapping_add(1) {
-        0 => EPOCH.fetch_add(1, Relaxed).wrapping_add(1),
-        e => e,
-    };
     let n = core.nshards();
-    // One point in time for every core: all shards begin under a shared
-    // whole-keyspace lock, so no multi-shard write is half in the set.
-    let whole = |i| (i, LockSet { db: 0, keys: Vec::new(), mode: Mode::Shared, whole_shard: true });
-    let txn = Txn::acquire(core, (0..n).map(whole).collect()).await;
-    let steps = (0..n).map(|i| (i, Box::new(move |sh: &mut Shard| begin(sh, epoch, compress)) as Step<()>)).collect();
-    txn.on_many(steps).await;
-    txn.release().await;
-
+    // Each core streams its shard into its own file.
     let mut pending = Vec::with_capacity(n);
     for i in 0..n {
         let file = format!("{name}.{seq}.{i}");
