@@ -399,3 +399,35 @@ fn shutdown_saves_and_lastsave_moves() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_corrupt_file_stops_startup_naming_file_and_offset() {
+    let dir = temp_dir("corrupt");
+    // A header, then at offset 11 a string key "ab" whose value is cut short.
+    let mut f = b"REDIS0010".to_vec();
+    f.extend_from_slice(&[0xfe, 0x00, 0x00, 0x02, b'a', b'b', 0x05, b'x']);
+    std::fs::write(dir.join("dump.rdb"), &f).unwrap();
+    let port = common::pick_free_port().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kvick"))
+        .args(["--dir", dir.to_str().unwrap(), "--port", &port, "--threads", "2"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("kvick started on a corrupt dump.rdb");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("dump.rdb at offset 11:"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::rdbfile::{Keys, Loaded};
 use super::snapshot::{self, LOADED_EXPIRED, LOADED_KEYS};
 use crate::server::core::Core;
+use crate::server::fatal;
 use crate::util::now_ms;
 
 /// Keys sent to another core per message.
@@ -29,7 +30,7 @@ pub async fn load_at_startup(core: &Rc<Core>) {
         Ok(Some(set)) => set.into_iter().map(|f| f.name).collect(),
         Ok(None) if dir.join(&name).exists() => vec![name],
         Ok(None) => Vec::new(),
-        Err(e) => fail(&format!("{e}: remove it to start from {} or empty", snapshot_name())),
+        Err(e) => fatal(&format!("{e}: remove it to start from {} or empty", snapshot_name())),
     };
     let start = Instant::now();
     let n = core.nshards();
@@ -63,15 +64,10 @@ fn snapshot_name() -> String {
     crate::config::get_text("dbfilename")
 }
 
-fn fail(msg: &str) -> ! {
-    eprintln!("{msg}");
-    std::process::exit(1);
-}
-
 async fn load_file(core: &Rc<Core>, path: &Path) {
-    let buf = std::fs::read(path).unwrap_or_else(|e| fail(&format!("Fatal error loading the DB {}: {e}. Exiting.", path.display())));
+    let buf = std::fs::read(path).unwrap_or_else(|e| fatal(&format!("Fatal error loading the DB {}: {e}. Exiting.", path.display())));
     let databases = core.shard.borrow().dbs.len();
-    let bad = |e: super::rdbfile::LoadError| -> ! { fail(&format!("Fatal error loading the DB {} at offset {}: {}. Exiting.", path.display(), e.offset, e.what)) };
+    let bad = |e: super::rdbfile::LoadError| -> ! { fatal(&format!("Fatal error loading the DB {} at offset {}: {}. Exiting.", path.display(), e.offset, e.what)) };
     let mut keys = Keys::new(&buf, databases).unwrap_or_else(|e| bad(e));
     let mut batches: Vec<Vec<Loaded>> = (0..core.nshards()).map(|_| Vec::new()).collect();
     let now = now_ms();

@@ -348,6 +348,10 @@ async fn scan_to_file(core: &Rc<Core>, tmp: &Path, checksum: bool) -> Result<(u6
     // Keys without an RDB encoding yet (streams), reported rather than hidden.
     let mut unsaved = 0u64;
     let (mut db, mut cursor, mut buckets) = (0usize, 0usize, None);
+    // Entries the current pass over all databases wrote. hashbrown may also
+    // rehash in place (same bucket count), moving entries behind the
+    // cursor, so passes repeat until one finds nothing left to save.
+    let mut written = 0u64;
     loop {
         {
             let mut shard = core.shard.borrow_mut();
@@ -361,10 +365,13 @@ async fn scan_to_file(core: &Rc<Core>, tmp: &Path, checksum: bool) -> Result<(u6
                     d.snap.pending.clear();
                 }
             }
-            if db == ndbs {
+            if db == ndbs && written == 0 {
                 // Every entry is stamped: nothing can be pending any more.
                 end(&mut shard);
                 break;
+            }
+            if db == ndbs {
+                (db, written) = (0, 0);
             }
             let d = &shard.dbs[db];
             // A resize may move entries behind the cursor: start the table
@@ -378,6 +385,7 @@ async fn scan_to_file(core: &Rc<Core>, tmp: &Path, checksum: bool) -> Result<(u6
             cursor = d.scan(cursor, SLICE, |k, e| {
                 if e.saved.get() != epoch {
                     e.saved.set(epoch);
+                    written += 1;
                     if !here {
                         rdbfile::select_db(buf, db, Some((d.len(), d.expires_len())));
                         here = true;

@@ -165,7 +165,7 @@ async fn wake_tick() {
     }
 }
 
-fn fatal(msg: &str) -> ! {
+pub fn fatal(msg: &str) -> ! {
     eprintln!("{msg}");
     std::process::exit(1);
 }
