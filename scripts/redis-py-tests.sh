@@ -115,7 +115,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 if [[ $SERVER == kvick ]]; then
     "$KVICK" --port "$PORT" --bind 127.0.0.1 --threads "$KVICK_THREADS" \
-        --enable-debug-command yes >"$SERVER_LOG" 2>&1 &
+        --save '' --dir "$WORK" --enable-debug-command yes >"$SERVER_LOG" 2>&1 &
 else
     (cd "$WORK" && exec redis-server --port "$PORT" --bind 127.0.0.1 --save '' \
         --appendonly no --enable-debug-command yes) >"$SERVER_LOG" 2>&1 &

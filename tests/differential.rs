@@ -398,7 +398,9 @@ fn run_corpus(kvick_args: &[&str]) {
     let (mut subject, subject_label) = if against_redis {
         (RedisServer::start(), "redis-server #2".to_string())
     } else {
-        let server = KvickServer::start(kvick_args);
+        // Configured as the reference is (`--save ""`).
+        let args: Vec<&str> = ["--save", ""].iter().chain(kvick_args).copied().collect();
+        let server = KvickServer::start(&args);
         let label = server.name().to_string();
         (server, label)
     };

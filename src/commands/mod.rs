@@ -243,9 +243,7 @@ impl Ctx<'_> {
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
         debug_assert!(self.remote.as_ref().is_none_or(|r| !r.contains_key(key)), "write to a key of another shard");
         let now = self.now;
-        let db = &mut self.shard.dbs[self.db];
-        db.touch(key);
-        let e = db.get_mut(key, now)?;
+        let e = self.shard.dbs[self.db].get_for_write(key, now)?;
         e.lru = (now / 1000) as u32;
         Some(e)
     }

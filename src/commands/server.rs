@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::connection::help;
 use super::{by_index, cmd, flags, flags::*, lookup, lookup_sub, BoxFuture, Command, OwnedArgs, Run, NOKEYS};
 use crate::config;
+use crate::persistence::snapshot;
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Reply};
 use crate::server::clients::CoreStats;
@@ -44,6 +45,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("command", -1, LOADING | STALE, NOKEYS, G, "2.8.13", "Get array of Redis command details", Run::Conn(command)).with_subs(COMMAND),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, G, "1.0.0", "A container for debugging commands", Run::Conn(debug)),
     cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, NOKEYS, G, "1.0.0", "Synchronously save the dataset to disk and then shut down the server", Run::Conn(shutdown)),
+    cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, G, "1.0.0", "Synchronously save the dataset to disk", Run::Conn(save)),
+    cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, G, "1.0.0", "Asynchronously save the dataset to disk", Run::Conn(bgsave)),
 ];
 
 static CONFIG: &[Command] = &[
@@ -162,10 +165,46 @@ fn time(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     })
 }
 
-/// No persistence yet: the last "save" is the start, as Redis reports before
-/// its first save.
+/// The last successful save; the end of loading at startup before any.
 fn lastsave(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
-    Box::pin(async move { s.reply().int((started_ms() / 1000) as i64) })
+    Box::pin(async move { s.reply().int(snapshot::last_save() as i64) })
+}
+
+/// SAVE: a snapshot like BGSAVE's (forkless, so the server keeps serving),
+/// answered when it is on disk.
+fn save(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        match snapshot::save(&s.core).await {
+            Ok(()) => s.reply().ok(),
+            Err(snapshot::SaveError::InProgress) => s.reply().error("ERR Background save already in progress"),
+            Err(snapshot::SaveError::Failed) => s.reply().error("ERR"),
+        }
+    })
+}
+
+/// BGSAVE [SCHEDULE]. Inside EXEC the save is scheduled (as Redis does);
+/// SCHEDULE matters only while an AOF rewrite runs, which kvick has not.
+fn bgsave(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if a.len() > 2 || (a.len() == 2 && !a.is(1, "schedule")) {
+            return s.reply().error(err::SYNTAX);
+        }
+        if snapshot::in_progress() {
+            return s.reply().error("ERR Background save already in progress");
+        }
+        if s.exec.is_some() {
+            snapshot::schedule();
+            return s.reply().simple("Background saving scheduled");
+        }
+        if !snapshot::try_claim() {
+            return s.reply().error("ERR Background save already in progress");
+        }
+        // The point in time is taken before the reply: writes the client
+        // sends after it are not in the snapshot.
+        let start = snapshot::begin_all(&s.core).await;
+        glommio::spawn_local(snapshot::finish(s.core.clone(), start)).detach();
+        s.reply().simple("Background saving started");
+    })
 }
 
 /// When the process started, in unix ms. Read from /proc (start ticks after
@@ -210,6 +249,8 @@ struct CoreInfo {
     max_qbuf: usize,
     net: CoreStats,
     keys: ShardStats,
+    /// Changes since the last save (save points).
+    changes: u64,
     /// Per database: keys, keys with an expiry, estimated average TTL (ms).
     dbs: Vec<(usize, usize, u64)>,
 }
@@ -245,6 +286,7 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                     max_qbuf: clients.map.values().map(|i| i.qbuf.get()).max().unwrap_or(0),
                     net: clients.stats,
                     keys: shard.stats_snapshot(),
+                    changes: snapshot::changes_since_save(&shard),
                     dbs: shard.dbs.iter().map(|d| (d.len(), d.expires_len(), d.estimate_avg_ttl(now))).collect(),
                 }
             })
@@ -263,7 +305,7 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 0 => server_section(&mut text, s.core.nshards(), now),
                 1 => clients_section(&mut text, &cores),
                 2 => memory_section(&mut text),
-                3 => persistence_section(&mut text),
+                3 => persistence_section(&mut text, &cores),
                 4 => stats_section(&mut text, &cores),
                 5 => replication_section(&mut text),
                 6 => cpu_section(&mut text),
@@ -372,17 +414,11 @@ fn memory_section(out: &mut String) {
     field(out, "mem_allocator", "libc");
 }
 
-/// No persistence yet: nothing loading, saving or ever saved since start.
-fn persistence_section(out: &mut String) {
+/// RDB fields from `persistence::snapshot`; no AOF yet.
+fn persistence_section(out: &mut String, cores: &[CoreInfo]) {
+    snapshot::info_fields(out, cores.iter().map(|c| c.changes).sum());
     out.push_str(
-        "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\n\
-         current_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n\
-         rdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\n",
-    );
-    field(out, "rdb_last_save_time", started_ms() / 1000);
-    out.push_str(
-        "rdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\n\
-         rdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\n\
+        "aof_enabled:0\r\n\
          aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\n\
          aof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n\
          aof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\n\
@@ -996,8 +1032,9 @@ fn debug(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. On success the process exits
 /// without replying, as Redis closes the connection. There is nothing to wait
-/// for (no replicas) and nothing to save (no persistence yet), so NOW changes
-/// nothing and an explicit SAVE fails unless FORCE'd.
+/// for (no replicas), so NOW changes nothing. It saves a snapshot when save
+/// points are set or SAVE is given (not with NOSAVE); a failed save stops
+/// the shutdown unless FORCE'd.
 fn shutdown(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let (mut nosave, mut save, mut force, mut abort, mut other) = (false, false, false, false, false);
@@ -1023,9 +1060,19 @@ fn shutdown(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             return s.reply().error("ERR No shutdown in progress.");
         }
         eprintln!("User requested shutdown...");
-        if save && !force {
-            eprintln!("Error trying to save the DB, can't exit: kvick has no persistence yet.");
-            return s.reply().error("ERR Errors trying to SHUTDOWN. Check logs.");
+        if save || (!nosave && !snapshot::save_points().is_empty()) {
+            eprintln!("Saving the final RDB snapshot before exiting.");
+            // A running BGSAVE (no child to kill here) finishes first.
+            let saved = loop {
+                match snapshot::save(&s.core).await {
+                    Err(snapshot::SaveError::InProgress) => glommio::timer::sleep(Duration::from_millis(10)).await,
+                    r => break r.is_ok(),
+                }
+            };
+            if !saved && !force {
+                eprintln!("Error trying to save the DB, can't exit.");
+                return s.reply().error("ERR Errors trying to SHUTDOWN. Check logs.");
+            }
         }
         crate::server::remove_pidfile();
         eprintln!("kvick is now ready to exit, bye bye...");

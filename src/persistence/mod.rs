@@ -8,6 +8,9 @@ pub mod intset;
 pub mod listpack;
 pub mod rdb;
 pub mod ziplist;
+pub mod load;
+pub mod rdbfile;
+pub mod snapshot;
 
 /// Test vectors are Redis' bytes written as hex.
 #[cfg(test)]

@@ -153,6 +153,11 @@ pub fn object_kind(obj: &Object) -> u8 {
 /// and rdbSaveObject.
 pub fn write_object(out: &mut Vec<u8>, obj: &Object, compress: bool) {
     out.push(object_kind(obj));
+    write_body(out, obj, compress);
+}
+
+/// Writes an object without its type byte (an RDB file puts the key between).
+pub fn write_body(out: &mut Vec<u8>, obj: &Object, compress: bool) {
     match obj {
         Object::Str(s) => write_string(out, s, compress),
         Object::List(nodes) => {
@@ -239,6 +244,11 @@ enum Len {
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
+    }
+
+    /// Bytes read so far (error messages name the offset).
+    pub fn pos(&self) -> usize {
+        self.pos
     }
 
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {

@@ -430,6 +430,11 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
         local_reply(s, pipe, |r| pubsub::subscribed_ping(r, &args));
         return;
     }
+    // Redis refuses writes (and PING) while snapshots fail.
+    if crate::persistence::snapshot::writes_refused() && (cmd.is_write() || cmd.name == "ping") {
+        reject(s, pipe, crate::persistence::snapshot::MISCONF);
+        return;
+    }
     if s.multi.is_some() && !transactions::runs_inside_multi(cmd.name) {
         if cmd.flags & commands::flags::NO_MULTI != 0 {
             reject(s, pipe, "ERR Command not allowed inside a transaction");

@@ -85,6 +85,11 @@ pub fn run() -> Result<(), String> {
                         glommio::spawn_local(core.clone().serve_peer(receivers.clone(), peer)).detach();
                     }
                 }
+                // The dataset is in place on every core before any client is served.
+                crate::persistence::load::load_at_startup(&core).await;
+                if id == 0 {
+                    glommio::spawn_local(crate::persistence::snapshot::save_points_loop(core.clone())).detach();
+                }
                 glommio::spawn_local(crate::shard::expire::active_expiry_loop(core.clone())).detach();
                 glommio::spawn_local(clients::close_idle_clients(core.clone())).detach();
                 glommio::spawn_local(pubsub::forward_notifications(core.clone())).detach();
@@ -166,7 +171,7 @@ async fn wake_tick() {
     }
 }
 
-fn fatal(msg: &str) -> ! {
+pub fn fatal(msg: &str) -> ! {
     eprintln!("{msg}");
     std::process::exit(1);
 }

@@ -4,12 +4,14 @@
 //! an ordered index (time, key) so the active cycle removes exactly the keys
 //! that are due, oldest first, without sampling.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::persistence::snapshot::DbSnap;
 use crate::types::Value;
 
 pub use super::key::Key;
@@ -23,6 +25,11 @@ pub struct Entry {
     pub expire_at: u64,
     /// Last access, in seconds of the LRU clock (OBJECT IDLETIME).
     pub lru: u32,
+    /// The snapshot epoch in which this entry was saved or created
+    /// (`persistence::snapshot`): a running snapshot skips it. A Cell so the
+    /// snapshot's scan can stamp through a shared borrow; it fills the
+    /// padding after `lru`, so entries do not grow.
+    pub saved: Cell<u32>,
 }
 
 #[derive(Default)]
@@ -41,6 +48,9 @@ pub struct Db {
     pub blocked: HashMap<Key, super::blocking::Queue, Hasher>,
     /// Keys with waiters that were created since the shard last served them.
     pub ready: Vec<Key>,
+    /// Changes counted for save points, and the running snapshot's state.
+    /// Like watchers, it belongs to the index: FLUSHDB and SWAPDB keep it.
+    pub snap: DbSnap,
 }
 
 /// Set when a key a client WATCHes changes; its EXEC then fails. Shared with
@@ -124,6 +134,8 @@ impl Db {
         match self.map.raw_entry_mut().from_key(key) {
             RawEntryMut::Vacant(_) => None,
             RawEntryMut::Occupied(o) if Self::is_expired(o.get(), now) => {
+                self.snap.dirty += 1;
+                self.snap.save(key, o.get());
                 let (k, e) = o.remove_entry();
                 self.expires.remove(&(e.expire_at, k));
                 self.lazy_expired += 1;
@@ -165,10 +177,32 @@ impl Db {
         }
     }
 
+    /// An entry about to be written in place: watchers are told, the change
+    /// is counted and a running snapshot saves the old value first.
+    pub fn get_for_write(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.touch(key);
+        self.before_change(key);
+        self.get_mut(key, now)
+    }
+
+    /// Every path that changes or removes an entry calls this first: it
+    /// counts the change (save points) and, while a snapshot runs, saves the
+    /// entry as it was when the snapshot started, unless already saved.
+    #[inline]
+    fn before_change(&mut self, key: &[u8]) {
+        self.snap.dirty += 1;
+        if self.snap.epoch != 0 {
+            if let Some(e) = self.map.get(key) {
+                self.snap.save(key, e);
+            }
+        }
+    }
+
     /// Stores a value with the given expiry (0 = none), replacing any old one.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: u64) {
         use hashbrown::hash_map::RawEntryMut;
         self.touch(key);
+        self.before_change(key);
         let lru = lru_clock();
         // One hash and probe whether the key is new or replaced.
         let old_expiry = match self.map.raw_entry_mut().from_key(key) {
@@ -179,7 +213,8 @@ impl Db {
                 std::mem::replace(&mut e.expire_at, expire_at)
             }
             RawEntryMut::Vacant(v) => {
-                v.insert(key.into(), Entry { value, expire_at, lru });
+                // Created after the running snapshot began: not part of it.
+                v.insert(key.into(), Entry { value, expire_at, lru, saved: Cell::new(self.snap.epoch) });
                 notify::event(notify::NEW, "new", self.index, key);
                 0
             }
@@ -207,8 +242,7 @@ impl Db {
 
     /// Replaces the value and keeps the key's TTL (KEEPTTL, in-place updates).
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now: u64) {
-        self.touch(key);
-        match self.get_mut(key, now) {
+        match self.get_for_write(key, now) {
             Some(e) => {
                 e.value = value;
                 e.lru = lru_clock();
@@ -218,6 +252,7 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.before_change(key);
         let e = self.map.remove(key)?;
         self.touch(key);
         // A blocked XREADGROUP learns that its stream is gone.
@@ -230,6 +265,7 @@ impl Db {
 
     /// Sets or clears (0) the expiry of an existing key. Returns false if absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
+        self.before_change(key);
         let Some(e) = self.map.get_mut(key) else { return false };
         let old = std::mem::replace(&mut e.expire_at, expire_at);
         self.touch(key);
@@ -247,10 +283,13 @@ impl Db {
     /// those watching a key that existed are told.
     pub fn take_keys(&mut self) -> Db {
         self.touch_existing(None);
+        self.snap.dirty += self.map.len() as u64;
+        self.snap.save_all(&self.map);
         let (watched, blocked) = (std::mem::take(&mut self.watched), std::mem::take(&mut self.blocked));
         // Blocked clients see their keys deleted (XREADGROUP replies so).
         let ready = blocked.keys().filter(|k| self.map.contains_key(*k)).cloned().collect();
-        std::mem::replace(self, Db { index: self.index, watched, blocked, ready, ..Db::default() })
+        let snap = std::mem::take(&mut self.snap);
+        std::mem::replace(self, Db { index: self.index, watched, blocked, ready, snap, ..Db::default() })
     }
 
     /// Marks `key` for its blocked clients, if it has any (`shard::blocking`):
@@ -269,10 +308,16 @@ impl Db {
     pub fn swap_keys(a: &mut Db, b: &mut Db) {
         a.touch_existing(Some(b));
         b.touch_existing(Some(a));
+        // A running snapshot saves both sides first: its scan goes by index.
+        for db in [&mut *a, &mut *b] {
+            db.snap.dirty += 1;
+            db.snap.save_all(&db.map);
+        }
         std::mem::swap(a, b);
         std::mem::swap(&mut a.index, &mut b.index);
         std::mem::swap(&mut a.watched, &mut b.watched);
         std::mem::swap(&mut a.blocked, &mut b.blocked);
+        std::mem::swap(&mut a.snap, &mut b.snap);
         for db in [a, b] {
             db.ready = db.blocked.keys().filter(|k| db.map.contains_key(*k)).cloned().collect();
         }
@@ -332,6 +377,7 @@ impl Db {
             }
         }
         for entry in &due {
+            self.before_change(&entry.1);
             self.expires.remove(entry);
             self.map.remove(&entry.1);
             self.touch(&entry.1);
@@ -354,6 +400,12 @@ impl Db {
             n += 1;
         }
         sum / n
+    }
+
+    /// Buckets of the key table: a snapshot's scan restarts when it changes
+    /// (a resize moves entries behind the cursor; saved ones are skipped).
+    pub fn buckets(&self) -> usize {
+        self.map.raw_table().buckets()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {

@@ -106,6 +106,8 @@ pub struct TestServer {
     /// stdout and stderr of the server. A file rather than a pipe, so a
     /// chatty server can never block on a pipe nobody drains.
     log_path: PathBuf,
+    /// A directory made for this server alone, removed with it.
+    own_dir: Option<PathBuf>,
 }
 
 /// Starts kvick, the binary built by this same `cargo test` run.
@@ -127,12 +129,25 @@ impl KvickServer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvick"));
         cmd.args(args)
             .args(["--bind", bind, "--port", &port.to_string()]);
+        // kvick saves snapshots by default (as Redis): unless a test picks
+        // its own `dir`, keep them in a directory of this server's, never in
+        // the repository, and never load another test's.
+        let mut own_dir = None;
+        if !args.contains(&"--dir") {
+            let dir = std::env::temp_dir().join(format!("kvick-test-dir-{}-{port}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).expect("create the server's directory");
+            cmd.arg("--dir").arg(&dir);
+            own_dir = Some(dir);
+        }
         let label = if args.is_empty() {
             "kvick".to_string()
         } else {
             format!("kvick {}", args.join(" "))
         };
-        TestServer::spawn(label, cmd, port)
+        let mut server = TestServer::spawn(label, cmd, port);
+        server.own_dir = own_dir;
+        server
     }
 }
 
@@ -151,6 +166,19 @@ impl RedisServer {
             // current directory (the repository) anyway.
             .arg("--dir")
             .arg(std::env::temp_dir());
+        TestServer::spawn("redis-server".to_string(), cmd, port)
+    }
+
+    /// As `start`, with more directives after the defaults (which they
+    /// override: e.g. `--dir` and `--dbfilename` to load a file).
+    pub fn start_with(args: &[&str]) -> TestServer {
+        let port = pick_free_port();
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .args(args);
         TestServer::spawn("redis-server".to_string(), cmd, port)
     }
 }
@@ -179,6 +207,7 @@ impl TestServer {
             child,
             port,
             log_path,
+            own_dir: None,
         };
         server.wait_until_ready();
         server
@@ -278,6 +307,9 @@ impl Drop for TestServer {
             );
         }
         let _ = fs::remove_file(&self.log_path);
+        if let Some(dir) = &self.own_dir {
+            let _ = fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -1,0 +1,265 @@
+//! RDB files, as Redis 7.0 writes and reads them: `REDIS0010`, AUX fields,
+//! then per database a SELECTDB (and RESIZEDB) and its keys, each an
+//! optional EXPIRETIME_MS and a typed object (`rdb`), then EOF and the
+//! CRC-64 of everything before it (0 when `rdbchecksum` is off).
+//!
+//! Writing is split so that a snapshot can stream: `header`, any number of
+//! `select_db`/`write_entry` pieces (a database may be selected more than
+//! once: Redis' loader just switches), then `EOF` and the checksum. Reading
+//! is an iterator over the keys of a whole file in memory.
+
+use super::rdb::{self, kind, Reader, RDB_VERSION};
+use crate::shard::db::Entry;
+use crate::types::Value;
+
+/// Opcodes between keys (Redis' RDB_OPCODE_*).
+pub mod op {
+    pub const FUNCTION: u8 = 0xF5;
+    pub const FUNCTION2: u8 = 0xF6;
+    pub const MODULE_AUX: u8 = 0xF7;
+    pub const IDLE: u8 = 0xF8;
+    pub const FREQ: u8 = 0xF9;
+    pub const AUX: u8 = 0xFA;
+    pub const RESIZEDB: u8 = 0xFB;
+    pub const EXPIRETIME_MS: u8 = 0xFC;
+    pub const EXPIRETIME: u8 = 0xFD;
+    pub const SELECTDB: u8 = 0xFE;
+    pub const EOF: u8 = 0xFF;
+}
+
+/// The redis-ver AUX field: the Redis version whose format kvick writes.
+const REDIS_VER: &str = "7.0.0";
+
+fn aux(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.push(op::AUX);
+    rdb::write_string(out, name.as_bytes(), false);
+    rdb::write_string(out, value, false);
+}
+
+/// The magic, the version and the AUX fields Redis writes for a snapshot.
+pub fn header(out: &mut Vec<u8>, used_mem: u64, aof_base: bool) {
+    out.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
+    aux(out, "redis-ver", REDIS_VER.as_bytes());
+    aux(out, "redis-bits", b"64");
+    let mut b = itoa::Buffer::new();
+    aux(out, "ctime", b.format(crate::util::now_ms() / 1000).as_bytes());
+    aux(out, "used-mem", b.format(used_mem).as_bytes());
+    aux(out, "aof-base", if aof_base { b"1" } else { b"0" });
+}
+
+/// Starts the keys of database `db`; `sizes` (keys, keys with expiry) are
+/// only a hint for the loader.
+pub fn select_db(out: &mut Vec<u8>, db: usize, sizes: Option<(usize, usize)>) {
+    out.push(op::SELECTDB);
+    rdb::write_len(out, db as u64);
+    if let Some((keys, expires)) = sizes {
+        out.push(op::RESIZEDB);
+        rdb::write_len(out, keys as u64);
+        rdb::write_len(out, expires as u64);
+    }
+}
+
+/// One key with its expiry. Returns false (writing nothing) for a value
+/// kvick has no RDB encoding for yet (streams).
+pub fn write_entry(out: &mut Vec<u8>, key: &[u8], e: &Entry, compress: bool) -> bool {
+    let mut scratch = itoa::Buffer::new();
+    let Some(obj) = crate::commands::keys::value_to_rdb(&e.value, &mut scratch) else { return false };
+    if e.expire_at != 0 {
+        out.push(op::EXPIRETIME_MS);
+        out.extend_from_slice(&e.expire_at.to_le_bytes());
+    }
+    out.push(rdb::object_kind(&obj));
+    rdb::write_string(out, key, compress);
+    rdb::write_body(out, &obj, compress);
+    true
+}
+
+/// A key read from a file.
+pub struct Loaded {
+    pub db: usize,
+    pub key: Vec<u8>,
+    pub value: Value,
+    /// Unix ms, 0 for none.
+    pub expire_at: u64,
+}
+
+/// Why a file could not be loaded, and where.
+#[derive(Debug)]
+pub struct LoadError {
+    pub offset: usize,
+    pub what: String,
+}
+
+/// The keys of a whole RDB file, in file order.
+pub struct Keys<'a> {
+    r: Reader<'a>,
+    buf: &'a [u8],
+    version: u16,
+    databases: usize,
+    db: usize,
+    done: bool,
+    /// Function libraries skipped (kvick has no functions yet).
+    pub skipped_functions: usize,
+}
+
+impl<'a> Keys<'a> {
+    /// Checks the magic and version; `databases` bounds SELECTDB.
+    pub fn new(buf: &'a [u8], databases: usize) -> Result<Keys<'a>, LoadError> {
+        let bad = |what: &str| LoadError { offset: 0, what: what.to_string() };
+        if buf.len() < 9 || &buf[..5] != b"REDIS" {
+            return Err(bad("Wrong signature trying to load DB from file"));
+        }
+        let version: u16 = std::str::from_utf8(&buf[5..9]).ok().and_then(|v| v.parse().ok()).ok_or_else(|| bad("Wrong signature trying to load DB from file"))?;
+        if !(1..=RDB_VERSION).contains(&version) {
+            return Err(bad(&format!("Can't handle RDB format version {version}")));
+        }
+        let mut r = Reader::new(buf);
+        r.bytes(9).map_err(|_| bad("short file"))?;
+        Ok(Keys { r, buf, version, databases, db: 0, done: false, skipped_functions: 0 })
+    }
+
+    fn err(&self, what: impl Into<String>) -> LoadError {
+        LoadError { offset: self.r.pos(), what: what.into() }
+    }
+
+    /// The next key, None after EOF (and a verified checksum).
+    pub fn next_key(&mut self) -> Result<Option<Loaded>, LoadError> {
+        if self.done {
+            return Ok(None);
+        }
+        let bad = |k: &Self| k.err("Bad data format (unexpected end of file or invalid encoding)");
+        let mut expire_at = 0u64;
+        loop {
+            let at = self.r.pos();
+            let t = self.r.byte().map_err(|_| bad(self))?;
+            match t {
+                op::AUX => {
+                    self.r.string().map_err(|_| bad(self))?;
+                    self.r.string().map_err(|_| bad(self))?;
+                }
+                op::RESIZEDB => {
+                    self.r.length().map_err(|_| bad(self))?;
+                    self.r.length().map_err(|_| bad(self))?;
+                }
+                op::EXPIRETIME_MS => {
+                    let b = self.r.bytes(8).map_err(|_| bad(self))?;
+                    expire_at = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+                }
+                op::EXPIRETIME => {
+                    let b = self.r.bytes(4).map_err(|_| bad(self))?;
+                    expire_at = u32::from_le_bytes(b.try_into().expect("4 bytes")) as u64 * 1000;
+                }
+                op::SELECTDB => {
+                    let db = self.r.length().map_err(|_| bad(self))?;
+                    if db >= self.databases as u64 {
+                        return Err(self.err(format!(
+                            "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting",
+                            self.databases
+                        )));
+                    }
+                    self.db = db as usize;
+                }
+                // LRU and LFU hints: kvick keeps its own clock.
+                op::IDLE => {
+                    self.r.length().map_err(|_| bad(self))?;
+                }
+                op::FREQ => {
+                    self.r.byte().map_err(|_| bad(self))?;
+                }
+                op::FUNCTION2 => {
+                    // A library's source: kvick has no functions yet, so it
+                    // is skipped (and reported) rather than refused.
+                    self.r.string().map_err(|_| bad(self))?;
+                    self.skipped_functions += 1;
+                }
+                op::FUNCTION => return Err(LoadError { offset: at, what: "Pre-release function format not supported".into() }),
+                op::MODULE_AUX => return Err(LoadError { offset: at, what: "Module auxiliary data is not supported (kvick has no modules)".into() }),
+                op::EOF => {
+                    self.done = true;
+                    self.verify_checksum()?;
+                    return Ok(None);
+                }
+                t => {
+                    if matches!(t, kind::MODULE_2 | kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2) || t == 6 || t == 21 {
+                        return Err(LoadError { offset: at, what: format!("Unsupported object type {t} (modules and streams are not loaded yet)") });
+                    }
+                    let key = self.r.string().map_err(|_| bad(self))?.into_owned();
+                    let obj = rdb::read_object(&mut self.r, t).map_err(|_| LoadError { offset: at, what: "Bad data format in a key's value".into() })?;
+                    let value = crate::commands::keys::value_from_rdb(obj).map_err(|_| LoadError { offset: at, what: "Bad data format in a key's value".into() })?;
+                    return Ok(Some(Loaded { db: self.db, key, value, expire_at }));
+                }
+            }
+        }
+    }
+
+    /// From version 5 the file ends with the CRC-64 of all before it; 0
+    /// means it was written with `rdbchecksum no`.
+    fn verify_checksum(&mut self) -> Result<(), LoadError> {
+        if self.version < 5 {
+            return Ok(());
+        }
+        let end = self.r.pos();
+        let b = self.r.bytes(8).map_err(|_| self.err("Unexpected end of file reading the checksum"))?;
+        let expected = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        if expected != 0 && crate::config::get_int("rdbchecksum") != 0 && super::crc64::crc64(0, &self.buf[..end]) != expected {
+            return Err(LoadError { offset: end, what: "Wrong RDB checksum".into() });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::StrValue;
+
+    fn entry(v: &[u8], expire_at: u64) -> Entry {
+        Entry { value: Value::Str(StrValue::from_bytes(v)), expire_at, lru: 0, saved: Default::default() }
+    }
+
+    /// A file as a snapshot writes it: two sections of db 0, one of db 3.
+    #[test]
+    fn round_trip_with_repeated_selects() {
+        let mut f = Vec::new();
+        header(&mut f, 1234, false);
+        select_db(&mut f, 0, Some((1, 0)));
+        assert!(write_entry(&mut f, b"a", &entry(b"1", 0), true));
+        select_db(&mut f, 3, None);
+        assert!(write_entry(&mut f, b"b", &entry(&[b'x'; 100], 42), true));
+        select_db(&mut f, 0, None);
+        assert!(write_entry(&mut f, b"c", &entry(b"hello", 0), false));
+        f.push(op::EOF);
+        let crc = crate::persistence::crc64::crc64(0, &f);
+        f.extend_from_slice(&crc.to_le_bytes());
+        let mut keys = Keys::new(&f, 16).unwrap();
+        let mut got = Vec::new();
+        while let Some(k) = keys.next_key().unwrap() {
+            got.push((k.db, k.key, k.expire_at));
+        }
+        assert_eq!(got, vec![(0, b"a".to_vec(), 0), (3, b"b".to_vec(), 42), (0, b"c".to_vec(), 0)]);
+        // A flipped byte is caught by the checksum, with its offset.
+        let n = f.len();
+        f[n - 12] ^= 1;
+        let mut keys = Keys::new(&f, 16).unwrap();
+        let err = loop {
+            match keys.next_key() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("corruption not detected"),
+                Err(e) => break e,
+            }
+        };
+        assert!(err.offset > 9, "{err:?}");
+    }
+
+    #[test]
+    fn refuses_bad_headers_and_too_many_databases() {
+        assert!(Keys::new(b"REDIS0011", 16).is_err_and(|e| e.what.contains("version 11")));
+        assert!(Keys::new(b"RUDIS0010", 16).is_err_and(|e| e.what.contains("signature")));
+        let mut f = b"REDIS0010".to_vec();
+        select_db(&mut f, 20, None);
+        f.push(op::EOF);
+        f.extend_from_slice(&[0; 8]);
+        let Err(e) = Keys::new(&f, 16).unwrap().next_key() else { panic!("SELECTDB 20 of 16 accepted") };
+        assert!(e.what.contains("more than 16 databases"), "{e:?}");
+    }
+}
