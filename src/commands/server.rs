@@ -44,6 +44,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("command", -1, LOADING | STALE, NOKEYS, G, "2.8.13", "Get array of Redis command details", Run::Conn(command)).with_subs(COMMAND),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, G, "1.0.0", "A container for debugging commands", Run::Conn(debug)),
     cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, NOKEYS, G, "1.0.0", "Synchronously save the dataset to disk and then shut down the server", Run::Conn(shutdown)),
+    cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, G, "1.0.0", "Asynchronously rewrite the append-only file", Run::Conn(bgrewriteaof)),
 ];
 
 static CONFIG: &[Command] = &[
@@ -120,7 +121,7 @@ fn flushdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let Some(lazy) = flush_is_async(s, &a) else { return };
         let db = s.db;
-        on_every_shard(s, move |sh| empty(sh, Some(db), lazy)).await;
+        on_every_shard(s, move |sh| sh.journal_whole(db, &[b"FLUSHDB"], |sh| empty(sh, Some(db), lazy))).await;
         s.reply().ok();
     })
 }
@@ -128,7 +129,7 @@ fn flushdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
 fn flushall(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let Some(lazy) = flush_is_async(s, &a) else { return };
-        on_every_shard(s, move |sh| empty(sh, None, lazy)).await;
+        on_every_shard(s, move |sh| sh.journal_whole(0, &[b"FLUSHALL"], |sh| empty(sh, None, lazy))).await;
         s.reply().ok();
     })
 }
@@ -145,7 +146,11 @@ fn swapdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         }
         let (x, y) = (x as usize, y as usize);
         // Clients stay on their index and so see the other database's keys.
-        on_every_shard(s, move |sh| sh.swap_dbs(x, y)).await;
+        on_every_shard(s, move |sh| {
+            let (xs, ys) = (x.to_string(), y.to_string());
+            sh.journal_whole(0, &[b"SWAPDB", xs.as_bytes(), ys.as_bytes()], |sh| sh.swap_dbs(x, y))
+        })
+        .await;
         s.reply().ok();
     })
 }
@@ -382,12 +387,9 @@ fn persistence_section(out: &mut String) {
     field(out, "rdb_last_save_time", started_ms() / 1000);
     out.push_str(
         "rdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\n\
-         rdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\n\
-         aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\n\
-         aof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n\
-         aof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\n\
-         module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+         rdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\n",
     );
+    crate::persistence::aof::info_fields(out);
 }
 
 /// Counters of features kvick does not have yet (replication, eviction,
@@ -456,6 +458,24 @@ fn keyspace_section(out: &mut String, cores: &[CoreInfo]) {
     }
 }
 
+// ---- Persistence -----------------------------------------------------------
+
+/// BGREWRITEAOF: every core rewrites its own AOF (`persistence::aof`).
+fn bgrewriteaof(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if !crate::persistence::aof::running() {
+            // TODO: Redis 7 rewrites even with appendonly no.
+            return s.reply().error("ERR kvick rewrites the AOF only while appendonly is yes");
+        }
+        let started = s.core.call_all(|_| crate::persistence::aof::request_rewrite()).await;
+        if started.iter().any(|&b| b) {
+            s.reply().simple("Background append only file rewriting started");
+        } else {
+            s.reply().error("ERR Background append only file rewriting already in progress");
+        }
+    })
+}
+
 // ---- CONFIG ----------------------------------------------------------------
 
 fn config_get(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
@@ -508,6 +528,9 @@ fn config_set(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 }
                 return s.reply().error(&format!("ERR {e}"));
             }
+        }
+        if params.iter().any(|p| p.name == "appendonly") {
+            s.core.call_all(|c| crate::persistence::aof::apply_config(c)).await;
         }
         s.reply().ok();
     })
@@ -1025,6 +1048,12 @@ fn shutdown(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             eprintln!("Error trying to save the DB, can't exit: kvick has no persistence yet.");
             return s.reply().error("ERR Errors trying to SHUTDOWN. Check logs.");
         }
+        // Everything acknowledged is in the AOF (with `everysec` some of it
+        // only in the journal until now).
+        for rx in s.core.call_all(|c| crate::persistence::aof::written(c)).await.into_iter().flatten() {
+            let _ = rx.await;
+        }
+        s.core.call_all(|_| crate::persistence::aof::sync_now()).await;
         crate::server::remove_pidfile();
         eprintln!("kvick is now ready to exit, bye bye...");
         std::process::exit(0);

@@ -80,6 +80,7 @@ pub fn run() -> Result<(), String> {
                         glommio::spawn_local(core.clone().serve_peer(receivers.clone(), peer)).detach();
                     }
                 }
+                crate::persistence::aof::load_at_startup(&core).await;
                 glommio::spawn_local(crate::shard::expire::active_expiry_loop(core.clone())).detach();
                 glommio::spawn_local(clients::close_idle_clients(core.clone())).detach();
                 let ring = if config::get_text("io-engine") == "uring" {

@@ -38,6 +38,9 @@ pub struct Db {
     pub blocked: HashMap<Key, super::blocking::Queue, Hasher>,
     /// Keys with waiters that were created since the shard last served them.
     pub ready: Vec<Key>,
+    /// Keys changed outside a recorded command while the journal is on
+    /// (`shard::journal`): their state is recorded next.
+    pub changed: Vec<Key>,
 }
 
 /// Set when a key a client WATCHes changes; its EXEC then fails. Shared with
@@ -117,6 +120,9 @@ impl Db {
             RawEntryMut::Vacant(_) => None,
             RawEntryMut::Occupied(o) if Self::is_expired(o.get(), now) => {
                 let (k, e) = o.remove_entry();
+                if super::journal::note_touch() {
+                    self.changed.push(k.clone());
+                }
                 self.expires.remove(&(e.expire_at, k));
                 self.lazy_expired += 1;
                 if let Some(flags) = self.watched.remove(key) {
@@ -254,9 +260,13 @@ impl Db {
         }
     }
 
-    /// Marks the watchers of `key` (a write, a deletion or an expiry).
-    /// Costs one branch while nobody watches this database.
+    /// Marks the watchers of `key` (a write, a deletion or an expiry), and
+    /// tells the journal. Costs two branches while nobody watches this
+    /// database and the journal is off.
     pub fn touch(&mut self, key: &[u8]) {
+        if super::journal::note_touch() {
+            self.changed.push(key.into());
+        }
         if self.watched.is_empty() {
             return;
         }
