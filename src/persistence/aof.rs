@@ -791,7 +791,11 @@ fn run_one(sh: &mut Shard, db: &mut usize, a: Args, scratch: &mut Vec<u8>) -> Re
             sh.swap_dbs(x, y);
         }
         _ => {
-            let cmd = commands::lookup(a.get(0)).map(commands::by_index).ok_or_else(|| format!("unknown command '{name}'"))?;
+            let mut ci = commands::lookup(a.get(0)).ok_or_else(|| format!("unknown command '{name}'"))?;
+            if !commands::by_index(ci).subs.is_empty() && a.len() >= 2 {
+                ci = commands::lookup_sub(ci, a.get(1)).ok_or_else(|| format!("unknown subcommand of '{name}'"))?;
+            }
+            let cmd = commands::by_index(ci);
             let f = match cmd.run {
                 Run::Shard(f) | Run::Span(f, _) => f,
                 Run::Conn(_) => return Err(format!("command '{name}' cannot be replayed")),

@@ -260,7 +260,10 @@ fn record(ctx: &mut Ctx, cmd: &Command, args: Args, reply: &[u8]) {
     let failed = matches!(reply.first(), Some(b'-' | b'!'));
     // SET only with a relative expiry (the hot path records it as sent).
     let relative_set = || (3..args.len()).any(|i| args.is(i, "ex") || args.is(i, "px"));
+    // A gathered run (`txn::gather_span`) read keys of other shards, which
+    // a replay of this shard's journal would not have.
     let key_state = failed
+        || ctx.remote.is_some()
         || (cmd.name == "set" && relative_set())
         || matches!(
             cmd.name,
