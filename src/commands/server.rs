@@ -530,7 +530,7 @@ fn config_set(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             }
         }
         if params.iter().any(|p| p.name == "appendonly") {
-            s.core.call_all(|c| crate::persistence::aof::apply_config(c)).await;
+            s.core.call_all(crate::persistence::aof::apply_config).await;
         }
         s.reply().ok();
     })

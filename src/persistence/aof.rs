@@ -428,11 +428,9 @@ async fn writer(core: Rc<Core>, aof: Rc<RefCell<Aof>>) {
             }
             carry_end = end;
         }
-        if !carry.is_empty() {
-            if !write_records(&aof, &mut carry, carry_end).await {
-                glommio::timer::sleep(RETRY).await;
-                continue;
-            }
+        if !carry.is_empty() && !write_records(&aof, &mut carry, carry_end).await {
+            glommio::timer::sleep(RETRY).await;
+            continue;
         }
         background_fsync(&aof);
         let start_rewrite = {
