@@ -47,6 +47,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, NOKEYS, G, "1.0.0", "Synchronously save the dataset to disk and then shut down the server", Run::Conn(shutdown)),
     cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, G, "1.0.0", "Synchronously save the dataset to disk", Run::Conn(save)),
     cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, G, "1.0.0", "Asynchronously save the dataset to disk", Run::Conn(bgsave)),
+    cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, G, "1.0.0", "Asynchronously rewrite the append-only file", Run::Conn(bgrewriteaof)),
 ];
 
 static CONFIG: &[Command] = &[
@@ -123,7 +124,7 @@ fn flushdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let Some(lazy) = flush_is_async(s, &a) else { return };
         let db = s.db;
-        on_every_shard(s, move |sh| empty(sh, Some(db), lazy)).await;
+        on_every_shard(s, move |sh| sh.journal_whole(db, &[b"FLUSHDB"], |sh| empty(sh, Some(db), lazy))).await;
         s.reply().ok();
     })
 }
@@ -131,7 +132,7 @@ fn flushdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
 fn flushall(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let Some(lazy) = flush_is_async(s, &a) else { return };
-        on_every_shard(s, move |sh| empty(sh, None, lazy)).await;
+        on_every_shard(s, move |sh| sh.journal_whole(0, &[b"FLUSHALL"], |sh| empty(sh, None, lazy))).await;
         s.reply().ok();
     })
 }
@@ -148,7 +149,11 @@ fn swapdb(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         }
         let (x, y) = (x as usize, y as usize);
         // Clients stay on their index and so see the other database's keys.
-        on_every_shard(s, move |sh| sh.swap_dbs(x, y)).await;
+        on_every_shard(s, move |sh| {
+            let (xs, ys) = (x.to_string(), y.to_string());
+            sh.journal_whole(0, &[b"SWAPDB", xs.as_bytes(), ys.as_bytes()], |sh| sh.swap_dbs(x, y))
+        })
+        .await;
         s.reply().ok();
     })
 }
@@ -414,16 +419,10 @@ fn memory_section(out: &mut String) {
     field(out, "mem_allocator", "libc");
 }
 
-/// RDB fields from `persistence::snapshot`; no AOF yet.
+/// Redis' fields: RDB from `persistence::snapshot`, AOF from `persistence::aof`.
 fn persistence_section(out: &mut String, cores: &[CoreInfo]) {
     snapshot::info_fields(out, cores.iter().map(|c| c.changes).sum());
-    out.push_str(
-        "aof_enabled:0\r\n\
-         aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\n\
-         aof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n\
-         aof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\n\
-         module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-    );
+    crate::persistence::aof::info_fields(out);
 }
 
 /// Counters of features kvick does not have yet (replication, eviction,
@@ -492,6 +491,24 @@ fn keyspace_section(out: &mut String, cores: &[CoreInfo]) {
     }
 }
 
+// ---- Persistence -----------------------------------------------------------
+
+/// BGREWRITEAOF: every core rewrites its own AOF (`persistence::aof`).
+fn bgrewriteaof(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if !crate::persistence::aof::running() {
+            // TODO: Redis 7 rewrites even with appendonly no.
+            return s.reply().error("ERR kvick rewrites the AOF only while appendonly is yes");
+        }
+        let started = s.core.call_all(|_| crate::persistence::aof::request_rewrite()).await;
+        if started.iter().any(|&b| b) {
+            s.reply().simple("Background append only file rewriting started");
+        } else {
+            s.reply().error("ERR Background append only file rewriting already in progress");
+        }
+    })
+}
+
 // ---- CONFIG ----------------------------------------------------------------
 
 fn config_get(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
@@ -546,6 +563,9 @@ fn config_set(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 }
                 return s.reply().error(&format!("ERR {e}"));
             }
+        }
+        if params.iter().any(|(p, _)| p.name == "appendonly") {
+            s.core.call_all(crate::persistence::aof::apply_config).await;
         }
         s.reply().ok();
     })
@@ -1074,6 +1094,12 @@ fn shutdown(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 return s.reply().error("ERR Errors trying to SHUTDOWN. Check logs.");
             }
         }
+        // Everything acknowledged is in the AOF (with `everysec` some of it
+        // only in the journal until now).
+        for rx in s.core.call_all(|c| crate::persistence::aof::written(c)).await.into_iter().flatten() {
+            let _ = rx.await;
+        }
+        s.core.call_all(|_| crate::persistence::aof::sync_now()).await;
         crate::server::remove_pidfile();
         eprintln!("kvick is now ready to exit, bye bye...");
         std::process::exit(0);

@@ -19,11 +19,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::{by_index, cmd, flags, flags::*, Args, BoxFuture, Command, Ctx, OwnedArgs, Run, NOKEYS};
-use crate::resp::Reply;
 use crate::server::core::lock_mode;
 use crate::server::session::Session;
-use crate::server::txn::Txn;
+use crate::server::txn::{Step, Txn};
+use crate::shard::Shard;
 use crate::shard::db::WatchFlag;
+use crate::shard::journal;
 use crate::shard::locks::{LockSet, Mode};
 use crate::util::now_ms;
 
@@ -196,8 +197,16 @@ fn exec(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         }
         s.reply().array(multi.queued.len());
         s.exec = Some(txn.scope());
+        // Each shard's records of the queue become one MULTI/EXEC unit.
+        let journaled = crate::config::get_int("appendonly") == 1;
+        if journaled {
+            txn.on_many(txn.shards().iter().map(|&i| (i, Box::new(|sh: &mut Shard| sh.journal_begin_multi()) as Step<()>)).collect()).await;
+        }
         for (ci, a) in multi.queued {
             run_queued(s, &txn, ci, a).await;
+        }
+        if journaled {
+            txn.on_many(txn.shards().iter().map(|&i| (i, Box::new(|sh: &mut Shard| sh.journal_end_multi()) as Step<()>)).collect()).await;
         }
         s.exec = None;
         txn.release().await;
@@ -228,14 +237,14 @@ async fn run_queued(s: &mut Session, txn: &Txn, ci: u16, a: OwnedArgs) {
     match target.filter(|&t| t != core.id) {
         None => {
             let (base, ranges) = a.flatten();
-            f(&mut Ctx::new(&mut core.shard.borrow_mut(), db), &mut Reply::new(&mut s.out, proto), Args::new(&base, &ranges));
+            journal::run(f, c, &mut Ctx::new(&mut core.shard.borrow_mut(), db), &mut s.out, proto, Args::new(&base, &ranges));
         }
         Some(shard) => {
             let out = txn
                 .on(shard, move |sh| {
                     let (base, ranges) = a.flatten();
                     let mut out = Vec::new();
-                    f(&mut Ctx::new(sh, db), &mut Reply::new(&mut out, proto), Args::new(&base, &ranges));
+                    journal::run(f, c, &mut Ctx::new(sh, db), &mut out, proto, Args::new(&base, &ranges));
                     out
                 })
                 .await;

@@ -2,6 +2,7 @@
 //! payloads now, RDB snapshots later) and the codecs it nests (CRC-64, LZF,
 //! listpack, intset, and the read-only ziplist of older files).
 
+pub mod aof;
 pub mod crc64;
 pub mod lzf;
 pub mod intset;

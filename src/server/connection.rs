@@ -102,6 +102,10 @@ struct Pipeline {
     local: Vec<u8>,
     order: Vec<Piece>,
     forwarded: bool,
+    /// Shards (a bit per core) this pipeline wrote on since its replies were
+    /// last sent: with `appendfsync always` the replies wait until those
+    /// writes are in the AOF (`persistence::aof::wait_durable`).
+    wrote: u64,
 }
 
 impl Pipeline {
@@ -235,14 +239,21 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                     glommio::yield_if_needed().await;
                     start += len;
                     need = 0;
-                    if session.blocked.is_some() && !wait_blocked(&core, &mut stream, &mut session, &mut buf, &mut end).await {
-                        break 'conn;
+                    if session.blocked.is_some() {
+                        if pipe.wrote != 0 {
+                            crate::persistence::aof::wait_durable(&core, pipe.wrote).await;
+                        }
+                        if !wait_blocked(&core, &mut stream, &mut session, &mut buf, &mut end).await {
+                            break 'conn;
+                        }
+                        // Serving it wrote on some shard.
+                        pipe.wrote = u64::MAX;
                     }
                     if session.close {
                         break;
                     }
                     if !pipe.forwarded && session.out.len() >= OUT_FLUSH {
-                        if write_out(&core, &mut stream, &mut session.out).await.is_err() {
+                        if reply_out(&core, &mut stream, &mut session.out, &mut pipe).await.is_err() {
                             break 'conn;
                         }
                     }
@@ -264,7 +275,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
         if !session.info.outbox.is_empty() {
             session.info.outbox.drain_into(&mut session.out);
         }
-        if !session.out.is_empty() && write_out(&core, &mut stream, &mut session.out).await.is_err() {
+        if !session.out.is_empty() && reply_out(&core, &mut stream, &mut session.out, &mut pipe).await.is_err() {
             break;
         }
         if session.close || session.info.killed.get() {
@@ -377,6 +388,15 @@ fn prefetch_keys(core: &Core, whole: &[u8], db: usize, p: &mut Parser, max_bulk:
     }
 }
 
+/// Sends the replies, after the writes they acknowledge are durable.
+async fn reply_out<T: Transport>(core: &Rc<Core>, stream: &mut T, out: &mut Vec<u8>, pipe: &mut Pipeline) -> std::io::Result<()> {
+    if pipe.wrote != 0 {
+        crate::persistence::aof::wait_durable(core, pipe.wrote).await;
+        pipe.wrote = 0;
+    }
+    write_out(core, stream, out).await
+}
+
 async fn write_out<T: Transport>(core: &Core, stream: &mut T, out: &mut Vec<u8>) -> std::io::Result<()> {
     let len = out.len();
     let r = stream.write_all(out).await;
@@ -435,6 +455,13 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
         reject(s, pipe, crate::persistence::snapshot::MISCONF);
         return;
     }
+    // Redis refuses writes while the AOF cannot be written (disk full).
+    if cmd.is_write() {
+        if let Some(e) = crate::persistence::aof::misconf() {
+            reject(s, pipe, &e);
+            return;
+        }
+    }
     if s.multi.is_some() && !transactions::runs_inside_multi(cmd.name) {
         if cmd.flags & commands::flags::NO_MULTI != 0 {
             reject(s, pipe, "ERR Command not allowed inside a transaction");
@@ -448,6 +475,11 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     // connection-level one once done (INFO does not count itself).
     let span_fn = match cmd.run {
         Run::Conn(f) => {
+            // Connection-level commands that write may write on any shard
+            // (EXEC and blocking commands too, not flagged as writes).
+            if cmd.is_write() || cmd.name == "exec" || cmd.flags & commands::flags::BLOCKING != 0 {
+                pipe.wrote = u64::MAX;
+            }
             pipe.finish(core, s.db, s.proto, &mut s.out).await;
             f(s, args.to_owned()).await;
             core.clients.borrow_mut().stats.commands_processed += 1;
@@ -466,6 +498,9 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
             Some(t) if t != owner => spans = true,
             _ => {}
         }
+    }
+    if cmd.is_write() {
+        pipe.wrote |= if spans { u64::MAX } else { 1 << (target.unwrap_or(core.id) % 64) };
     }
     // XREAD/XREADGROUP BLOCK: only the coordinator can make the client wait.
     if spans || (cmd.flags & commands::flags::BLOCKING != 0 && commands::streams::read_blocks(&args)) {

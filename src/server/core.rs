@@ -12,9 +12,10 @@ use glommio::channels::channel_mesh::{Receivers, Senders};
 
 use crate::cluster::SlotMap;
 use crate::commands::{self, Args, Ctx};
-use crate::resp::{Proto, Reply};
+use crate::resp::Proto;
 use crate::server::clients::Clients;
 use crate::commands::flags;
+use crate::shard::journal;
 use crate::shard::locks::{LockSet, LockTable, Mode};
 use crate::shard::Shard;
 
@@ -241,7 +242,7 @@ impl Core {
         if !shard.locks.is_idle() && !may_run(&shard.locks, cmd, args, db) {
             return false;
         }
-        f_of(cmd)(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
+        journal::run(f_of(cmd), cmd, &mut Ctx::new(&mut shard, db), out, proto, args);
         shard.serve_blocked();
         true
     }
@@ -263,7 +264,7 @@ impl Core {
         let _ = rx.await;
         // Holding the locks, nothing can conflict; run, then let others in.
         let mut shard = self.shard.borrow_mut();
-        f_of(cmd)(&mut Ctx::new(&mut shard, db), &mut Reply::new(out, proto), args);
+        journal::run(f_of(cmd), cmd, &mut Ctx::new(&mut shard, db), out, proto, args);
         shard.locks.release(txid);
         shard.serve_blocked();
     }

@@ -85,8 +85,14 @@ pub fn run() -> Result<(), String> {
                         glommio::spawn_local(core.clone().serve_peer(receivers.clone(), peer)).detach();
                     }
                 }
-                // The dataset is in place on every core before any client is served.
-                crate::persistence::load::load_at_startup(&core).await;
+                // The dataset is in place on every core before any client is
+                // served: from the AOF when it is on (the more complete, as
+                // in Redis), else from the RDB snapshot.
+                if config::get_int("appendonly") == 1 {
+                    crate::persistence::aof::load_at_startup(&core).await;
+                } else {
+                    crate::persistence::load::load_at_startup(&core).await;
+                }
                 if id == 0 {
                     glommio::spawn_local(crate::persistence::snapshot::save_points_loop(core.clone())).detach();
                 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use futures_channel::oneshot;
 
 use crate::commands::{self, Args, BoxFuture, Ctx, OwnedArgs, RemoteKeys};
-use crate::resp::Reply;
 use crate::server::core::{lock_mode, CallFn, Core, Msg};
 use crate::server::session::Session;
+use crate::shard::journal;
 use crate::shard::locks::{LockSet, Mode};
 use crate::shard::Shard;
 
@@ -220,7 +220,7 @@ pub fn gather_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 let mut out = Vec::new();
                 let mut ctx = Ctx::new(sh, db);
                 ctx.remote = Some(&mut remote);
-                f(&mut ctx, &mut Reply::new(&mut out, proto), Args::new(&base, &ranges));
+                journal::run(f, cmd, &mut ctx, &mut out, proto, Args::new(&base, &ranges));
                 out
             })
             .await;

@@ -51,6 +51,9 @@ pub struct Db {
     /// Changes counted for save points, and the running snapshot's state.
     /// Like watchers, it belongs to the index: FLUSHDB and SWAPDB keep it.
     pub snap: DbSnap,
+    /// Keys changed outside a recorded command while the journal is on
+    /// (`shard::journal`): their state is recorded next.
+    pub changed: Vec<Key>,
 }
 
 /// Set when a key a client WATCHes changes; its EXEC then fails. Shared with
@@ -137,6 +140,9 @@ impl Db {
                 self.snap.dirty += 1;
                 self.snap.save(key, o.get());
                 let (k, e) = o.remove_entry();
+                if super::journal::note_touch() {
+                    self.changed.push(k.clone());
+                }
                 self.expires.remove(&(e.expire_at, k));
                 self.lazy_expired += 1;
                 notify::event(notify::EXPIRED, "expired", self.index, key);
@@ -323,9 +329,13 @@ impl Db {
         }
     }
 
-    /// Marks the watchers of `key` (a write, a deletion or an expiry).
-    /// Costs one branch while nobody watches this database.
+    /// Marks the watchers of `key` (a write, a deletion or an expiry), and
+    /// tells the journal. Costs two branches while nobody watches this
+    /// database and the journal is off.
     pub fn touch(&mut self, key: &[u8]) {
+        if super::journal::note_touch() {
+            self.changed.push(key.into());
+        }
         if self.watched.is_empty() {
             return;
         }

@@ -4,6 +4,7 @@
 pub mod blocking;
 pub mod db;
 pub mod expire;
+pub mod journal;
 pub mod key;
 pub mod locks;
 pub mod notify;
@@ -25,6 +26,8 @@ pub struct Shard {
     pub stats: ShardStats,
     /// Registrations of blocked clients on this shard (`blocking`).
     pub waiting: usize,
+    /// Every change of this shard's data, as commands (`journal`).
+    pub journal: journal::Journal,
     rng: u64,
 }
 
@@ -36,6 +39,7 @@ impl Shard {
             locks: LockTable::default(),
             stats: ShardStats::default(),
             waiting: 0,
+            journal: journal::Journal::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407) ^ crate::util::now_us(),
         }
     }

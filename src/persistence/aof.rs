@@ -1,0 +1,876 @@
+//! The append-only file: per core, a Redis 7 multi-part AOF fed by the
+//! shard's journal (`shard::journal`).
+//!
+//! Layout in `dir`/`appenddirname`, one set per core with its own prefix
+//! (`appendfilename` + `.core<N>`): a base file (`<prefix>.<seq>.base.aof`,
+//! the data as commands), incremental files (`<prefix>.<seq>.incr.aof`,
+//! the journal since), and a manifest (`<prefix>.manifest`) in Redis'
+//! format naming them in order. The manifest is replaced atomically (temp
+//! file, fsync, rename, fsync of the directory), so a crash at any point
+//! leaves a loadable set.
+//!
+//! Writing: a writer task per core takes the journal's records and writes
+//! them on a blocking thread (`spawn_blocking`), so neither write(2) nor
+//! fsync(2) stalls the executor. Records that arrive during a write go out
+//! together in the next one: with `appendfsync always` that is group
+//! commit, every client's write in a batch shares one write and one fsync.
+//! A connection holds its replies until the records of its writes are
+//! durable (`wait_durable`). `everysec` fsyncs once a second in the
+//! background; `no` leaves it to the kernel.
+//!
+//! A failed write (disk full) is undone (the file is truncated back) and
+//! retried every 100 ms; meanwhile write commands get Redis' MISCONF error
+//! and nothing that is not on disk is acknowledged.
+//!
+//! Rewrite (BGREWRITEAOF, or automatic past `auto-aof-rewrite-percentage`):
+//! at one point between commands the core serializes its data to a buffer
+//! and switches the journal to a new incremental file; a blocking thread
+//! writes the new base, then the manifest switches to (new base, new incr)
+//! and the old files go. Serializing holds the core for the time it takes
+//! to encode its data (not the I/O). TODO: reuse the RDB snapshot's slicing
+//! for a rewrite that never holds the core, and an RDB base
+//! (`aof-use-rdb-preamble yes`).
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_channel::oneshot;
+
+use crate::commands::{self, Args, Ctx, OwnedArgs, Run};
+use crate::config;
+use crate::resp::parser::{Parsed, Parser, Source};
+use crate::resp::{Proto, Reply};
+use crate::server::core::Core;
+use crate::shard::journal::entry_commands;
+use crate::shard::Shard;
+use crate::util::now_ms;
+
+/// How long a failed write waits before it is tried again.
+const RETRY: Duration = Duration::from_millis(100);
+/// How often an idle writer looks at the journal (changes recorded outside
+/// commands, the everysec fsync, automatic rewrites).
+const TICK: Duration = Duration::from_millis(20);
+
+// ---- Process-wide status (INFO persistence, MISCONF) ----------------------
+
+/// Cores whose last AOF write failed, as bits, and the last error number.
+static WRITE_FAILING: AtomicU64 = AtomicU64::new(0);
+static WRITE_ERRNO: AtomicI32 = AtomicI32::new(0);
+static REWRITING: AtomicUsize = AtomicUsize::new(0);
+static REWRITES: AtomicU64 = AtomicU64::new(0);
+static LAST_REWRITE_MS: AtomicI64 = AtomicI64::new(-1);
+static LAST_REWRITE_OK: AtomicBool = AtomicBool::new(true);
+static CURRENT_SIZE: AtomicU64 = AtomicU64::new(0);
+static BASE_SIZE: AtomicU64 = AtomicU64::new(0);
+/// Cores whose AOF is open.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Redis' refusal of writes while the AOF cannot be written.
+pub fn misconf() -> Option<String> {
+    if WRITE_FAILING.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let e = std::io::Error::from_raw_os_error(WRITE_ERRNO.load(Ordering::Relaxed));
+    Some(format!("MISCONF Errors writing to the AOF file: {}", strerror(&e)))
+}
+
+/// The C library's text of an error (Rust appends " (os error N)").
+fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// The AOF fields of INFO persistence (and the module fork ones between
+/// them), as Redis 7.0 prints them.
+pub fn info_fields(out: &mut String) {
+    use std::fmt::Write as _;
+    let on = RUNNING.load(Ordering::Relaxed) > 0;
+    let rewriting = REWRITING.load(Ordering::Relaxed) > 0;
+    let ms = LAST_REWRITE_MS.load(Ordering::Relaxed);
+    let _ = write!(
+        out,
+        "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:{}\r\n\
+         aof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\n\
+         aof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\n\
+         module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+        on as u8,
+        rewriting as u8,
+        if ms < 0 { -1 } else { ms / 1000 },
+        if LAST_REWRITE_OK.load(Ordering::Relaxed) { "ok" } else { "err" },
+        REWRITES.load(Ordering::Relaxed),
+        if WRITE_FAILING.load(Ordering::Relaxed) == 0 { "ok" } else { "err" },
+    );
+    if on {
+        let _ = write!(
+            out,
+            "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:0\r\n\
+             aof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n",
+            CURRENT_SIZE.load(Ordering::Relaxed),
+            BASE_SIZE.load(Ordering::Relaxed),
+        );
+    }
+}
+
+// ---- Files and manifest ----------------------------------------------------
+
+fn dir() -> PathBuf {
+    PathBuf::from(config::get_text("dir")).join(config::get_text("appenddirname"))
+}
+
+fn prefix(core: usize) -> String {
+    format!("{}.core{core}", config::get_text("appendfilename"))
+}
+
+/// A manifest: the base file (if any), then the incremental files in order.
+#[derive(Clone, Default)]
+struct Manifest {
+    base: Option<(String, u64)>,
+    incrs: Vec<(String, u64)>,
+}
+
+impl Manifest {
+    fn path(core: usize) -> PathBuf {
+        dir().join(format!("{}.manifest", prefix(core)))
+    }
+
+    fn read(core: usize) -> Result<Option<Manifest>, String> {
+        let path = Self::path(core);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("Can't open the AOF manifest {}: {e}", path.display())),
+        };
+        let mut m = Manifest::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            let field = |name: &str| w.iter().position(|x| *x == name).and_then(|i| w.get(i + 1)).copied();
+            let (Some(file), Some(seq), Some(kind)) = (field("file"), field("seq").and_then(|s| s.parse().ok()), field("type")) else {
+                return Err(format!("Invalid AOF manifest file format: {} (line '{line}')", path.display()));
+            };
+            match kind {
+                "b" => m.base = Some((file.to_string(), seq)),
+                "i" => m.incrs.push((file.to_string(), seq)),
+                // History files are left over from a rewrite: not loaded.
+                "h" => {}
+                _ => return Err(format!("Unknown AOF file type '{kind}' in {}", path.display())),
+            }
+        }
+        Ok(Some(m))
+    }
+
+    fn text(&self) -> String {
+        let mut s = String::new();
+        if let Some((f, seq)) = &self.base {
+            s.push_str(&format!("file {f} seq {seq} type b\n"));
+        }
+        for (f, seq) in &self.incrs {
+            s.push_str(&format!("file {f} seq {seq} type i\n"));
+        }
+        s
+    }
+
+    /// Replaces the manifest on disk atomically (blocking).
+    fn install(&self, core: usize) -> std::io::Result<()> {
+        let path = Self::path(core);
+        let tmp = path.with_extension("manifest.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(self.text().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        File::open(dir())?.sync_all()
+    }
+
+    fn files(&self) -> impl Iterator<Item = &String> {
+        self.base.iter().map(|(f, _)| f).chain(self.incrs.iter().map(|(f, _)| f))
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.base.iter().chain(self.incrs.iter()).map(|(_, s)| *s).max().unwrap_or(0) + 1
+    }
+}
+
+// ---- The per-core writer ---------------------------------------------------
+
+/// One core's open AOF, shared by its writer task and its rewrites.
+struct Aof {
+    core: usize,
+    manifest: Manifest,
+    /// The incremental file being appended to, and its size.
+    file: Arc<File>,
+    incr_size: u64,
+    /// Size of the files before the current incremental one (base and older
+    /// incrementals still listed).
+    earlier_size: u64,
+    /// Size of the base file.
+    base_size: u64,
+    /// Journal offset up to which records are written (and fsynced with
+    /// `always`).
+    durable: u64,
+    waiters: Vec<(u64, oneshot::Sender<()>)>,
+    /// A written but not yet fsynced tail (everysec).
+    unsynced: bool,
+    last_fsync: Instant,
+    rewrite_requested: bool,
+    rewriting: bool,
+    /// Size of the files right after the last rewrite (auto-rewrite growth).
+    rewrite_base_size: u64,
+    stop: bool,
+}
+
+thread_local! {
+    static AOF: RefCell<Option<Rc<RefCell<Aof>>>> = const { RefCell::new(None) };
+}
+
+fn this_core() -> Option<Rc<RefCell<Aof>>> {
+    AOF.with(|a| a.borrow().clone())
+}
+
+fn set_sizes(a: &Aof, old_total: u64) {
+    let total = a.earlier_size + a.incr_size;
+    CURRENT_SIZE.fetch_add(total, Ordering::Relaxed);
+    CURRENT_SIZE.fetch_sub(old_total, Ordering::Relaxed);
+}
+
+fn total(a: &Aof) -> u64 {
+    a.earlier_size + a.incr_size
+}
+
+/// Opens (creating if needed) this core's AOF at startup or when
+/// `appendonly` is turned on, loading an existing one into the shard first
+/// when `load` is set. Returns an error naming the file and offset that
+/// cannot be loaded.
+pub async fn open(core: &Rc<Core>, load: bool) -> Result<(), String> {
+    if this_core().is_some() {
+        return Ok(());
+    }
+    let id = core.id;
+    std::fs::create_dir_all(dir()).map_err(|e| format!("Can't create the AOF directory {}: {e}", dir().display()))?;
+    let existing = if load { Manifest::read(id)? } else { None };
+    let (manifest, sizes) = match existing {
+        Some(m) => {
+            let mut sh = core.shard.borrow_mut();
+            let sizes = load_files(&mut sh, &m)?;
+            sh.journal_start();
+            (m, sizes)
+        }
+        None => {
+            // A fresh set: the current data as base (empty at startup), then
+            // an empty incremental file. The journal starts at the point the
+            // base is taken, so nothing falls between them.
+            let prior = Manifest::read(id)?.unwrap_or_default();
+            let seq = prior.next_seq();
+            let base_name = format!("{}.{seq}.base.aof", prefix(id));
+            let base = {
+                let mut sh = core.shard.borrow_mut();
+                sh.journal_start();
+                serialize(&sh)
+            };
+            let path = dir().join(&base_name);
+            let len = base.len() as u64;
+            let written = glommio::executor()
+                .spawn_blocking(move || -> std::io::Result<()> {
+                    let mut f = File::create(path)?;
+                    f.write_all(&base)?;
+                    f.sync_all()
+                })
+                .await
+                .map_err(|e| format!("Can't write the AOF base file {base_name}: {e}"));
+            let incr = format!("{}.{seq}.incr.aof", prefix(id));
+            let m = Manifest { base: Some((base_name, seq)), incrs: vec![(incr.clone(), seq)] };
+            let installed = written.and_then(|_| {
+                File::create(dir().join(&incr)).map_err(|e| format!("Can't create the AOF file {incr}: {e}"))?;
+                m.install(id).map_err(|e| format!("Can't write the AOF manifest: {e}"))
+            });
+            if let Err(e) = installed {
+                core.shard.borrow_mut().journal_stop();
+                return Err(e);
+            }
+            for f in prior.files() {
+                let _ = std::fs::remove_file(dir().join(f));
+            }
+            (m, vec![len, 0])
+        }
+    };
+    let (last, _) = manifest.incrs.last().cloned().ok_or_else(|| format!("The AOF manifest {} names no incremental file", Manifest::path(id).display()))?;
+    let file = std::fs::OpenOptions::new().append(true).open(dir().join(&last)).map_err(|e| format!("Can't open the AOF file {last}: {e}"))?;
+    let incr_size = *sizes.last().unwrap_or(&0);
+    let earlier_size = sizes.iter().sum::<u64>() - incr_size;
+    let base_size = if manifest.base.is_some() { sizes[0] } else { 0 };
+    BASE_SIZE.fetch_add(base_size, Ordering::Relaxed);
+    let aof = Aof {
+        core: id,
+        manifest,
+        file: Arc::new(file),
+        incr_size,
+        earlier_size,
+        base_size,
+        durable: 0,
+        waiters: Vec::new(),
+        unsynced: false,
+        last_fsync: Instant::now(),
+        rewrite_requested: false,
+        rewriting: false,
+        rewrite_base_size: earlier_size + incr_size,
+        stop: false,
+    };
+    CURRENT_SIZE.fetch_add(total(&aof), Ordering::Relaxed);
+    RUNNING.fetch_add(1, Ordering::Relaxed);
+    let aof = Rc::new(RefCell::new(aof));
+    AOF.with(|a| *a.borrow_mut() = Some(aof.clone()));
+    glommio::spawn_local(writer(core.clone(), aof)).detach();
+    Ok(())
+}
+
+/// Closes this core's AOF (`appendonly no`): what the journal holds is
+/// written first.
+pub async fn close(core: &Rc<Core>) {
+    let Some(aof) = this_core() else { return };
+    // Let the writer drain the journal, then stop it.
+    if let Some(rx) = written(core) {
+        let _ = rx.await;
+    }
+    core.shard.borrow_mut().journal_stop();
+    let mut a = aof.borrow_mut();
+    a.stop = true;
+    let _ = a.file.sync_data();
+    CURRENT_SIZE.fetch_sub(total(&a), Ordering::Relaxed);
+    BASE_SIZE.fetch_sub(a.base_size, Ordering::Relaxed);
+    RUNNING.fetch_sub(1, Ordering::Relaxed);
+    AOF.with(|x| *x.borrow_mut() = None);
+}
+
+/// A receiver that fires once everything this core's journal holds now is
+/// written (and fsynced under `always`); None if it already is, or the AOF
+/// is off.
+pub fn written(core: &Core) -> Option<oneshot::Receiver<()>> {
+    let aof = this_core()?;
+    let target = {
+        let mut sh = core.shard.borrow_mut();
+        sh.journal_pending();
+        sh.journal.appended()
+    };
+    let mut a = aof.borrow_mut();
+    if a.durable >= target {
+        return None;
+    }
+    let (tx, rx) = oneshot::channel();
+    a.waiters.push((target, tx));
+    Some(rx)
+}
+
+/// Holds a connection's replies until the records of its writes on the
+/// shards in `shards` (a bit per core) are durable: `appendfsync always`.
+pub async fn wait_durable(core: &Rc<Core>, shards: u64) {
+    if RUNNING.load(Ordering::Relaxed) == 0 || config::get_int("appendfsync") != 0 {
+        return;
+    }
+    let mut waits = Vec::new();
+    for i in 0..core.nshards().min(64) {
+        if shards & (1 << i) == 0 {
+            continue;
+        }
+        let rx = if i == core.id { written(core) } else { core.call(i, |c| written(c)).await };
+        waits.extend(rx);
+    }
+    for rx in waits {
+        let _ = rx.await;
+    }
+}
+
+/// The writer task of one core: journal → file, until the AOF is closed.
+async fn writer(core: Rc<Core>, aof: Rc<RefCell<Aof>>) {
+    let mut carry: Vec<u8> = Vec::new();
+    let mut carry_end = 0u64;
+    loop {
+        if aof.borrow().stop {
+            return;
+        }
+        // Wait for records (or a tick), then take them.
+        let taken = {
+            let wait = std::future::poll_fn(|cx| {
+                let mut sh = core.shard.borrow_mut();
+                sh.journal_pending();
+                match sh.journal.take(cx.waker()) {
+                    Some(t) => std::task::Poll::Ready(Some(t)),
+                    None => std::task::Poll::Pending,
+                }
+            });
+            if carry.is_empty() {
+                futures_lite::future::or(wait, async {
+                    glommio::timer::sleep(TICK).await;
+                    None
+                })
+                .await
+            } else {
+                // Retrying: add whatever came meanwhile, without waiting.
+                let mut sh = core.shard.borrow_mut();
+                sh.journal_pending();
+                sh.journal.take(std::task::Waker::noop())
+            }
+        };
+        if aof.borrow().stop {
+            return;
+        }
+        if let Some((data, end)) = taken {
+            if carry.is_empty() {
+                carry = data;
+            } else {
+                carry.extend_from_slice(&data);
+            }
+            carry_end = end;
+        }
+        if !carry.is_empty() && !write_records(&aof, &mut carry, carry_end).await {
+            glommio::timer::sleep(RETRY).await;
+            continue;
+        }
+        background_fsync(&aof);
+        let start_rewrite = {
+            let mut a = aof.borrow_mut();
+            let auto = auto_rewrite_due(&a);
+            let go = (a.rewrite_requested || auto) && !a.rewriting;
+            a.rewrite_requested = false;
+            go
+        };
+        if start_rewrite {
+            begin_rewrite(&core, &aof).await;
+        }
+    }
+}
+
+/// Writes `data` (records up to journal offset `end`) to the current file;
+/// false (with `data` kept for a retry) if the write failed.
+async fn write_records(aof: &Rc<RefCell<Aof>>, data: &mut Vec<u8>, end: u64) -> bool {
+    let always = config::get_int("appendfsync") == 0;
+    let (file, size, core) = {
+        let a = aof.borrow();
+        (a.file.clone(), a.incr_size, a.core)
+    };
+    let buf = std::mem::take(data);
+    let (buf, res) = glommio::executor()
+        .spawn_blocking(move || {
+            let res = (|| {
+                (&*file).write_all(&buf)?;
+                if always {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })();
+            if res.is_err() {
+                // Undo a partial write, as Redis does, so the file never
+                // holds half a record followed by the retried whole one.
+                let _ = file.set_len(size);
+            }
+            (buf, res)
+        })
+        .await;
+    let mut a = aof.borrow_mut();
+    match res {
+        Ok(()) => {
+            let old = total(&a);
+            a.incr_size += buf.len() as u64;
+            set_sizes(&a, old);
+            a.durable = end;
+            a.unsynced = !always;
+            let waiters = std::mem::take(&mut a.waiters);
+            for (target, tx) in waiters {
+                if target <= end {
+                    let _ = tx.send(());
+                } else {
+                    a.waiters.push((target, tx));
+                }
+            }
+            if WRITE_FAILING.fetch_and(!(1u64 << (core % 64)), Ordering::Relaxed) & (1 << (core % 64)) != 0 {
+                eprintln!("AOF write error looks solved, kvick can write again.");
+            }
+            *data = buf;
+            data.clear();
+            true
+        }
+        Err(e) => {
+            if WRITE_FAILING.fetch_or(1 << (core % 64), Ordering::Relaxed) & (1 << (core % 64)) == 0 {
+                eprintln!("Error writing to the AOF file: {}", strerror(&e));
+            }
+            WRITE_ERRNO.store(e.raw_os_error().unwrap_or(libc::EIO), Ordering::Relaxed);
+            *data = buf;
+            false
+        }
+    }
+}
+
+/// everysec: an fsync on a blocking thread at most once a second.
+fn background_fsync(aof: &Rc<RefCell<Aof>>) {
+    let mut a = aof.borrow_mut();
+    if !a.unsynced || config::get_int("appendfsync") != 1 || a.last_fsync.elapsed() < Duration::from_secs(1) {
+        return;
+    }
+    if config::get_int("no-appendfsync-on-rewrite") == 1 && a.rewriting {
+        return;
+    }
+    a.unsynced = false;
+    a.last_fsync = Instant::now();
+    let file = a.file.clone();
+    glommio::spawn_local(async move {
+        let _ = glommio::executor().spawn_blocking(move || file.sync_data()).await;
+    })
+    .detach();
+}
+
+fn auto_rewrite_due(a: &Aof) -> bool {
+    let pct = config::get_int("auto-aof-rewrite-percentage");
+    let min = config::get_int("auto-aof-rewrite-min-size") as u64;
+    let size = total(a);
+    let base = a.rewrite_base_size.max(1);
+    pct > 0 && size > min && (size - base.min(size)) * 100 / base >= pct as u64
+}
+
+// ---- Rewrite ---------------------------------------------------------------
+
+/// BGREWRITEAOF on this core: false if one is already running here.
+pub fn request_rewrite() -> bool {
+    let Some(aof) = this_core() else { return false };
+    let mut a = aof.borrow_mut();
+    if a.rewriting {
+        return false;
+    }
+    a.rewrite_requested = true;
+    true
+}
+
+/// Whether any core's AOF is open.
+pub fn running() -> bool {
+    RUNNING.load(Ordering::Relaxed) > 0
+}
+
+/// Whether this core is rewriting.
+pub fn rewriting_here() -> bool {
+    this_core().is_some_and(|a| a.borrow().rewriting)
+}
+
+/// Switches to a new incremental file at a point between commands, with the
+/// data at that point serialized as the new base; a task writes the base and
+/// installs the new manifest.
+async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
+    let id = core.id;
+    let started = Instant::now();
+    // Everything recorded so far goes to the old file first, so the old
+    // set stays complete until the new manifest replaces it.
+    let (base, pending) = {
+        let mut sh = core.shard.borrow_mut();
+        sh.journal_pending();
+        let pending = sh.journal.take(std::task::Waker::noop());
+        sh.journal.reselect();
+        (serialize(&sh), pending)
+    };
+    if let Some((mut data, end)) = pending {
+        if !write_records(aof, &mut data, end).await {
+            // Put it back in front: the writer retries it.
+            core.shard.borrow_mut().journal.unshift(data);
+            rewrite_done(false, started);
+            return;
+        }
+    }
+    let mut a = aof.borrow_mut();
+    let seq = a.manifest.next_seq();
+    let incr = format!("{}.{seq}.incr.aof", prefix(id));
+    let file = match File::create(dir().join(&incr)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("Can't create the AOF file {incr} for a rewrite: {e}");
+            drop(a);
+            rewrite_done(false, started);
+            return;
+        }
+    };
+    // Crash-safe in between: the old set plus the new incremental file.
+    let mut interim = a.manifest.clone();
+    interim.incrs.push((incr.clone(), seq));
+    if let Err(e) = interim.install(id) {
+        eprintln!("Can't write the AOF manifest for a rewrite: {e}");
+        let _ = std::fs::remove_file(dir().join(&incr));
+        drop(a);
+        rewrite_done(false, started);
+        return;
+    }
+    let old = total(&a);
+    a.earlier_size += a.incr_size;
+    a.incr_size = 0;
+    set_sizes(&a, old);
+    a.file = Arc::new(file);
+    a.manifest = interim;
+    a.rewriting = true;
+    REWRITING.fetch_add(1, Ordering::Relaxed);
+    drop(a);
+    let aof = aof.clone();
+    glommio::spawn_local(async move {
+        let base_name = format!("{}.{seq}.base.aof", prefix(id));
+        let path = dir().join(&base_name);
+        let len = base.len() as u64;
+        let written = glommio::executor()
+            .spawn_blocking(move || -> std::io::Result<()> {
+                let mut f = File::create(path)?;
+                f.write_all(&base)?;
+                f.sync_all()
+            })
+            .await;
+        let mut a = aof.borrow_mut();
+        a.rewriting = false;
+        REWRITING.fetch_sub(1, Ordering::Relaxed);
+        if let Err(e) = written {
+            eprintln!("Background AOF rewrite failed writing {base_name}: {e}");
+            let _ = std::fs::remove_file(dir().join(&base_name));
+            drop(a);
+            rewrite_done(false, started);
+            return;
+        }
+        let done = Manifest { base: Some((base_name, seq)), incrs: vec![(incr, seq)] };
+        if let Err(e) = done.install(id) {
+            eprintln!("Background AOF rewrite failed installing its manifest: {e}");
+            drop(a);
+            rewrite_done(false, started);
+            return;
+        }
+        for f in a.manifest.files() {
+            if !done.files().any(|g| g == f) {
+                let _ = std::fs::remove_file(dir().join(f));
+            }
+        }
+        let old = total(&a);
+        BASE_SIZE.fetch_add(len, Ordering::Relaxed);
+        BASE_SIZE.fetch_sub(a.base_size, Ordering::Relaxed);
+        a.base_size = len;
+        a.earlier_size = len;
+        set_sizes(&a, old);
+        a.rewrite_base_size = total(&a);
+        a.manifest = done;
+        drop(a);
+        rewrite_done(true, started);
+    })
+    .detach();
+}
+
+fn rewrite_done(ok: bool, started: Instant) {
+    LAST_REWRITE_OK.store(ok, Ordering::Relaxed);
+    LAST_REWRITE_MS.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
+    if ok {
+        REWRITES.fetch_add(1, Ordering::Relaxed);
+        eprintln!("Background AOF rewrite finished successfully");
+    }
+}
+
+/// The shard's data as commands: per database a SELECT, then each key.
+fn serialize(sh: &Shard) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut scratch = itoa::Buffer::new();
+    for (i, db) in sh.dbs.iter().enumerate() {
+        if db.len() == 0 {
+            continue;
+        }
+        let mut r = Reply::new(&mut out, Proto::Resp2);
+        r.array(2);
+        r.bulk(b"SELECT");
+        r.bulk_int(i as i64);
+        for (k, e) in db.iter() {
+            entry_commands(k, Some((&e.value, e.expire_at)), &mut scratch, &mut |c| out.extend_from_slice(&c));
+        }
+    }
+    out
+}
+
+// ---- Loading ---------------------------------------------------------------
+
+/// Replays the files of `m` into `sh`; returns their sizes (after a
+/// truncation). Errors name the file and the offset.
+fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
+    let files: Vec<&String> = m.files().collect();
+    let mut sizes = Vec::new();
+    for (n, name) in files.iter().enumerate() {
+        let path = dir().join(name);
+        let data = std::fs::read(&path).map_err(|e| format!("Can't open the append-only file {name}: {e}"))?;
+        let last = n + 1 == files.len();
+        match replay(sh, &data) {
+            Ok(()) => sizes.push(data.len() as u64),
+            Err(Bad::Truncated(at)) if last && config::get_int("aof-load-truncated") == 1 => {
+                eprintln!("!!! Warning: short read while loading the AOF file {name}!!!");
+                eprintln!("!!! Truncating the AOF {name} at offset {at} !!!");
+                let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| format!("Can't open {name} to truncate it: {e}"))?;
+                f.set_len(at as u64).and_then(|_| f.sync_all()).map_err(|e| format!("Error truncating the AOF file {name}: {e}"))?;
+                eprintln!("AOF {name} loaded anyway because aof-load-truncated is enabled");
+                sizes.push(at as u64);
+            }
+            Err(Bad::Truncated(at)) => {
+                return Err(format!(
+                    "Unexpected end of file reading the append only file {name} at offset {at}. You can: \
+                     1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. \
+                     2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
+                ))
+            }
+            Err(Bad::Corrupt(at, why)) => {
+                return Err(format!(
+                    "Bad file format reading the append only file {name} at offset {at} ({why}): make a backup of your AOF \
+                     file, then use ./redis-check-aof --fix <filename.manifest>"
+                ))
+            }
+        }
+    }
+    Ok(sizes)
+}
+
+enum Bad {
+    /// The file ends inside a command (or an unfinished MULTI) starting here.
+    Truncated(usize),
+    Corrupt(usize, String),
+}
+
+/// Runs the commands of one AOF file on the shard. Nothing expires while
+/// loading (the commands run at time 0), as in Redis: a key's expiry is
+/// absolute and checked once the data is live.
+fn replay(sh: &mut Shard, data: &[u8]) -> Result<(), Bad> {
+    let mut parser = Parser::new();
+    let mut at = 0;
+    let mut db = 0usize;
+    // An open MULTI: where it started and its queued commands.
+    let mut multi: Option<(usize, Vec<OwnedArgs>)> = None;
+    let mut scratch = Vec::new();
+    while at < data.len() {
+        match parser.parse(&data[at..], usize::MAX) {
+            Ok(Parsed::Command { len, source }) => {
+                let base: &[u8] = match source {
+                    Source::Buffer => &data[at..],
+                    Source::Inline => &parser.inline,
+                };
+                let args = Args::new(base, &parser.args);
+                if args.is(0, "multi") {
+                    multi = Some((at, Vec::new()));
+                } else if args.is(0, "exec") {
+                    let Some((_, queued)) = multi.take() else { return Err(Bad::Corrupt(at, "EXEC without MULTI".into())) };
+                    for q in queued {
+                        let (b, r) = q.flatten();
+                        run_one(sh, &mut db, Args::new(&b, &r), &mut scratch).map_err(|e| Bad::Corrupt(at, e))?;
+                    }
+                } else if let Some((_, queued)) = multi.as_mut() {
+                    queued.push(args.to_owned());
+                } else {
+                    run_one(sh, &mut db, args, &mut scratch).map_err(|e| Bad::Corrupt(at, e))?;
+                }
+                at += len;
+            }
+            Ok(Parsed::Empty { len }) => at += len,
+            Ok(Parsed::Incomplete { .. }) => return Err(Bad::Truncated(multi.map_or(at, |(m, _)| m))),
+            Err(e) => return Err(Bad::Corrupt(at, e.0)),
+        }
+    }
+    match multi {
+        Some((m, _)) => Err(Bad::Truncated(m)),
+        None => Ok(()),
+    }
+}
+
+/// One recorded command, run on the shard with nothing expiring.
+fn run_one(sh: &mut Shard, db: &mut usize, a: Args, scratch: &mut Vec<u8>) -> Result<(), String> {
+    let name = String::from_utf8_lossy(a.get(0)).to_ascii_lowercase();
+    let index = |i: usize| -> Result<usize, String> {
+        crate::resp::parser::parse_i64(a.get(i)).filter(|&n| n >= 0 && (n as usize) < sh.dbs.len()).map(|n| n as usize).ok_or_else(|| "bad database index".to_string())
+    };
+    match name.as_str() {
+        "select" if a.len() == 2 => *db = index(1)?,
+        "flushall" => sh.dbs.iter_mut().for_each(|d| drop(d.take_keys())),
+        "flushdb" => drop(sh.dbs[*db].take_keys()),
+        "swapdb" if a.len() == 3 => {
+            let (x, y) = (index(1)?, index(2)?);
+            sh.swap_dbs(x, y);
+        }
+        _ => {
+            let mut ci = commands::lookup(a.get(0)).ok_or_else(|| format!("unknown command '{name}'"))?;
+            if !commands::by_index(ci).subs.is_empty() && a.len() >= 2 {
+                ci = commands::lookup_sub(ci, a.get(1)).ok_or_else(|| format!("unknown subcommand of '{name}'"))?;
+            }
+            let cmd = commands::by_index(ci);
+            let f = match cmd.run {
+                Run::Shard(f) | Run::Span(f, _) => f,
+                Run::Conn(_) => return Err(format!("command '{name}' cannot be replayed")),
+            };
+            if !cmd.arity_ok(a.len()) {
+                return Err(format!("wrong number of arguments for '{name}'"));
+            }
+            scratch.clear();
+            f(&mut Ctx { shard: sh, db: *db, now: 0, remote: None }, &mut Reply::new(scratch, Proto::Resp2), a);
+        }
+    }
+    Ok(())
+}
+
+/// Startup with `appendonly yes`: loads this core's AOF (or creates an
+/// empty set) and opens it; exits naming the file and offset that cannot
+/// be loaded. Returns once every core has loaded, so no core serves (or
+/// forwards to) a shard that is still loading.
+pub async fn load_at_startup(core: &Rc<Core>) {
+    static LOADED: AtomicUsize = AtomicUsize::new(0);
+    if config::get_int("appendonly") == 1 {
+        let started = now_ms();
+        // Checked once, before any core creates files.
+        static LAYOUT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+        if let Err(e) = LAYOUT.get_or_init(|| check_layout(core)) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        if let Err(e) = open(core, true).await {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        eprintln!("core {}: DB loaded from append only file: {:.3} seconds", core.id, (now_ms() - started) as f64 / 1000.0);
+    }
+    LOADED.fetch_add(1, Ordering::AcqRel);
+    while LOADED.load(Ordering::Acquire) < core.nshards() {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The AOF must have been written with the same number of cores: each
+/// core's files hold exactly its slots.
+fn check_layout(core: &Core) -> Result<(), String> {
+    let n = core.nshards();
+    let present = |i: usize| Manifest::path(i).exists();
+    let any_before = (0..n).any(present);
+    if present(n) || (any_before && !(0..n).all(present)) {
+        let found = (0..1024).take_while(|&i| present(i)).count();
+        return Err(format!(
+            "The AOF in {} was written by {found} thread(s); start kvick with --threads {found} \
+             (loading it with another thread count is not supported yet).",
+            dir().display()
+        ));
+    }
+    Ok(())
+}
+
+/// CONFIG SET appendonly: opens (writing a base of the current data first)
+/// or closes this core's AOF, in the background as Redis does.
+pub fn apply_config(core: &Rc<Core>) {
+    let on = config::get_int("appendonly") == 1;
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        if on {
+            if let Err(e) = open(&core, false).await {
+                eprintln!("Can't open the append only file: {e}");
+            }
+        } else {
+            close(&core).await;
+        }
+    })
+    .detach();
+}
+
+/// SHUTDOWN: fsyncs this core's AOF (blocking; the process is exiting).
+pub fn sync_now() {
+    if let Some(aof) = this_core() {
+        let _ = aof.borrow().file.sync_data();
+    }
+}

@@ -1,0 +1,444 @@
+//! The append-only file with real processes: every type survives a restart
+//! (1 and 2 cores), acknowledged writes survive kill -9 (`always`), little is
+//! lost with `everysec`, truncated and corrupt files are handled as Redis
+//! does, rewrites lose nothing (even killed half-way), and a full disk gives
+//! MISCONF and recovers.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{keys_on_both_cores, KvickServer, TestServer};
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kvick-aof-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn start(dir: &Path, threads: &str, fsync: &str, extra: &[&str]) -> TestServer {
+    let mut args = vec!["--threads", threads, "--dir", dir.to_str().unwrap(), "--appendonly", "yes", "--appendfsync", fsync];
+    args.extend_from_slice(extra);
+    KvickServer::start(&args)
+}
+
+fn kill9(server: TestServer) {
+    // Dropping a TestServer sends SIGKILL: no shutdown code runs.
+    drop(server);
+}
+
+fn cmd(con: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Everything in databases 0..4: per key its type, whether it expires, and
+/// its content (DUMP, or XRANGE and XINFO GROUPS for streams).
+fn state(server: &TestServer) -> BTreeMap<String, String> {
+    let mut con = server.client();
+    let mut out = BTreeMap::new();
+    for db in 0..4 {
+        cmd(&mut con, &["SELECT", &db.to_string()]);
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(&mut con).unwrap();
+        for k in keys {
+            let ty: String = redis::cmd("TYPE").arg(&k).query(&mut con).unwrap();
+            let pttl: i64 = redis::cmd("PTTL").arg(&k).query(&mut con).unwrap();
+            let content = if ty == "stream" {
+                let r: redis::Value = redis::cmd("XRANGE").arg(&k).arg("-").arg("+").query(&mut con).unwrap();
+                let g: redis::Value = redis::cmd("XINFO").arg("GROUPS").arg(&k).query(&mut con).unwrap();
+                format!("{r:?} {g:?}")
+            } else if ty == "set" {
+                // A set's member order is not part of its state.
+                let mut m: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&k).query(&mut con).unwrap();
+                m.sort();
+                format!("{m:?}")
+            } else {
+                let d: Vec<u8> = redis::cmd("DUMP").arg(&k).query(&mut con).unwrap();
+                format!("{d:?}")
+            };
+            out.insert(format!("{db}/{}", String::from_utf8_lossy(&k)), format!("{ty} expires:{} {content}", pttl > 0));
+        }
+    }
+    out
+}
+
+/// Data of every type in several databases, written through the paths that
+/// record effects rather than commands: relative expiry, SPOP, INCRBYFLOAT,
+/// cross-core MSET/RENAME/SMOVE/SUNIONSTORE, MULTI/EXEC, a served BLPOP,
+/// FLUSHDB, SWAPDB, XADD with `*` and consumer groups.
+fn populate(server: &TestServer) {
+    let mut con = server.client();
+    let k = keys_on_both_cores("k", 16);
+    let c = &mut con;
+    cmd(c, &["SET", &k[0], "plain"]);
+    cmd(c, &["SET", &k[1], "soon", "EX", "1000"]);
+    cmd(c, &["SETEX", &k[2], "1000", "x"]);
+    cmd(c, &["INCRBYFLOAT", &k[3], "2.5"]);
+    cmd(c, &["INCRBYFLOAT", &k[3], "0.25"]);
+    cmd(c, &["RPUSH", &k[4], "a", "b", "c", "d"]);
+    cmd(c, &["LPOP", &k[4]]);
+    cmd(c, &["BLPOP", &k[4], "1"]);
+    cmd(c, &["HSET", &k[5], "f1", "v1", "f2", "v2"]);
+    cmd(c, &["HINCRBYFLOAT", &k[5], "f3", "1.5"]);
+    cmd(c, &["EXPIRE", &k[5], "5000"]);
+    cmd(c, &["SADD", &k[6], "1", "2", "3", "4", "5"]);
+    cmd(c, &["SPOP", &k[6]]);
+    cmd(c, &["SPOP", &k[6], "2"]);
+    cmd(c, &["SADD", &k[7], "a", "b", "c"]);
+    cmd(c, &["SMOVE", &k[7], &k[8], "a"]);
+    cmd(c, &["ZADD", &k[9], "1", "a", "2.5", "b", "3", "c"]);
+    cmd(c, &["ZINCRBY", &k[9], "10", "a"]);
+    cmd(c, &["PFADD", &k[10], "x", "y", "z"]);
+    cmd(c, &["SETBIT", &k[11], "100", "1"]);
+    cmd(c, &["XADD", &k[12], "*", "f", "v"]);
+    cmd(c, &["XADD", &k[12], "MAXLEN", "10", "*", "g", "w"]);
+    cmd(c, &["XGROUP", "CREATE", &k[12], "grp", "0"]);
+    cmd(c, &["MSET", &k[13], "m1", &k[14], "m2"]);
+    cmd(c, &["RENAME", &k[13], &k[15]]);
+    cmd(c, &["SUNIONSTORE", "{u}dest", &k[6], &k[7]]);
+    cmd(c, &["SET", "gone", "x", "PX", "1"]);
+    redis::pipe().atomic().cmd("SET").arg("t1").arg("1").cmd("INCR").arg("t1").cmd("LPUSH").arg(&k[4]).arg("z").query::<()>(c).unwrap();
+    cmd(c, &["SELECT", "1"]);
+    cmd(c, &["SET", &k[0], "db1"]);
+    cmd(c, &["SELECT", "2"]);
+    cmd(c, &["SET", &k[0], "db2"]);
+    cmd(c, &["SWAPDB", "1", "2"]);
+    cmd(c, &["SELECT", "3"]);
+    cmd(c, &["SET", &k[1], "flushed"]);
+    cmd(c, &["FLUSHDB"]);
+    cmd(c, &["SET", &k[2], "kept"]);
+    thread::sleep(Duration::from_millis(20));
+}
+
+fn round_trip(threads: &str, name: &str) {
+    let dir = scratch(name);
+    let server = start(&dir, threads, "always", &[]);
+    populate(&server);
+    let before = state(&server);
+    assert!(before.len() >= 18, "{before:?}");
+    kill9(server);
+    let server = start(&dir, threads, "always", &[]);
+    assert_eq!(state(&server), before);
+    // A second generation: keys written after a restart land in the same
+    // set of files and load again.
+    let mut con = server.client();
+    cmd(&mut con, &["SET", "after", "restart"]);
+    let before = state(&server);
+    kill9(server);
+    let server = start(&dir, threads, "always", &[]);
+    assert_eq!(state(&server), before);
+}
+
+#[test]
+fn every_type_survives_a_restart_on_one_core() {
+    round_trip("1", "rt1");
+}
+
+#[test]
+fn every_type_survives_a_restart_on_two_cores() {
+    round_trip("2", "rt2");
+}
+
+#[test]
+fn another_thread_count_is_refused_with_a_message() {
+    let dir = scratch("threads");
+    let server = start(&dir, "2", "always", &[]);
+    cmd(&mut server.client(), &["SET", "a", "1"]);
+    kill9(server);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvick"))
+        .args(["--threads", "1", "--port", &common::pick_free_port().to_string(), "--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads 2"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Clients SET their own keys in sequence and note each acknowledged one
+/// (and when); the server is killed under that load.
+fn write_load(server: &TestServer, clients: usize, run: Duration, during: impl FnOnce()) -> Vec<Vec<Instant>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let mut con = server.client();
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut acked = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("c{c}:{}", acked.len());
+                    if redis::cmd("SET").arg(&key).arg(acked.len()).query::<()>(&mut con).is_err() {
+                        break;
+                    }
+                    acked.push(Instant::now());
+                }
+                acked
+            })
+        })
+        .collect();
+    thread::sleep(run / 2);
+    during();
+    thread::sleep(run / 2);
+    stop.store(true, Ordering::Relaxed);
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// Which acknowledged writes a restarted server lacks, with their ack times.
+fn missing(server: &TestServer, acked: &[Vec<Instant>]) -> Vec<Instant> {
+    let mut con = server.client();
+    let mut lost = Vec::new();
+    for (c, times) in acked.iter().enumerate() {
+        for (i, t) in times.iter().enumerate() {
+            let v: Option<String> = redis::cmd("GET").arg(format!("c{c}:{i}")).query(&mut con).unwrap();
+            if v.as_deref() != Some(i.to_string().as_str()) {
+                lost.push(*t);
+            }
+        }
+    }
+    lost
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_on_one_and_two_cores() {
+    for threads in ["1", "2"] {
+        let dir = scratch(&format!("always{threads}"));
+        let server = start(&dir, threads, "always", &[]);
+        let acked = write_load(&server, 8, Duration::from_millis(1500), || {});
+        kill9(server);
+        let total: usize = acked.iter().map(Vec::len).sum();
+        assert!(total > 100, "only {total} writes");
+        let server = start(&dir, threads, "always", &[]);
+        assert_eq!(missing(&server, &acked).len(), 0);
+    }
+}
+
+#[test]
+fn kill_mid_load_with_always_and_everysec() {
+    for fsync in ["always", "everysec"] {
+        let dir = scratch(&format!("mid-{fsync}"));
+        let server = start(&dir, "2", fsync, &[]);
+        let pid = server.pid();
+        let killed_at = Arc::new(std::sync::Mutex::new(None));
+        let k = killed_at.clone();
+        let acked = write_load(&server, 8, Duration::from_millis(2000), move || {
+            std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+            *k.lock().unwrap() = Some(Instant::now());
+        });
+        drop(server);
+        let killed_at = killed_at.lock().unwrap().unwrap();
+        let server = start(&dir, "2", fsync, &[]);
+        let lost = missing(&server, &acked);
+        if fsync == "always" {
+            assert!(lost.is_empty(), "{} acknowledged writes lost", lost.len());
+        } else {
+            // everysec: at most about the last second or two.
+            assert!(lost.iter().all(|t| killed_at.duration_since(*t) < Duration::from_secs(2)), "{} lost", lost.len());
+        }
+    }
+}
+
+fn incr_file(dir: &Path, core: usize) -> PathBuf {
+    let manifest = std::fs::read_to_string(dir.join("appendonlydir").join(format!("appendonly.aof.core{core}.manifest"))).unwrap();
+    let last = manifest.lines().filter(|l| l.ends_with("type i")).last().unwrap();
+    dir.join("appendonlydir").join(last.split_whitespace().nth(1).unwrap())
+}
+
+fn kvick_exits(dir: &Path, extra: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvick"))
+        .args(["--threads", "1", "--port", &common::pick_free_port().to_string(), "--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "kvick started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_truncated_tail_loads_when_allowed_and_is_refused_otherwise() {
+    let dir = scratch("trunc");
+    let server = start(&dir, "1", "always", &[]);
+    cmd(&mut server.client(), &["SET", "a", "1"]);
+    cmd(&mut server.client(), &["RPUSH", "l", "x"]);
+    kill9(server);
+    let file = incr_file(&dir, 0);
+    let good = std::fs::metadata(&file).unwrap().len();
+    let mut data = std::fs::read(&file).unwrap();
+    data.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1");
+    std::fs::write(&file, &data).unwrap();
+
+    let err = kvick_exits(&dir, &["--aof-load-truncated", "no"]);
+    assert!(err.contains("Unexpected end of file") && err.contains(&format!("offset {good}")), "{err}");
+
+    let server = start(&dir, "1", "always", &["--aof-load-truncated", "yes"]);
+    let mut con = server.client();
+    assert_eq!(cmd(&mut con, &["GET", "a"]), redis::Value::BulkString(b"1".to_vec()));
+    assert_eq!(cmd(&mut con, &["EXISTS", "b"]), redis::Value::Int(0));
+    assert!(server.log().contains("short read"));
+    // Truncated back, and appended to after.
+    cmd(&mut con, &["SET", "c", "3"]);
+    kill9(server);
+    let server = start(&dir, "1", "always", &["--aof-load-truncated", "no"]);
+    assert_eq!(cmd(&mut server.client(), &["GET", "c"]), redis::Value::BulkString(b"3".to_vec()));
+}
+
+#[test]
+fn a_corrupt_file_stops_startup_naming_file_and_offset() {
+    let dir = scratch("corrupt");
+    let server = start(&dir, "1", "always", &[]);
+    cmd(&mut server.client(), &["SET", "a", "1"]);
+    kill9(server);
+    let file = incr_file(&dir, 0);
+    let good = std::fs::metadata(&file).unwrap().len();
+    let mut data = std::fs::read(&file).unwrap();
+    data.extend_from_slice(b"*2\r\n$3\r\nSET\r\n!!!garbage\r\n*1\r\n$4\r\nPING\r\n");
+    std::fs::write(&file, &data).unwrap();
+    let err = kvick_exits(&dir, &[]);
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains("Bad file format") && err.contains(name) && err.contains(&format!("offset {good}")), "{err}");
+}
+
+fn info_field(con: &mut redis::Connection, name: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
+    info.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or_else(|| panic!("{name} in {info}")).to_string()
+}
+
+fn wait_rewrites_done(con: &mut redis::Connection) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(con, "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn bgrewriteaof_under_writes_loses_nothing() {
+    let dir = scratch("rewrite");
+    let server = start(&dir, "2", "always", &[]);
+    populate(&server);
+    let mut admin = server.client();
+    let acked = write_load(&server, 4, Duration::from_millis(1500), || {
+        assert_eq!(cmd(&mut admin, &["BGREWRITEAOF"]), redis::Value::SimpleString("Background append only file rewriting started".into()));
+        wait_rewrites_done(&mut admin);
+    });
+    assert_eq!(info_field(&mut admin, "aof_last_bgrewrite_status"), "ok");
+    assert_eq!(info_field(&mut admin, "aof_rewrites"), "2"); // one per core
+    let before = state(&server);
+    kill9(server);
+    // The manifest names the new base (seq 2) and its incremental file only;
+    // the old files are gone.
+    for core in 0..2 {
+        let m = std::fs::read_to_string(dir.join(format!("appendonlydir/appendonly.aof.core{core}.manifest"))).unwrap();
+        assert_eq!(m, format!("file appendonly.aof.core{core}.2.base.aof seq 2 type b\nfile appendonly.aof.core{core}.2.incr.aof seq 2 type i\n"));
+        assert!(!dir.join(format!("appendonlydir/appendonly.aof.core{core}.1.incr.aof")).exists());
+    }
+    let server = start(&dir, "2", "always", &[]);
+    assert!(missing(&server, &acked).is_empty());
+    assert_eq!(state(&server), before);
+}
+
+#[test]
+fn kill_during_rewrite_leaves_a_loadable_aof() {
+    let dir = scratch("rewrite-kill");
+    let server = start(&dir, "2", "everysec", &[]);
+    let mut con = server.client();
+    // Enough data that the base takes a moment to write.
+    for chunk in 0..50 {
+        let mut p = redis::pipe();
+        for i in 0..2000 {
+            p.cmd("SET").arg(format!("key:{chunk}:{i}")).arg(vec![b'v'; 100]).ignore();
+        }
+        p.query::<()>(&mut con).unwrap();
+    }
+    cmd(&mut con, &["BGREWRITEAOF"]);
+    cmd(&mut con, &["SET", "during", "rewrite"]);
+    kill9(server);
+    let server = start(&dir, "2", "everysec", &[]);
+    let mut con = server.client();
+    assert_eq!(cmd(&mut con, &["DBSIZE"]), redis::Value::Int(100_001));
+    assert_eq!(cmd(&mut con, &["GET", "during"]), redis::Value::BulkString(b"rewrite".to_vec()));
+}
+
+#[test]
+fn appendonly_turned_on_at_runtime_writes_a_base_first() {
+    let dir = scratch("runtime");
+    let server = KvickServer::start(&["--threads", "2", "--dir", dir.to_str().unwrap()]);
+    let mut con = server.client();
+    cmd(&mut con, &["SET", "before", "1"]);
+    cmd(&mut con, &["RPUSH", "list", "a", "b"]);
+    cmd(&mut con, &["CONFIG", "SET", "appendonly", "yes"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut con, "aof_enabled") != "1" {
+        assert!(Instant::now() < deadline);
+        thread::sleep(Duration::from_millis(10));
+    }
+    cmd(&mut con, &["SET", "after", "2"]);
+    let before = state(&server);
+    thread::sleep(Duration::from_millis(50));
+    kill9(server);
+    let server = start(&dir, "2", "everysec", &[]);
+    assert_eq!(state(&server), before);
+}
+
+/// A tmpfs of 2 MB: writes fill it, get MISCONF, and work again once
+/// there is room.
+#[test]
+fn a_full_disk_gives_misconf_and_recovers() {
+    let dir = scratch("full");
+    let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir.to_str().unwrap()]).status().unwrap();
+    assert!(status.success(), "mounting a tmpfs needs root");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(dir.clone());
+    // Ballast to free later.
+    std::fs::write(dir.join("ballast"), vec![0u8; 512 * 1024]).unwrap();
+    let server = start(&dir, "1", "always", &[]);
+    // 100 values of 16 KB do not fit beside the ballast, and do without it.
+    let value = vec![b'x'; 16 * 1024];
+    let mut con = server.client();
+    let v = value.clone();
+    let filler = thread::spawn(move || {
+        for i in 0..100 {
+            redis::cmd("SET").arg(format!("big:{i}")).arg(&v).query::<()>(&mut con).unwrap();
+        }
+    });
+    let mut other = server.client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut other, "aof_last_write_status") != "err" {
+        assert!(Instant::now() < deadline, "the disk never filled");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // The write that hit the full disk is held (not acknowledged); new
+    // writes get MISCONF, reads still work.
+    let err = redis::cmd("SET").arg("x").arg("y").query::<()>(&mut other).unwrap_err().to_string();
+    assert!(err.contains("Errors writing to the AOF file: No space left on device"), "{err}");
+    assert!(!filler.is_finished());
+    std::fs::remove_file(dir.join("ballast")).unwrap();
+    filler.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while info_field(&mut other, "aof_last_write_status") != "ok" {
+        assert!(Instant::now() < deadline, "no recovery");
+        thread::sleep(Duration::from_millis(10));
+    }
+    cmd(&mut other, &["SET", "x", "y"]);
+    let acked = 0..100;
+    kill9(server);
+    let server = start(&dir, "1", "always", &[]);
+    let mut con = server.client();
+    for i in acked {
+        let n: i64 = redis::cmd("STRLEN").arg(format!("big:{i}")).query(&mut con).unwrap();
+        assert_eq!(n, value.len() as i64);
+    }
+    assert_eq!(cmd(&mut con, &["GET", "x"]), redis::Value::BulkString(b"y".to_vec()));
+}
