@@ -18,6 +18,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod streams;
@@ -420,6 +421,7 @@ fn table() -> &'static Table {
             bitmaps::COMMANDS,
             zsets::COMMANDS,
             geo::COMMANDS,
+            scripting::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

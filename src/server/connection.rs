@@ -390,6 +390,11 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
         reject(s, pipe, "NOAUTH Authentication required.");
         return;
     }
+    // A script past busy-reply-threshold on some core (one relaxed load).
+    if crate::scripting::busy() && cmd.flags & commands::flags::ALLOW_BUSY == 0 {
+        reject(s, pipe, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+        return;
+    }
     if s.multi.is_some() && !transactions::runs_inside_multi(cmd.name) {
         if cmd.flags & commands::flags::NO_MULTI != 0 {
             reject(s, pipe, "ERR Command not allowed inside a transaction");
