@@ -13,19 +13,114 @@ fn eval_keys(a: &dyn ArgList) -> [std::ops::Range<usize>; 2] {
 }
 
 pub static COMMANDS: &[Command] = &[
-    cmd("eval", -3, NOSCRIPT | STALE, NOKEYS, G, "2.6.0", "Execute a Lua script server side", Run::Conn(eval)).with_keys(eval_keys),
-    cmd("evalsha", -3, NOSCRIPT | STALE, NOKEYS, G, "2.6.0", "Execute a Lua script server side", Run::Conn(evalsha)).with_keys(eval_keys),
-    cmd("eval_ro", -3, NOSCRIPT | STALE | READONLY, NOKEYS, G, "7.0.0", "Execute a read-only Lua script server side", Run::Conn(eval_ro)).with_keys(eval_keys),
-    cmd("evalsha_ro", -3, NOSCRIPT | STALE | READONLY, NOKEYS, G, "7.0.0", "Execute a read-only Lua script server side", Run::Conn(evalsha_ro)).with_keys(eval_keys),
-    cmd("script", -2, 0, NOKEYS, G, "2.6.0", "A container for Lua scripts management commands", Run::Conn(script_help)).with_subs(SCRIPT),
+    cmd(
+        "eval",
+        -3,
+        NOSCRIPT | STALE,
+        NOKEYS,
+        G,
+        "2.6.0",
+        "Execute a Lua script server side",
+        Run::Conn(eval),
+    )
+    .with_keys(eval_keys),
+    cmd(
+        "evalsha",
+        -3,
+        NOSCRIPT | STALE,
+        NOKEYS,
+        G,
+        "2.6.0",
+        "Execute a Lua script server side",
+        Run::Conn(evalsha),
+    )
+    .with_keys(eval_keys),
+    cmd(
+        "eval_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+        Run::Conn(eval_ro),
+    )
+    .with_keys(eval_keys),
+    cmd(
+        "evalsha_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+        Run::Conn(evalsha_ro),
+    )
+    .with_keys(eval_keys),
+    cmd(
+        "script",
+        -2,
+        0,
+        NOKEYS,
+        G,
+        "2.6.0",
+        "A container for Lua scripts management commands",
+        Run::Conn(script_help),
+    )
+    .with_subs(SCRIPT),
 ];
 
 static SCRIPT: &[Command] = &[
-    cmd("script|load", 3, NOSCRIPT | STALE, NOKEYS, G, "2.6.0", "Load the specified Lua script into the script cache", Run::Conn(script_load)),
-    cmd("script|exists", -3, NOSCRIPT, NOKEYS, G, "2.6.0", "Check existence of scripts in the script cache", Run::Conn(script_exists)),
-    cmd("script|flush", -2, NOSCRIPT, NOKEYS, G, "2.6.0", "Remove all the scripts from the script cache", Run::Conn(script_flush)),
-    cmd("script|kill", 2, NOSCRIPT | ALLOW_BUSY, NOKEYS, G, "2.6.0", "Kill the script currently in execution", Run::Conn(script_kill)),
-    cmd("script|help", 2, LOADING | STALE, NOKEYS, G, "5.0.0", "Show helpful text about the different subcommands", Run::Conn(script_help)),
+    cmd(
+        "script|load",
+        3,
+        NOSCRIPT | STALE,
+        NOKEYS,
+        G,
+        "2.6.0",
+        "Load the specified Lua script into the script cache",
+        Run::Conn(script_load),
+    ),
+    cmd(
+        "script|exists",
+        -3,
+        NOSCRIPT,
+        NOKEYS,
+        G,
+        "2.6.0",
+        "Check existence of scripts in the script cache",
+        Run::Conn(script_exists),
+    ),
+    cmd(
+        "script|flush",
+        -2,
+        NOSCRIPT,
+        NOKEYS,
+        G,
+        "2.6.0",
+        "Remove all the scripts from the script cache",
+        Run::Conn(script_flush),
+    ),
+    cmd(
+        "script|kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        NOKEYS,
+        G,
+        "2.6.0",
+        "Kill the script currently in execution",
+        Run::Conn(script_kill),
+    ),
+    cmd(
+        "script|help",
+        2,
+        LOADING | STALE,
+        NOKEYS,
+        G,
+        "5.0.0",
+        "Show helpful text about the different subcommands",
+        Run::Conn(script_help),
+    ),
 ];
 
 fn eval(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
@@ -66,7 +161,9 @@ fn script_exists(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
 fn script_flush(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         if a.len() > 3 || (a.len() == 3 && !a.is(2, "sync") && !a.is(2, "async")) {
-            return s.reply().error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+            return s
+                .reply()
+                .error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
         }
         s.core.call_all(|_| scripting::flush_local()).await;
         s.reply().ok();

@@ -55,7 +55,11 @@ pub struct Watch {
 
 impl Watch {
     pub fn new() -> Watch {
-        Watch { start: crate::util::now_ms(), wrote: Default::default(), entry: Default::default() }
+        Watch {
+            start: crate::util::now_ms(),
+            wrote: Default::default(),
+            entry: Default::default(),
+        }
     }
 
     pub fn wrote(&self) {
@@ -66,7 +70,10 @@ impl Watch {
     }
 
     pub fn killed(&self) -> bool {
-        self.entry.borrow().as_ref().is_some_and(|e| e.kill.load(Ordering::Acquire))
+        self.entry
+            .borrow()
+            .as_ref()
+            .is_some_and(|e| e.kill.load(Ordering::Acquire))
     }
 
     /// The hook's check: registers the script once it is past the
@@ -77,13 +84,18 @@ impl Watch {
             if limit <= 0 || crate::util::now_ms().saturating_sub(self.start) < limit as u64 {
                 return Ok(());
             }
-            let e = Arc::new(Entry { kill: AtomicBool::new(false), wrote: AtomicBool::new(self.wrote.get()) });
+            let e = Arc::new(Entry {
+                kill: AtomicBool::new(false),
+                wrote: AtomicBool::new(self.wrote.get()),
+            });
             BUSY.lock().expect("busy registry").push(e.clone());
             BUSY_COUNT.fetch_add(1, Ordering::Relaxed);
             *self.entry.borrow_mut() = Some(e);
         }
         if self.killed() {
-            return Err(mlua::Error::runtime("Script killed by user with SCRIPT KILL..."));
+            return Err(mlua::Error::runtime(
+                "Script killed by user with SCRIPT KILL...",
+            ));
         }
         Ok(())
     }
@@ -92,7 +104,9 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         if let Some(e) = self.entry.get_mut().take() {
-            BUSY.lock().expect("busy registry").retain(|x| !Arc::ptr_eq(x, &e));
+            BUSY.lock()
+                .expect("busy registry")
+                .retain(|x| !Arc::ptr_eq(x, &e));
             BUSY_COUNT.fetch_sub(1, Ordering::Relaxed);
         }
     }

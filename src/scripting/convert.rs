@@ -7,12 +7,22 @@ use mlua::{Lua, Table, Value};
 use super::{ST_ERR, ST_OK};
 use crate::resp::Reply;
 
-/// A Lua number as Lua prints it ("%.14g"): how `redis.call` passes numbers.
-pub fn fmt_number(n: f64) -> String {
+/// A number as C's "%.<digits>g": Redis passes numbers to commands with 17
+/// digits, cjson encodes them with 14 (as Lua prints them).
+pub fn fmt_number(n: f64, digits: i32) -> String {
     let mut buf = [0u8; 64];
-    // SAFETY: the buffer is large enough for any %.14g output and the format
-    // string is NUL-terminated; snprintf never writes past the given size.
-    let len = unsafe { libc::snprintf(buf.as_mut_ptr() as *mut libc::c_char, buf.len(), c"%.14g".as_ptr(), n) };
+    // SAFETY: the buffer is large enough for any %.*g output of a double with
+    // at most 17 digits, and the format string is NUL-terminated; snprintf
+    // never writes past the given size.
+    let len = unsafe {
+        libc::snprintf(
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+            c"%.*g".as_ptr(),
+            digits,
+            n,
+        )
+    };
     String::from_utf8_lossy(&buf[..(len.max(0) as usize).min(buf.len() - 1)]).into_owned()
 }
 
@@ -20,20 +30,30 @@ pub fn fmt_number(n: f64) -> String {
 /// prelude's `redis.call` expects (errors become `{err=...}` tables).
 pub fn reply_to_lua(lua: &Lua, reply: &[u8]) -> mlua::Result<(i64, Value)> {
     let mut at = 0;
-    let status = if reply.first() == Some(&b'-') { ST_ERR } else { ST_OK };
+    let status = if reply.first() == Some(&b'-') {
+        ST_ERR
+    } else {
+        ST_OK
+    };
     let v = parse(lua, reply, &mut at)?;
     Ok((status, v))
 }
 
 fn line<'a>(buf: &'a [u8], at: &mut usize) -> mlua::Result<&'a [u8]> {
     let rest = &buf[*at..];
-    let end = rest.windows(2).position(|w| w == b"\r\n").ok_or_else(|| mlua::Error::runtime("truncated reply"))?;
+    let end = rest
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .ok_or_else(|| mlua::Error::runtime("truncated reply"))?;
     *at += end + 2;
     Ok(&rest[..end])
 }
 
 fn int_of(b: &[u8]) -> mlua::Result<i64> {
-    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or_else(|| mlua::Error::runtime("bad reply length"))
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| mlua::Error::runtime("bad reply length"))
 }
 
 fn tagged(lua: &Lua, tag: &str, v: impl mlua::IntoLua) -> mlua::Result<Value> {
@@ -43,7 +63,9 @@ fn tagged(lua: &Lua, tag: &str, v: impl mlua::IntoLua) -> mlua::Result<Value> {
 }
 
 fn parse(lua: &Lua, buf: &[u8], at: &mut usize) -> mlua::Result<Value> {
-    let kind = *buf.get(*at).ok_or_else(|| mlua::Error::runtime("truncated reply"))?;
+    let kind = *buf
+        .get(*at)
+        .ok_or_else(|| mlua::Error::runtime("truncated reply"))?;
     *at += 1;
     let head = line(buf, at)?;
     Ok(match kind {
@@ -82,7 +104,11 @@ fn parse(lua: &Lua, buf: &[u8], at: &mut usize) -> mlua::Result<Value> {
             let t = lua.create_table()?;
             for _ in 0..n {
                 let k = parse(lua, buf, at)?;
-                let v = if kind == b'%' { parse(lua, buf, at)? } else { Value::Boolean(true) };
+                let v = if kind == b'%' {
+                    parse(lua, buf, at)?
+                } else {
+                    Value::Boolean(true)
+                };
                 t.raw_set(k, v)?;
             }
             tagged(lua, if kind == b'%' { "map" } else { "set" }, t)?
@@ -90,7 +116,10 @@ fn parse(lua: &Lua, buf: &[u8], at: &mut usize) -> mlua::Result<Value> {
         b'_' => Value::Nil,
         b'#' => Value::Boolean(head == b"t"),
         b',' => {
-            let d: f64 = std::str::from_utf8(head).ok().and_then(|s| crate::util::parse_f64(s.as_bytes())).unwrap_or(0.0);
+            let d: f64 = std::str::from_utf8(head)
+                .ok()
+                .and_then(|s| crate::util::parse_f64(s.as_bytes()))
+                .unwrap_or(0.0);
             tagged(lua, "double", d)?
         }
         b'(' => tagged(lua, "big_number", lua.create_string(head)?)?,
@@ -132,36 +161,38 @@ fn table_to_reply(t: &Table, r: &mut Reply, resp3: bool, depth: usize) {
         let s = s.to_string_lossy().replace(['\r', '\n'], " ");
         return r.simple(&s);
     }
-    if resp3 {
-        if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
-            return r.double(d);
+    if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
+        return r.double(d);
+    }
+    if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
+        let s = s.to_string_lossy().replace(['\r', '\n'], " ");
+        if r.is_resp3() {
+            r.raw(format!("({}\r\n", s).as_bytes());
+        } else {
+            r.bulk(s.as_bytes());
         }
-        if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
-            let s = s.to_string_lossy().replace(['\r', '\n'], " ");
-            if r.is_resp3() {
-                r.raw(format!("({}\r\n", s).as_bytes());
-            } else {
-                r.bulk(s.as_bytes());
-            }
-            return;
+        return;
+    }
+    if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
+        r.map(pairs.len());
+        for (k, v) in &pairs {
+            lua_to_reply(k, r, resp3, depth + 1);
+            lua_to_reply(v, r, resp3, depth + 1);
         }
-        if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
-            let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
-            r.map(pairs.len());
-            for (k, v) in &pairs {
-                lua_to_reply(k, r, resp3, depth + 1);
-                lua_to_reply(v, r, resp3, depth + 1);
-            }
-            return;
+        return;
+    }
+    if let Ok(Value::Table(m)) = t.raw_get::<Value>("set") {
+        let members: Vec<Value> = m
+            .pairs::<Value, Value>()
+            .filter_map(Result::ok)
+            .map(|(k, _)| k)
+            .collect();
+        r.set(members.len());
+        for k in &members {
+            lua_to_reply(k, r, resp3, depth + 1);
         }
-        if let Ok(Value::Table(m)) = t.raw_get::<Value>("set") {
-            let members: Vec<Value> = m.pairs::<Value, Value>().filter_map(Result::ok).map(|(k, _)| k).collect();
-            r.set(members.len());
-            for k in &members {
-                lua_to_reply(k, r, resp3, depth + 1);
-            }
-            return;
-        }
+        return;
     }
     // An array: up to the first nil.
     let mut items = Vec::new();

@@ -24,6 +24,7 @@
 //! run of the script locks whole.
 
 mod busy;
+mod cjson;
 mod convert;
 mod libs;
 
@@ -165,12 +166,23 @@ impl Engine {
     fn new() -> mlua::Result<Engine> {
         // SAFETY: `debug` is the only unsafe library loaded; Redis gives it to
         // scripts too, and the prelude needs debug.getinfo for error lines.
-        let lua = unsafe { Lua::unsafe_new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG, LuaOptions::default()) };
+        let lua = unsafe {
+            Lua::unsafe_new_with(
+                StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+                LuaOptions::default(),
+            )
+        };
         libs::register(&lua)?;
-        let rcall = lua.create_function(|lua, args: MultiValue| with_run(|run| run.call(lua, args)))?;
+        let rcall =
+            lua.create_function(|lua, args: MultiValue| with_run(|run| run.call(lua, args)))?;
         lua.set_named_registry_value(RCALL_KEY, rcall)?;
         // SAFETY: plain C functions over the Lua API (see `redis_call`).
-        let (ccall, cpcall) = unsafe { (lua.create_c_function(redis_call::<true>)?, lua.create_c_function(redis_call::<false>)?) };
+        let (ccall, cpcall) = unsafe {
+            (
+                lua.create_c_function(redis_call::<true>)?,
+                lua.create_c_function(redis_call::<false>)?,
+            )
+        };
         let seterr = lua.create_function(|_, t: Value| {
             with_run(|run| {
                 if let Value::Table(t) = t {
@@ -183,7 +195,11 @@ impl Engine {
             let v = match args.front() {
                 Some(Value::Number(n)) if args.len() == 1 => *n as i64,
                 Some(Value::Integer(n)) if args.len() == 1 => *n as i64,
-                _ => return Err(mlua::Error::runtime("redis.setresp() requires one argument.")),
+                _ => {
+                    return Err(mlua::Error::runtime(
+                        "redis.setresp() requires one argument.",
+                    ))
+                }
             };
             if v != 2 && v != 3 {
                 return Err(mlua::Error::runtime("RESP version must be 2 or 3."));
@@ -195,12 +211,18 @@ impl Engine {
         })?;
         let rlog = lua.create_function(|_, args: MultiValue| {
             if args.len() < 2 {
-                return Err(mlua::Error::runtime("redis.log() requires two arguments or more."));
+                return Err(mlua::Error::runtime(
+                    "redis.log() requires two arguments or more.",
+                ));
             }
             let level = match args.front() {
                 Some(Value::Number(n)) => *n as i64,
                 Some(Value::Integer(n)) => *n as i64,
-                _ => return Err(mlua::Error::runtime("First argument must be a number (log level).")),
+                _ => {
+                    return Err(mlua::Error::runtime(
+                        "First argument must be a number (log level).",
+                    ))
+                }
             };
             if !(0..=3).contains(&level) {
                 return Err(mlua::Error::runtime("Invalid debug level."));
@@ -213,9 +235,16 @@ impl Engine {
             lua.create_string(sha)
         })?;
         let prelude = lua.load(PRELUDE).set_name("=kvick").into_function()?;
-        let (env, where_fn): (Table, Function) = prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex))?;
+        let (env, where_fn): (Table, Function) =
+            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex))?;
         let globals = lua.globals();
-        Ok(Engine { lua, globals, env, where_fn, scripts: RefCell::new(HashMap::new()) })
+        Ok(Engine {
+            lua,
+            globals,
+            env,
+            where_fn,
+            scripts: RefCell::new(HashMap::new()),
+        })
     }
 
     /// Compiles `body` (Redis' luaCreateFunction): the shebang line is cut
@@ -227,8 +256,14 @@ impl Engine {
             .load(&body[skip..])
             .set_name("@user_script")
             .into_function()
-            .map_err(|e| format!("ERR Error compiling script (new function): {}", lua_error_text(&e)))?;
-        f.set_environment(self.env.clone()).map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    lua_error_text(&e)
+                )
+            })?;
+        f.set_environment(self.env.clone())
+            .map_err(|e| e.to_string())?;
         Ok((f, flags))
     }
 }
@@ -253,14 +288,21 @@ fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), String> {
     let Some(end) = body.iter().position(|&b| b == b'\n') else {
         return Err("ERR Invalid script shebang".into());
     };
-    let line = String::from_utf8_lossy(&body[2..end]);
+    let line = String::from_utf8_lossy(&body[..end]);
     let mut parts = line.split_ascii_whitespace();
-    let Some(engine) = parts.next() else { return Err("ERR Invalid engine in script shebang".into()) };
-    if !engine.eq_ignore_ascii_case("lua") {
-        return Err(format!("ERR Could not find scripting engine '{}'", engine));
+    let engine = parts.next().unwrap_or("#!");
+    if engine != "#!lua" {
+        return Err(format!(
+            "ERR Unexpected engine in script shebang: {}",
+            engine
+        ));
     }
     for part in parts {
-        let Some(list) = part.get(..6).filter(|p| p.eq_ignore_ascii_case("flags=")).map(|_| &part[6..]) else {
+        let Some(list) = part
+            .get(..6)
+            .filter(|p| p.eq_ignore_ascii_case("flags="))
+            .map(|_| &part[6..])
+        else {
             return Err(format!("ERR Unknown lua shebang option: {}", part));
         };
         for flag in list.split(',').filter(|f| !f.is_empty()) {
@@ -276,7 +318,9 @@ fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), String> {
 
 /// Whether this core has the script.
 pub fn exists(sha: &[u8]) -> bool {
-    let Ok(sha) = <&Sha>::try_from(sha) else { return false };
+    let Ok(sha) = <&Sha>::try_from(sha) else {
+        return false;
+    };
     let sha = sha.to_ascii_lowercase();
     let e = engine();
     let found = e.scripts.borrow().contains_key(&sha[..40]);
@@ -291,7 +335,14 @@ pub fn load_local(body: &[u8]) -> Result<Sha, String> {
         return Ok(sha);
     }
     let (func, flags) = e.compile(body)?;
-    e.scripts.borrow_mut().insert(sha, Rc::new(Script { func, flags, whole: Cell::new(false) }));
+    e.scripts.borrow_mut().insert(
+        sha,
+        Rc::new(Script {
+            func,
+            flags,
+            whole: Cell::new(false),
+        }),
+    );
     Ok(sha)
 }
 
@@ -361,7 +412,9 @@ fn with_run<R>(f: impl FnOnce(&RunState) -> mlua::Result<R>) -> mlua::Result<R> 
     let run = CURRENT.with(|c| c.borrow().clone());
     match run {
         Some(run) => f(&run),
-        None => Err(mlua::Error::runtime("redis calls are only possible inside a script")),
+        None => Err(mlua::Error::runtime(
+            "redis calls are only possible inside a script",
+        )),
     }
 }
 
@@ -404,15 +457,23 @@ impl RunState {
             return err_table(lua, "ERR script restarts with every shard locked");
         }
         if args.is_empty() {
-            return err_table(lua, "ERR Please specify at least one argument for this redis lib call");
+            return err_table(
+                lua,
+                "ERR Please specify at least one argument for this redis lib call",
+            );
         }
         let mut owned = Vec::with_capacity(args.len());
         for v in args.iter() {
             match v {
                 Value::String(s) => owned.push(s.as_bytes().to_vec()),
-                Value::Number(n) => owned.push(convert::fmt_number(*n).into_bytes()),
+                Value::Number(n) => owned.push(convert::fmt_number(*n, 17).into_bytes()),
                 Value::Integer(n) => owned.push(n.to_string().into_bytes()),
-                _ => return err_table(lua, "ERR Lua redis lib command arguments must be strings or integers"),
+                _ => {
+                    return err_table(
+                        lua,
+                        "ERR Lua redis lib command arguments must be strings or integers",
+                    )
+                }
             }
         }
         let a = OwnedArgs(owned);
@@ -428,13 +489,19 @@ impl RunState {
             cmd = commands::by_index(ci);
         }
         if !cmd.arity_ok(a.len()) {
-            return err_table(lua, "ERR Wrong number of args calling Redis command from script");
+            return err_table(
+                lua,
+                "ERR Wrong number of args calling Redis command from script",
+            );
         }
         if cmd.flags & flags::NOSCRIPT != 0 {
             return err_table(lua, "ERR This Redis command is not allowed from script");
         }
         if cmd.is_write() && self.readonly {
-            return err_table(lua, "ERR Write commands are not allowed from read-only scripts.");
+            return err_table(
+                lua,
+                "ERR Write commands are not allowed from read-only scripts.",
+            );
         }
         let core = &self.core;
         // Whether every key is covered by the held locks, and where the command runs.
@@ -444,7 +511,9 @@ impl RunState {
         for i in cmd.key_indexes(&a) {
             let owner = core.slots.shard_of_key(a.get(i));
             if let Locked::Keys(keys) = &self.locked {
-                covered &= keys.iter().any(|(s, k)| *s == owner && k.as_slice() == a.get(i));
+                covered &= keys
+                    .iter()
+                    .any(|(s, k)| *s == owner && k.as_slice() == a.get(i));
             }
             match target {
                 None => target = Some(owner),
@@ -471,7 +540,11 @@ impl RunState {
             Run::Shard(f) | Run::Span(f, _) if local => {
                 let mut out = Vec::new();
                 let (base, ranges) = a.flatten();
-                f(&mut Ctx::new(&mut core.shard.borrow_mut(), self.db.get()), &mut Reply::new(&mut out, self.proto()), Args::new(&base, &ranges));
+                f(
+                    &mut Ctx::new(&mut core.shard.borrow_mut(), self.db.get()),
+                    &mut Reply::new(&mut out, self.proto()),
+                    Args::new(&base, &ranges),
+                );
                 convert::reply_to_lua(lua, &out)
             }
             _ => {
@@ -480,21 +553,26 @@ impl RunState {
             }
         }
     }
-
 }
 
 /// EVAL, EVALSHA and their _RO forms: `a` is the whole command.
 pub async fn eval(s: &mut Session, a: OwnedArgs, by_sha: bool, ro: bool) {
     let numkeys = match crate::resp::parser::parse_i64(a.get(2)) {
         Some(n) if n < 0 => return s.reply().error("ERR Number of keys can't be negative"),
-        Some(n) if n as usize > a.len() - 3 => return s.reply().error("ERR Number of keys can't be greater than number of args"),
+        Some(n) if n as usize > a.len() - 3 => {
+            return s
+                .reply()
+                .error("ERR Number of keys can't be greater than number of args")
+        }
         Some(n) => n as usize,
         None => return s.reply().error(crate::resp::reply::err::NOT_INT),
     };
     let sha = if by_sha {
         let sha = a.get(1).to_ascii_lowercase();
         if sha.len() != 40 || !exists(&sha) {
-            return s.reply().error("NOSCRIPT No matching script. Please use EVAL.");
+            return s
+                .reply()
+                .error("NOSCRIPT No matching script. Please use EVAL.");
         }
         let mut out = [0u8; 40];
         out.copy_from_slice(&sha);
@@ -507,7 +585,11 @@ pub async fn eval(s: &mut Session, a: OwnedArgs, by_sha: bool, ro: bool) {
     };
     let script = engine().scripts.borrow().get(&sha).cloned();
     // SCRIPT FLUSH from another connection may have run meanwhile.
-    let Some(script) = script else { return s.reply().error("NOSCRIPT No matching script. Please use EVAL.") };
+    let Some(script) = script else {
+        return s
+            .reply()
+            .error("NOSCRIPT No matching script. Please use EVAL.");
+    };
     let keys: Vec<Vec<u8>> = (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect();
     let argv: Vec<Vec<u8>> = (3 + numkeys..a.len()).map(|i| a.get(i).to_vec()).collect();
     run(s, &sha, &script, keys, argv, ro || script.flags.no_writes).await;
@@ -515,18 +597,49 @@ pub async fn eval(s: &mut Session, a: OwnedArgs, by_sha: bool, ro: bool) {
 
 /// Runs a script under its locks, again with every shard locked if it
 /// reaches an undeclared key before writing, and writes its reply.
-async fn run(s: &mut Session, sha: &Sha, script: &Rc<Script>, keys: Vec<Vec<u8>>, argv: Vec<Vec<u8>>, readonly: bool) {
+async fn run(
+    s: &mut Session,
+    sha: &Sha,
+    script: &Rc<Script>,
+    keys: Vec<Vec<u8>>,
+    argv: Vec<Vec<u8>>,
+    readonly: bool,
+) {
     let core = s.core.clone();
-    let mode = if readonly { Mode::Shared } else { Mode::Exclusive };
+    let mode = if readonly {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
+    };
     loop {
         let whole = script.whole.get() || keys.is_empty() || s.exec.is_some();
         let sets: Vec<(usize, LockSet)> = if whole {
-            (0..core.nshards()).map(|i| (i, LockSet { db: 0, keys: Vec::new(), mode, whole_shard: true })).collect()
+            (0..core.nshards())
+                .map(|i| {
+                    (
+                        i,
+                        LockSet {
+                            db: 0,
+                            keys: Vec::new(),
+                            mode,
+                            whole_shard: true,
+                        },
+                    )
+                })
+                .collect()
         } else {
             let groups = crate::server::txn::group_keys(&core, keys.iter().cloned().enumerate());
             crate::server::txn::lock_sets(s.db, &groups, mode)
         };
-        let locked = if whole { Locked::Whole } else { Locked::Keys(keys.iter().map(|k| (core.slots.shard_of_key(k), k.clone())).collect()) };
+        let locked = if whole {
+            Locked::Whole
+        } else {
+            Locked::Keys(
+                keys.iter()
+                    .map(|k| (core.slots.shard_of_key(k), k.clone()))
+                    .collect(),
+            )
+        };
         let txn = Txn::lock(s, sets).await;
         let outer_exec = s.exec.clone();
         if outer_exec.is_none() {
@@ -553,14 +666,18 @@ async fn run(s: &mut Session, sha: &Sha, script: &Rc<Script>, keys: Vec<Vec<u8>>
             continue;
         }
         if let Locked::Keys(_) = st.locked {
-            if outcome.as_ref().is_err_and(|e| e.contains("ERR kvick: a script reached a key missing from KEYS")) {
+            if outcome
+                .as_ref()
+                .is_err_and(|e| e.contains("ERR kvick: a script reached a key missing from KEYS"))
+            {
                 script.whole.set(true);
             }
         }
         let proto = s.proto;
         match outcome {
             Ok(out) => s.out.extend_from_slice(&out),
-            Err(msg) => Reply::new(&mut s.out, proto).error(&msg.replace("{sha}", std::str::from_utf8(sha).expect("hex"))),
+            Err(msg) => Reply::new(&mut s.out, proto)
+                .error(&msg.replace("{sha}", std::str::from_utf8(sha).expect("hex"))),
         }
         return;
     }
@@ -577,7 +694,9 @@ const RAISED: &str = "kvick: raised reply";
 /// run `RunState::call`; a command parked for another core makes them yield
 /// (a C function may yield in Lua 5.1 as `return lua_yield(...)`), and the
 /// driver resumes the coroutine with the reply as their result.
-unsafe extern "C-unwind" fn redis_call<const RAISE: bool>(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+unsafe extern "C-unwind" fn redis_call<const RAISE: bool>(
+    l: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
     use mlua::ffi;
     let n = ffi::lua_gettop(l);
     ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"kvick.rcall".as_ptr());
@@ -596,7 +715,9 @@ unsafe extern "C-unwind" fn redis_call<const RAISE: bool>(l: *mut mlua::ffi::lua
 /// The per-thread hook: raises a parked call's error reply, and watches
 /// the clock for busy-reply-threshold and SCRIPT KILL.
 fn hook(_: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
-    let Some(run) = CURRENT.with(|c| c.borrow().clone()) else { return Ok(mlua::VmState::Continue) };
+    let Some(run) = CURRENT.with(|c| c.borrow().clone()) else {
+        return Ok(mlua::VmState::Continue);
+    };
     if run.raise_next.replace(false) {
         return Err(mlua::Error::runtime(RAISED));
     }
@@ -607,7 +728,14 @@ fn hook(_: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
 /// Resumes the script's coroutine until it finishes, running the commands
 /// it yields for. Returns the encoded reply, or an error line (with `{sha}`
 /// where the script's SHA goes).
-async fn drive(s: &mut Session, txn: &Txn, st: &Rc<RunState>, script: &Script, keys: &[Vec<u8>], argv: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+async fn drive(
+    s: &mut Session,
+    txn: &Txn,
+    st: &Rc<RunState>,
+    script: &Script,
+    keys: &[Vec<u8>],
+    argv: &[Vec<u8>],
+) -> Result<Vec<u8>, String> {
     let e = engine();
     let seq = |items: &[Vec<u8>]| -> mlua::Result<Value> {
         let t = e.lua.create_table_with_capacity(items.len(), 0)?;
@@ -618,7 +746,10 @@ async fn drive(s: &mut Session, txn: &Txn, st: &Rc<RunState>, script: &Script, k
     };
     let kt = seq(keys).map_err(|e| format!("ERR {}", e))?;
     let at = seq(argv).map_err(|e| format!("ERR {}", e))?;
-    let thread = e.lua.create_thread(script.func.clone()).map_err(|e| format!("ERR {}", e))?;
+    let thread = e
+        .lua
+        .create_thread(script.func.clone())
+        .map_err(|e| format!("ERR {}", e))?;
     let (saved_db, saved_proto) = (s.db, s.proto);
     let mut resume_with = Value::Nil;
     let mut result;
@@ -626,7 +757,11 @@ async fn drive(s: &mut Session, txn: &Txn, st: &Rc<RunState>, script: &Script, k
         // Another script of this core may have run while this one was parked.
         let _ = e.globals.raw_set("KEYS", kt.clone());
         let _ = e.globals.raw_set("ARGV", at.clone());
-        let every = if st.raise_next.get() { 1 } else { busy::HOOK_EVERY };
+        let every = if st.raise_next.get() {
+            1
+        } else {
+            busy::HOOK_EVERY
+        };
         thread.set_hook(mlua::HookTriggers::new().every_nth_instruction(every), hook);
         CURRENT.with(|c| *c.borrow_mut() = Some(st.clone()));
         result = thread.resume::<Value>(std::mem::replace(&mut resume_with, Value::Nil));
@@ -636,7 +771,9 @@ async fn drive(s: &mut Session, txn: &Txn, st: &Rc<RunState>, script: &Script, k
         }
         let Some(p) = st.pending.borrow_mut().take() else {
             // The script body itself called coroutine.yield.
-            result = Err(mlua::Error::runtime("attempt to yield from outside a coroutine"));
+            result = Err(mlua::Error::runtime(
+                "attempt to yield from outside a coroutine",
+            ));
             break;
         };
         let saved_out = std::mem::take(&mut s.out);
@@ -646,7 +783,8 @@ async fn drive(s: &mut Session, txn: &Txn, st: &Rc<RunState>, script: &Script, k
         st.db.set(s.db);
         let reply = std::mem::replace(&mut s.out, saved_out);
         (s.db, s.proto) = (saved_db, saved_proto);
-        let (status, v) = convert::reply_to_lua(&e.lua, &reply).map_err(|e| format!("ERR {}", e))?;
+        let (status, v) =
+            convert::reply_to_lua(&e.lua, &reply).map_err(|e| format!("ERR {}", e))?;
         if status == ST_ERR && p.raise {
             if let Value::Table(t) = &v {
                 *st.err.borrow_mut() = Some(t.clone());
@@ -675,7 +813,11 @@ async fn drive(s: &mut Session, txn: &Txn, st: &Rc<RunState>, script: &Script, k
 fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Error) -> String {
     let text = lua_error_text(err);
     let text = text.split("\nstack traceback:").next().unwrap_or_default();
-    let raised = st.err.borrow_mut().take().filter(|_| text.starts_with("table: ") || text == RAISED);
+    let raised = st
+        .err
+        .borrow_mut()
+        .take()
+        .filter(|_| text.starts_with("table: ") || text == RAISED);
     let msg = match raised {
         Some(t) => match t.raw_get::<Value>("err") {
             Ok(Value::String(s)) => s.to_string_lossy(),
@@ -683,8 +825,13 @@ fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Err
         },
         None => format!("ERR {}", text),
     };
-    match e.where_fn.call::<(Option<String>, Option<i64>)>(thread.clone()) {
-        Ok((Some(source), Some(line))) => format!("{} script: {{sha}}, on {}:{}.", msg, source, line),
+    match e
+        .where_fn
+        .call::<(Option<String>, Option<i64>)>(thread.clone())
+    {
+        Ok((Some(source), Some(line))) => {
+            format!("{} script: {{sha}}, on {}:{}.", msg, source, line)
+        }
         _ => msg,
     }
 }
