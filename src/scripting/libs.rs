@@ -1,6 +1,6 @@
 //! The libraries Redis gives scripts beyond Lua's own, written in Rust as
-//! mlua's vendored Lua 5.1 has none of them: `bit` (LuaBitOp) here, `cjson`
-//! in its own module.
+//! mlua's vendored Lua 5.1 has none of them: `bit` (LuaBitOp) here, `cjson` and
+//! `cmsgpack` in their own modules.
 
 use mlua::{Lua, MultiValue, Value};
 
@@ -9,6 +9,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     lua.globals().raw_set("bit", bit(lua)?)?;
     lua.globals()
         .raw_set("cjson", super::cjson::library(lua)?)?;
+    lua.globals().raw_set("cmsgpack", super::cmsgpack::library(lua)?)?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@
 
 mod busy;
 mod cjson;
+mod cmsgpack;
 mod convert;
 mod libs;
 
