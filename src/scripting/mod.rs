@@ -368,11 +368,6 @@ pub fn flush_local() {
     engine().scripts.borrow_mut().clear();
 }
 
-/// The flags of a loaded script (EVALSHA_RO checks them before running).
-pub fn flags_of(sha: &Sha) -> Option<ScriptFlags> {
-    engine().scripts.borrow().get(sha).map(|s| s.flags)
-}
-
 /// What a running script holds locked.
 enum Locked {
     /// Every shard whole.
