@@ -128,6 +128,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("list-max-ziplist-size", "list-max-listpack-size"),
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 struct Values {
@@ -450,6 +451,7 @@ hot_int!(stream_node_max_bytes, "stream-node-max-bytes");
 hot_int!(stream_node_max_entries, "stream-node-max-entries");
 hot_int!(list_max_listpack_size, "list-max-listpack-size");
 hot_int!(hll_sparse_max_bytes, "hll-sparse-max-bytes");
+hot_int!(busy_reply_threshold, "busy-reply-threshold");
 hot_int!(zset_max_listpack_entries, "zset-max-listpack-entries");
 hot_int!(zset_max_listpack_value, "zset-max-listpack-value");
 

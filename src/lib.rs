@@ -11,6 +11,7 @@ pub mod config;
 pub mod geohash;
 pub mod persistence;
 pub mod resp;
+pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod types;

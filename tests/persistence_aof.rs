@@ -107,6 +107,13 @@ fn populate(server: &TestServer) {
     cmd(c, &["RENAME", &k[13], &k[15]]);
     cmd(c, &["SUNIONSTORE", "{u}dest", &k[6], &k[7]]);
     cmd(c, &["SET", "gone", "x", "PX", "1"]);
+    // Scripts write through the same journal: keys on both cores, an
+    // undeclared key, and a random pop recorded as its effect.
+    let moved = "redis.call('SET', KEYS[1], ARGV[1]); redis.call('RPUSH', KEYS[2], ARGV[1]); return redis.call('SPOP', KEYS[3])";
+    cmd(c, &["SADD", "{s}pool", "p1", "p2", "p3"]);
+    cmd(c, &["EVAL", moved, "3", "{s}a", "{s}b", "{s}pool", "v1"]);
+    cmd(c, &["EVAL", moved, "3", &k[0], &k[4], "{s}pool", "v2"]);
+    cmd(c, &["EVAL", "return redis.call('INCRBY', 'undeclared', 5)", "0"]);
     redis::pipe().atomic().cmd("SET").arg("t1").arg("1").cmd("INCR").arg("t1").cmd("LPUSH").arg(&k[4]).arg("z").query::<()>(c).unwrap();
     cmd(c, &["SELECT", "1"]);
     cmd(c, &["SET", &k[0], "db1"]);

@@ -19,6 +19,7 @@ pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -279,6 +280,9 @@ pub mod flags {
     /// kvick-internal (not in COMMAND INFO): may touch another database than
     /// the client's (MOVE, COPY ... DB), so lock checks must cover the shard.
     pub const OTHER_DB: u32 = 1 << 14;
+    /// Not a write itself but may write (scripts): the AOF's group commit
+    /// holds its reply as a write's.
+    pub const MAY_REPLICATE: u32 = 1 << 15;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -295,6 +299,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (MAY_REPLICATE, "may_replicate"),
     ];
 }
 
@@ -434,6 +439,7 @@ fn table() -> &'static Table {
             geo::COMMANDS,
             sort::COMMANDS,
             pubsub::COMMANDS,
+            scripting::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

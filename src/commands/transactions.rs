@@ -217,8 +217,8 @@ fn exec(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
 /// Runs one queued command inside EXEC's transaction, its reply appended to
 /// the session's output: a single-shard one on its shard (no lock checks:
 /// the transaction holds its keys), the others through their own paths,
-/// which join the transaction.
-async fn run_queued(s: &mut Session, txn: &Txn, ci: u16, a: OwnedArgs) {
+/// which join the transaction. Scripts run their commands through it too.
+pub async fn run_queued(s: &mut Session, txn: &Txn, ci: u16, a: OwnedArgs) {
     let c = by_index(ci);
     s.core.clients.borrow_mut().stats.commands_processed += 1;
     let (f, span) = match c.run {

@@ -462,6 +462,11 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
             return;
         }
     }
+    // A script past busy-reply-threshold on some core (one relaxed load).
+    if crate::scripting::busy() && cmd.flags & commands::flags::ALLOW_BUSY == 0 {
+        reject(s, pipe, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+        return;
+    }
     if s.multi.is_some() && !transactions::runs_inside_multi(cmd.name) {
         if cmd.flags & commands::flags::NO_MULTI != 0 {
             reject(s, pipe, "ERR Command not allowed inside a transaction");
@@ -477,7 +482,7 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
         Run::Conn(f) => {
             // Connection-level commands that write may write on any shard
             // (EXEC and blocking commands too, not flagged as writes).
-            if cmd.is_write() || cmd.name == "exec" || cmd.flags & commands::flags::BLOCKING != 0 {
+            if cmd.is_write() || cmd.name == "exec" || cmd.flags & (commands::flags::BLOCKING | commands::flags::MAY_REPLICATE) != 0 {
                 pipe.wrote = u64::MAX;
             }
             pipe.finish(core, s.db, s.proto, &mut s.out).await;

@@ -1,0 +1,840 @@
+//! Lua scripting (Redis' eval.c and script_lua.c): one Lua 5.1 state per
+//! core, the scripts it has compiled, the sandbox, the conversions between
+//! Lua values and RESP, and the driver that runs one script.
+//!
+//! A script runs as a coroutine on the core of the calling connection, inside
+//! one multi-shard transaction (`server::txn`) that locks its declared KEYS
+//! (or every shard whole, see `Locked`). `redis.call` runs a command whose
+//! keys live on this core at once, inside the Lua call; a command for another
+//! core (or one that spans cores, or needs the session) makes the coroutine
+//! yield, the driver runs it through EXEC's path (`transactions::run_queued`)
+//! under the held locks, and resumes the coroutine with the reply. So a
+//! script is atomic across cores, and Lua never blocks the executor on a
+//! message. (Lua 5.1 cannot yield across a C call: a `pcall(redis.call, ...)`
+//! of a command for another core fails with Lua's "attempt to yield across
+//! metamethod/C-call boundary"; `redis.pcall` has no such limit.)
+//!
+//! Undeclared keys: a script that names a key outside KEYS (or declares no
+//! keys) must still work. Scripts without KEYS lock every shard whole. A
+//! script that reaches an undeclared key before writing anything is stopped
+//! and run again from the start holding every shard whole (its reads had no
+//! effect), and this core remembers to lock that script whole from then on.
+//! One that reaches an undeclared key after a write cannot be restarted
+//! (writes are not rolled back): that call fails with an error, and the next
+//! run of the script locks whole.
+
+mod busy;
+mod cjson;
+mod cmsgpack;
+mod convert;
+mod libs;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, ThreadStatus, Value};
+
+use crate::commands::{self, flags, transactions, Args, Ctx, OwnedArgs, Run};
+use crate::resp::{Proto, Reply};
+use crate::server::core::Core;
+use crate::server::session::Session;
+use crate::server::txn::Txn;
+use crate::shard::locks::{LockSet, Mode};
+
+pub use busy::{busy, kill};
+
+/// A script's SHA1 in lowercase hex: its name in EVALSHA and SCRIPT EXISTS.
+pub type Sha = [u8; 40];
+
+pub fn sha1_hex(body: &[u8]) -> Sha {
+    let hex = sha1_smol::Sha1::from(body).digest().to_string();
+    let mut out = [0u8; 40];
+    out.copy_from_slice(hex.as_bytes());
+    out
+}
+
+/// What a script's shebang line (`#!lua flags=...`) declares.
+#[derive(Clone, Copy, Default)]
+pub struct ScriptFlags {
+    pub no_writes: bool,
+}
+
+/// A compiled script of this core.
+struct Script {
+    func: Function,
+    flags: ScriptFlags,
+    /// The script reached an undeclared key once: lock every shard whole.
+    whole: Cell<bool>,
+}
+
+/// The Lua state of one core and the scripts compiled into it.
+struct Engine {
+    lua: Lua,
+    /// The real globals: the libraries, `redis`, and KEYS/ARGV of the running script.
+    globals: Table,
+    /// The environment scripts run in: empty, reads fall through to the
+    /// globals, writes are refused (Redis' global protection).
+    env: Table,
+    /// The prelude's helper: the source and line of the innermost script
+    /// frame of a coroutine that failed.
+    where_fn: Function,
+    scripts: RefCell<HashMap<Sha, Rc<Script>>>,
+}
+
+thread_local! {
+    static ENGINE: Rc<Engine> = Rc::new(Engine::new().expect("the Lua state starts"));
+    /// The script being resumed on this core (several can be in flight,
+    /// each parked while another core runs one of its commands).
+    static CURRENT: RefCell<Option<Rc<RunState>>> = const { RefCell::new(None) };
+}
+
+fn engine() -> Rc<Engine> {
+    ENGINE.with(|e| e.clone())
+}
+
+/// Lua code run once per state: the sandbox and the `redis` table. The
+/// native helpers come in as arguments, so scripts cannot reach them.
+const PRELUDE: &str = r#"
+local ccall, cpcall, seterr, setresp, rlog, sha1hex = ...
+local G = _G
+local raw_error, type, tostring, getinfo, rawget = error, type, tostring, debug.getinfo, rawget
+loadfile = nil
+dofile = nil
+
+-- A table raised as an error is kept aside: the driver only sees its text.
+error = function(e, level)
+  if type(e) == 'table' then
+    seterr(e)
+    raw_error(e)
+  elseif level == 0 then
+    raw_error(e, 0)
+  end
+  raw_error(e, (level or 1) + 1)
+end
+
+redis = {
+  call = ccall,
+  pcall = cpcall,
+  -- Redis' luaPushErrorBuff: "-CODE msg" keeps its code, anything else gets ERR.
+  error_reply = function(msg)
+    if type(msg) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+    if msg:sub(1, 1) ~= '-' then msg = '-' .. msg end
+    local sp = msg:find(' ', 1, true)
+    if sp then msg = msg:sub(2, sp - 1) .. ' ' .. msg:sub(sp + 1) else msg = 'ERR ' .. msg:sub(2) end
+    return {err = (msg:gsub('[\r\n]+$', ''))}
+  end,
+  status_reply = function(msg)
+    if type(msg) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+    return {ok = msg}
+  end,
+  sha1hex = sha1hex,
+  setresp = setresp,
+  log = rlog,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = '7.0.0', REDIS_VERSION_NUM = 0x00070000,
+}
+
+local env = setmetatable({}, {
+  __index = function(_, name)
+    local v = rawget(G, name)
+    if v == nil then
+      raw_error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function() raw_error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+setmetatable(G, {
+  __newindex = function() raw_error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+
+local function where(co)
+  for level = 0, 200 do
+    local i = getinfo(co, level, 'Sl')
+    if not i then return nil end
+    if i.what ~= 'C' and i.source ~= '=kvick' then return i.source, i.currentline end
+  end
+end
+
+return env, where
+"#;
+
+impl Engine {
+    fn new() -> mlua::Result<Engine> {
+        // SAFETY: `debug` is the only unsafe library loaded; Redis gives it to
+        // scripts too, and the prelude needs debug.getinfo for error lines.
+        let lua = unsafe {
+            Lua::unsafe_new_with(
+                StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+                LuaOptions::default(),
+            )
+        };
+        libs::register(&lua)?;
+        let rcall =
+            lua.create_function(|lua, args: MultiValue| with_run(|run| run.call(lua, args)))?;
+        lua.set_named_registry_value(RCALL_KEY, rcall)?;
+        // SAFETY: plain C functions over the Lua API (see `redis_call`).
+        let (ccall, cpcall) = unsafe {
+            (
+                lua.create_c_function(redis_call::<true>)?,
+                lua.create_c_function(redis_call::<false>)?,
+            )
+        };
+        let seterr = lua.create_function(|_, t: Value| {
+            with_run(|run| {
+                if let Value::Table(t) = t {
+                    *run.err.borrow_mut() = Some(t);
+                }
+                Ok(())
+            })
+        })?;
+        let setresp = lua.create_function(|_, args: MultiValue| {
+            let v = match args.front() {
+                Some(Value::Number(n)) if args.len() == 1 => *n as i64,
+                Some(Value::Integer(n)) if args.len() == 1 => *n as i64,
+                _ => {
+                    return Err(mlua::Error::runtime(
+                        "redis.setresp() requires one argument.",
+                    ))
+                }
+            };
+            if v != 2 && v != 3 {
+                return Err(mlua::Error::runtime("RESP version must be 2 or 3."));
+            }
+            with_run(|run| {
+                run.resp3.set(v == 3);
+                Ok(())
+            })
+        })?;
+        let rlog = lua.create_function(|_, args: MultiValue| {
+            if args.len() < 2 {
+                return Err(mlua::Error::runtime(
+                    "redis.log() requires two arguments or more.",
+                ));
+            }
+            let level = match args.front() {
+                Some(Value::Number(n)) => *n as i64,
+                Some(Value::Integer(n)) => *n as i64,
+                _ => {
+                    return Err(mlua::Error::runtime(
+                        "First argument must be a number (log level).",
+                    ))
+                }
+            };
+            if !(0..=3).contains(&level) {
+                return Err(mlua::Error::runtime("Invalid debug level."));
+            }
+            // kvick keeps no log file; the message is dropped.
+            Ok(())
+        })?;
+        let sha1hex = lua.create_function(|lua, s: mlua::String| {
+            let sha = sha1_hex(&s.as_bytes());
+            lua.create_string(sha)
+        })?;
+        let prelude = lua.load(PRELUDE).set_name("=kvick").into_function()?;
+        let (env, where_fn): (Table, Function) =
+            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex))?;
+        let globals = lua.globals();
+        Ok(Engine {
+            lua,
+            globals,
+            env,
+            where_fn,
+            scripts: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// Compiles `body` (Redis' luaCreateFunction): the shebang line is cut
+    /// but its newline kept, so line numbers match the text the client sent.
+    fn compile(&self, body: &[u8]) -> Result<(Function, ScriptFlags), String> {
+        let (flags, skip) = parse_shebang(body)?;
+        let f = self
+            .lua
+            .load(&body[skip..])
+            .set_name("@user_script")
+            .into_function()
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    lua_error_text(&e)
+                )
+            })?;
+        f.set_environment(self.env.clone())
+            .map_err(|e| e.to_string())?;
+        Ok((f, flags))
+    }
+}
+
+/// The message of a Lua error without mlua's decorations.
+fn lua_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
+        other => other.to_string(),
+    }
+}
+
+/// Parses a `#!lua flags=a,b` first line (Redis' evalExtractShebangFlags).
+/// Returns the flags and how many bytes of the body the line takes, newline excluded.
+fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), String> {
+    let mut flags = ScriptFlags::default();
+    if !body.starts_with(b"#!") {
+        return Ok((flags, 0));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err("ERR Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let mut parts = line.split_ascii_whitespace();
+    let engine = parts.next().unwrap_or("#!");
+    if engine != "#!lua" {
+        return Err(format!(
+            "ERR Unexpected engine in script shebang: {}",
+            engine
+        ));
+    }
+    for part in parts {
+        let Some(list) = part
+            .get(..6)
+            .filter(|p| p.eq_ignore_ascii_case("flags="))
+            .map(|_| &part[6..])
+        else {
+            return Err(format!("ERR Unknown lua shebang option: {}", part));
+        };
+        for flag in list.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => flags.no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => return Err(format!("ERR Unexpected flag in script shebang: {}", other)),
+            }
+        }
+    }
+    Ok((flags, end))
+}
+
+/// Whether this core has the script.
+pub fn exists(sha: &[u8]) -> bool {
+    let Ok(sha) = <&Sha>::try_from(sha) else {
+        return false;
+    };
+    let sha = sha.to_ascii_lowercase();
+    let e = engine();
+    let found = e.scripts.borrow().contains_key(&sha[..40]);
+    found
+}
+
+/// Compiles `body` into this core's state (a no-op if it is there).
+pub fn load_local(body: &[u8]) -> Result<Sha, String> {
+    let sha = sha1_hex(body);
+    let e = engine();
+    if e.scripts.borrow().contains_key(&sha) {
+        return Ok(sha);
+    }
+    let (func, flags) = e.compile(body)?;
+    e.scripts.borrow_mut().insert(
+        sha,
+        Rc::new(Script {
+            func,
+            flags,
+            whole: Cell::new(false),
+        }),
+    );
+    Ok(sha)
+}
+
+/// SCRIPT LOAD and a first EVAL: compile here, then on every other core,
+/// so EVALSHA finds it from any connection.
+pub async fn load_everywhere(core: &Rc<Core>, body: Vec<u8>) -> Result<Sha, String> {
+    if let Some(sha) = Some(sha1_hex(&body)).filter(|s| exists(s)) {
+        return Ok(sha);
+    }
+    let sha = load_local(&body)?;
+    let body = Arc::new(body);
+    // The same text compiled here, so it compiles there.
+    core.call_all(move |_| {
+        let _ = load_local(&body);
+    })
+    .await;
+    Ok(sha)
+}
+
+/// SCRIPT FLUSH on this core.
+pub fn flush_local() {
+    engine().scripts.borrow_mut().clear();
+}
+
+/// What a running script holds locked.
+enum Locked {
+    /// Every shard whole.
+    Whole,
+    /// The declared keys, by owning shard.
+    Keys(Vec<(usize, Vec<u8>)>),
+}
+
+/// A `redis.call` the coroutine yielded for: run by the driver.
+struct Pending {
+    ci: u16,
+    args: OwnedArgs,
+    /// redis.call (raise an error reply) rather than redis.pcall.
+    raise: bool,
+}
+
+/// The state of one script run, reachable from Lua callbacks through `CURRENT`.
+struct RunState {
+    core: Rc<Core>,
+    db: Cell<usize>,
+    readonly: bool,
+    locked: Locked,
+    wrote: Cell<bool>,
+    resp3: Cell<bool>,
+    /// An undeclared key was reached before any write: stop and run again
+    /// with every shard locked.
+    restart: Cell<bool>,
+    pending: RefCell<Option<Pending>>,
+    /// A parked redis.call got an error reply: raise it (from the hook) as
+    /// soon as the coroutine resumes.
+    raise_next: Cell<bool>,
+    /// The last table raised as an error.
+    err: RefCell<Option<Table>>,
+    busy: busy::Watch,
+}
+
+fn with_run<R>(f: impl FnOnce(&RunState) -> mlua::Result<R>) -> mlua::Result<R> {
+    let run = CURRENT.with(|c| c.borrow().clone());
+    match run {
+        Some(run) => f(&run),
+        None => Err(mlua::Error::runtime(
+            "redis calls are only possible inside a script",
+        )),
+    }
+}
+
+/// Status codes of `RunState::call`, for `redis_call`.
+const ST_OK: i64 = 0;
+const ST_ERR: i64 = 1;
+const ST_PENDING: i64 = 2;
+
+fn err_table(lua: &Lua, msg: &str) -> mlua::Result<(i64, Value)> {
+    let t = lua.create_table()?;
+    t.raw_set("err", msg)?;
+    Ok((ST_ERR, Value::Table(t)))
+}
+
+impl RunState {
+    fn proto(&self) -> Proto {
+        if self.resp3.get() {
+            Proto::Resp3
+        } else {
+            Proto::Resp2
+        }
+    }
+
+    /// `redis.call` / `redis.pcall`: checks the command as Redis' scriptCall
+    /// does, runs it here if its keys are on this core, or parks it for the
+    /// driver.
+    fn call(&self, lua: &Lua, mut args: MultiValue) -> mlua::Result<(i64, Value)> {
+        let raise = matches!(args.pop_front(), Some(Value::Boolean(true)));
+        let out = self.call_checked(lua, args, raise)?;
+        if out.0 == ST_ERR && raise {
+            if let Value::Table(t) = &out.1 {
+                *self.err.borrow_mut() = Some(t.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn call_checked(&self, lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<(i64, Value)> {
+        if self.restart.get() {
+            return err_table(lua, "ERR script restarts with every shard locked");
+        }
+        if args.is_empty() {
+            return err_table(
+                lua,
+                "ERR Please specify at least one argument for this redis lib call",
+            );
+        }
+        let mut owned = Vec::with_capacity(args.len());
+        for v in args.iter() {
+            match v {
+                Value::String(s) => owned.push(s.as_bytes().to_vec()),
+                Value::Number(n) => owned.push(convert::fmt_number(*n, 17).into_bytes()),
+                Value::Integer(n) => owned.push(n.to_string().into_bytes()),
+                _ => {
+                    return err_table(
+                        lua,
+                        "ERR Lua redis lib command arguments must be strings or integers",
+                    )
+                }
+            }
+        }
+        let a = OwnedArgs(owned);
+        let Some(mut ci) = commands::lookup(a.get(0)) else {
+            return err_table(lua, "ERR Unknown Redis command called from script");
+        };
+        let mut cmd = commands::by_index(ci);
+        if !cmd.subs.is_empty() && a.len() >= 2 {
+            let Some(sub) = commands::lookup_sub(ci, a.get(1)) else {
+                return err_table(lua, "ERR Unknown Redis command called from script");
+            };
+            ci = sub;
+            cmd = commands::by_index(ci);
+        }
+        if !cmd.arity_ok(a.len()) {
+            return err_table(
+                lua,
+                "ERR Wrong number of args calling Redis command from script",
+            );
+        }
+        if cmd.flags & flags::NOSCRIPT != 0 {
+            return err_table(lua, "ERR This Redis command is not allowed from script");
+        }
+        if cmd.is_write() && self.readonly {
+            return err_table(
+                lua,
+                "ERR Write commands are not allowed from read-only scripts.",
+            );
+        }
+        let core = &self.core;
+        // Whether every key is covered by the held locks, and where the command runs.
+        let mut target: Option<usize> = None;
+        let mut spans = false;
+        let mut covered = true;
+        for i in cmd.key_indexes(&a) {
+            let owner = core.slots.shard_of_key(a.get(i));
+            if let Locked::Keys(keys) = &self.locked {
+                covered &= keys
+                    .iter()
+                    .any(|(s, k)| *s == owner && k.as_slice() == a.get(i));
+            }
+            match target {
+                None => target = Some(owner),
+                Some(t) if t != owner => spans = true,
+                _ => {}
+            }
+        }
+        if let Locked::Keys(_) = self.locked {
+            // Connection-level commands may reach beyond the keys (SELECT,
+            // KEYS, FLUSHALL); those that touch no data at all may not.
+            let dataless = matches!(cmd.name, "time" | "ping" | "echo");
+            covered &= (dataless || !matches!(cmd.run, Run::Conn(_))) && cmd.flags & flags::OTHER_DB == 0;
+            if !covered {
+                if self.wrote.get() {
+                    return err_table(lua, "ERR kvick: a script reached a key missing from KEYS after writing; list every key the script uses in KEYS (it will lock every shard from its next run)");
+                }
+                self.restart.set(true);
+                return err_table(lua, "ERR script restarts with every shard locked");
+            }
+        }
+        if cmd.is_write() {
+            self.wrote.set(true);
+            self.busy.wrote();
+        }
+        let local = !spans && target.is_none_or(|t| t == core.id);
+        match cmd.run {
+            Run::Shard(f) | Run::Span(f, _) if local => {
+                let mut out = Vec::new();
+                let (base, ranges) = a.flatten();
+                // Through the journal, as every shard command (AOF).
+                crate::shard::journal::run(
+                    f,
+                    cmd,
+                    &mut Ctx::new(&mut core.shard.borrow_mut(), self.db.get()),
+                    &mut out,
+                    self.proto(),
+                    Args::new(&base, &ranges),
+                );
+                convert::reply_to_lua(lua, &out)
+            }
+            _ => {
+                *self.pending.borrow_mut() = Some(Pending { ci, args: a, raise });
+                Ok((ST_PENDING, Value::Nil))
+            }
+        }
+    }
+}
+
+/// EVAL, EVALSHA and their _RO forms: `a` is the whole command.
+pub async fn eval(s: &mut Session, a: OwnedArgs, by_sha: bool, ro: bool) {
+    let numkeys = match crate::resp::parser::parse_i64(a.get(2)) {
+        Some(n) if n < 0 => return s.reply().error("ERR Number of keys can't be negative"),
+        Some(n) if n as usize > a.len() - 3 => {
+            return s
+                .reply()
+                .error("ERR Number of keys can't be greater than number of args")
+        }
+        Some(n) => n as usize,
+        None => return s.reply().error(crate::resp::reply::err::NOT_INT),
+    };
+    let sha = if by_sha {
+        let sha = a.get(1).to_ascii_lowercase();
+        if sha.len() != 40 || !exists(&sha) {
+            return s
+                .reply()
+                .error("NOSCRIPT No matching script. Please use EVAL.");
+        }
+        let mut out = [0u8; 40];
+        out.copy_from_slice(&sha);
+        out
+    } else {
+        match load_everywhere(&s.core, a.get(1).to_vec()).await {
+            Ok(sha) => sha,
+            Err(e) => return s.reply().error(&e),
+        }
+    };
+    let script = engine().scripts.borrow().get(&sha).cloned();
+    // SCRIPT FLUSH from another connection may have run meanwhile.
+    let Some(script) = script else {
+        return s
+            .reply()
+            .error("NOSCRIPT No matching script. Please use EVAL.");
+    };
+    let keys: Vec<Vec<u8>> = (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect();
+    let argv: Vec<Vec<u8>> = (3 + numkeys..a.len()).map(|i| a.get(i).to_vec()).collect();
+    run(s, &sha, &script, keys, argv, ro || script.flags.no_writes).await;
+}
+
+/// Runs a script under its locks, again with every shard locked if it
+/// reaches an undeclared key before writing, and writes its reply.
+async fn run(
+    s: &mut Session,
+    sha: &Sha,
+    script: &Rc<Script>,
+    keys: Vec<Vec<u8>>,
+    argv: Vec<Vec<u8>>,
+    readonly: bool,
+) {
+    let core = s.core.clone();
+    let mode = if readonly {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
+    };
+    loop {
+        let whole = script.whole.get() || keys.is_empty() || s.exec.is_some();
+        let sets: Vec<(usize, LockSet)> = if whole {
+            (0..core.nshards())
+                .map(|i| {
+                    (
+                        i,
+                        LockSet {
+                            db: 0,
+                            keys: Vec::new(),
+                            mode,
+                            whole_shard: true,
+                        },
+                    )
+                })
+                .collect()
+        } else {
+            let groups = crate::server::txn::group_keys(&core, keys.iter().cloned().enumerate());
+            crate::server::txn::lock_sets(s.db, &groups, mode)
+        };
+        let locked = if whole {
+            Locked::Whole
+        } else {
+            Locked::Keys(
+                keys.iter()
+                    .map(|k| (core.slots.shard_of_key(k), k.clone()))
+                    .collect(),
+            )
+        };
+        let txn = Txn::lock(s, sets).await;
+        let outer_exec = s.exec.clone();
+        if outer_exec.is_none() {
+            s.exec = Some(txn.scope());
+        }
+        let st = Rc::new(RunState {
+            core: core.clone(),
+            db: Cell::new(s.db),
+            readonly,
+            locked,
+            wrote: Cell::new(false),
+            resp3: Cell::new(false),
+            restart: Cell::new(false),
+            pending: RefCell::new(None),
+            raise_next: Cell::new(false),
+            err: RefCell::new(None),
+            busy: busy::Watch::new(),
+        });
+        let outcome = drive(s, &txn, &st, script, &keys, &argv).await;
+        s.exec = outer_exec;
+        txn.release().await;
+        if st.restart.get() {
+            script.whole.set(true);
+            continue;
+        }
+        if let Locked::Keys(_) = st.locked {
+            if outcome
+                .as_ref()
+                .is_err_and(|e| e.contains("ERR kvick: a script reached a key missing from KEYS"))
+            {
+                script.whole.set(true);
+            }
+        }
+        let proto = s.proto;
+        match outcome {
+            Ok(out) => s.out.extend_from_slice(&out),
+            Err(msg) => Reply::new(&mut s.out, proto)
+                .error(&msg.replace("{sha}", std::str::from_utf8(sha).expect("hex"))),
+        }
+        return;
+    }
+}
+
+/// The registry key of the Rust half of `redis.call`.
+const RCALL_KEY: &str = "kvick.rcall";
+/// The message of an error raised by the hook for a parked call's error reply.
+const RAISED: &str = "kvick: raised reply";
+
+/// `redis.call` (RAISE) and `redis.pcall`: C functions, so that a script's
+/// frame stays on the stack when it tail-calls them (`return
+/// redis.call(...)`) and errors name the script's line, as in Redis. They
+/// run `RunState::call`; a command parked for another core makes them yield
+/// (a C function may yield in Lua 5.1 as `return lua_yield(...)`), and the
+/// driver resumes the coroutine with the reply as their result.
+unsafe extern "C-unwind" fn redis_call<const RAISE: bool>(
+    l: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    use mlua::ffi;
+    let n = ffi::lua_gettop(l);
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"kvick.rcall".as_ptr());
+    ffi::lua_insert(l, 1);
+    ffi::lua_pushboolean(l, RAISE as std::ffi::c_int);
+    ffi::lua_insert(l, 2);
+    ffi::lua_call(l, n + 1, 2);
+    let status = ffi::lua_tointeger(l, -2) as i64;
+    match status {
+        ST_PENDING => ffi::lua_yield(l, 0),
+        ST_ERR if RAISE => ffi::lua_error(l),
+        _ => 1,
+    }
+}
+
+/// The per-thread hook: raises a parked call's error reply, and watches
+/// the clock for busy-reply-threshold and SCRIPT KILL.
+fn hook(_: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
+    let Some(run) = CURRENT.with(|c| c.borrow().clone()) else {
+        return Ok(mlua::VmState::Continue);
+    };
+    if run.raise_next.replace(false) {
+        return Err(mlua::Error::runtime(RAISED));
+    }
+    run.busy.check()?;
+    Ok(mlua::VmState::Continue)
+}
+
+/// Resumes the script's coroutine until it finishes, running the commands
+/// it yields for. Returns the encoded reply, or an error line (with `{sha}`
+/// where the script's SHA goes).
+async fn drive(
+    s: &mut Session,
+    txn: &Txn,
+    st: &Rc<RunState>,
+    script: &Script,
+    keys: &[Vec<u8>],
+    argv: &[Vec<u8>],
+) -> Result<Vec<u8>, String> {
+    let e = engine();
+    let seq = |items: &[Vec<u8>]| -> mlua::Result<Value> {
+        let t = e.lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, item) in items.iter().enumerate() {
+            t.raw_set(i + 1, e.lua.create_string(item)?)?;
+        }
+        Ok(Value::Table(t))
+    };
+    let kt = seq(keys).map_err(|e| format!("ERR {}", e))?;
+    let at = seq(argv).map_err(|e| format!("ERR {}", e))?;
+    let thread = e
+        .lua
+        .create_thread(script.func.clone())
+        .map_err(|e| format!("ERR {}", e))?;
+    let (saved_db, saved_proto) = (s.db, s.proto);
+    let mut resume_with = Value::Nil;
+    let mut result;
+    loop {
+        // Another script of this core may have run while this one was parked.
+        let _ = e.globals.raw_set("KEYS", kt.clone());
+        let _ = e.globals.raw_set("ARGV", at.clone());
+        let every = if st.raise_next.get() {
+            1
+        } else {
+            busy::HOOK_EVERY
+        };
+        thread.set_hook(mlua::HookTriggers::new().every_nth_instruction(every), hook);
+        CURRENT.with(|c| *c.borrow_mut() = Some(st.clone()));
+        result = thread.resume::<Value>(std::mem::replace(&mut resume_with, Value::Nil));
+        CURRENT.with(|c| *c.borrow_mut() = None);
+        if result.is_err() || thread.status() != ThreadStatus::Resumable {
+            break;
+        }
+        let Some(p) = st.pending.borrow_mut().take() else {
+            // The script body itself called coroutine.yield.
+            result = Err(mlua::Error::runtime(
+                "attempt to yield from outside a coroutine",
+            ));
+            break;
+        };
+        let saved_out = std::mem::take(&mut s.out);
+        s.db = st.db.get();
+        s.proto = st.proto();
+        transactions::run_queued(s, txn, p.ci, p.args).await;
+        st.db.set(s.db);
+        let reply = std::mem::replace(&mut s.out, saved_out);
+        (s.db, s.proto) = (saved_db, saved_proto);
+        let (status, v) =
+            convert::reply_to_lua(&e.lua, &reply).map_err(|e| format!("ERR {}", e))?;
+        if status == ST_ERR && p.raise {
+            if let Value::Table(t) = &v {
+                *st.err.borrow_mut() = Some(t.clone());
+            }
+            st.raise_next.set(true);
+        }
+        resume_with = v;
+    }
+    if st.restart.get() {
+        return Err(String::new());
+    }
+    match result {
+        Ok(v) => {
+            let mut out = Vec::new();
+            let mut r = Reply::new(&mut out, s.proto);
+            convert::lua_to_reply(&v, &mut r, st.resp3.get(), 0);
+            Ok(out)
+        }
+        Err(err) => Err(error_reply(&e, &thread, st, &err)),
+    }
+}
+
+/// The error line of a failed script, as Redis' error handler builds it:
+/// a raised table's `err`, or "ERR " and Lua's message, followed by the
+/// script and the line it failed at.
+fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Error) -> String {
+    let text = lua_error_text(err);
+    let text = text.split("\nstack traceback:").next().unwrap_or_default();
+    let raised = st
+        .err
+        .borrow_mut()
+        .take()
+        .filter(|_| text.starts_with("table: ") || text == RAISED);
+    let msg = match raised {
+        Some(t) => match t.raw_get::<Value>("err") {
+            Ok(Value::String(s)) => s.to_string_lossy(),
+            _ => "ERR unknown error".to_string(),
+        },
+        None => format!("ERR {}", text),
+    };
+    match e
+        .where_fn
+        .call::<(Option<String>, Option<i64>)>(thread.clone())
+    {
+        Ok((Some(source), Some(line))) => {
+            format!("{} script: {{sha}}, on {}:{}.", msg, source, line)
+        }
+        _ => msg,
+    }
+}

@@ -1,0 +1,261 @@
+//! Lua scripts across cores (`--threads 2`): concurrent scripts moving value
+//! between keys of different cores keep the sum, scripts reaching undeclared
+//! keys work, EVALSHA finds a script from any core, the lock-release script,
+//! and a busy script answered with -BUSY and stopped by SCRIPT KILL.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{keys_on_both_cores, KvickServer};
+
+const RUN_FOR: Duration = Duration::from_secs(3);
+const START: i64 = 1000;
+
+const TRANSFER: &str = "local n = tonumber(ARGV[1])
+redis.call('decrby', KEYS[1], n)
+redis.call('incrby', KEYS[2], n)
+return redis.call('get', KEYS[2])";
+
+const SUM_ALL: &str = "local s = 0
+for i = 1, #KEYS do s = s + tonumber(redis.call('get', KEYS[i])) end
+return s";
+
+/// Transfers by script between keys of both cores, in parallel with
+/// scripts that read every key: the sum never changes.
+fn transfers_keep_the_sum(undeclared: bool) {
+    let server = KvickServer::start(&["--threads", "2"]);
+    let keys = keys_on_both_cores("acct:", 6);
+    let mut con = server.client();
+    for k in &keys {
+        let _: () = redis::cmd("SET").arg(k).arg(START).query(&mut con).unwrap();
+    }
+    let total = START * keys.len() as i64;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..4u64 {
+        let (keys, stop, mut con) = (keys.clone(), stop.clone(), server.client());
+        workers.push(thread::spawn(move || {
+            let mut n = 0u64;
+            let mut x = w * 7 + 1;
+            while !stop.load(Ordering::Relaxed) {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let from = &keys[(x >> 33) as usize % keys.len()];
+                let to = &keys[(x >> 17) as usize % keys.len()];
+                let amount = (x >> 50) as i64 % 50 + 1;
+                let _: i64 = if undeclared {
+                    // Key names in ARGV: the script must lock every shard.
+                    let script = TRANSFER
+                        .replace("KEYS[1]", "ARGV[2]")
+                        .replace("KEYS[2]", "ARGV[3]");
+                    redis::cmd("EVAL")
+                        .arg(script)
+                        .arg(0)
+                        .arg(amount)
+                        .arg(from)
+                        .arg(to)
+                        .query(&mut con)
+                        .unwrap()
+                } else {
+                    redis::cmd("EVAL")
+                        .arg(TRANSFER)
+                        .arg(2)
+                        .arg(from)
+                        .arg(to)
+                        .arg(amount)
+                        .query(&mut con)
+                        .unwrap()
+                };
+                n += 1;
+            }
+            n
+        }));
+    }
+    let (keys_r, stop_r, mut reader) = (keys.clone(), stop.clone(), server.client());
+    let checker = thread::spawn(move || {
+        let mut checks = 0u64;
+        while !stop_r.load(Ordering::Relaxed) {
+            let seen: i64 = redis::cmd("EVAL")
+                .arg(SUM_ALL)
+                .arg(keys_r.len())
+                .arg(&keys_r)
+                .query(&mut reader)
+                .unwrap();
+            assert_eq!(seen, total, "a script saw a transfer half done");
+            let seen: Vec<i64> = redis::cmd("MGET").arg(&keys_r).query(&mut reader).unwrap();
+            assert_eq!(
+                seen.iter().sum::<i64>(),
+                total,
+                "MGET saw a transfer half done: {seen:?}"
+            );
+            checks += 1;
+        }
+        checks
+    });
+    thread::sleep(RUN_FOR);
+    stop.store(true, Ordering::Relaxed);
+    let done: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let checks = checker.join().unwrap();
+    assert!(
+        done > 50 && checks > 10,
+        "too little ran: {done} transfers, {checks} checks"
+    );
+    let end: Vec<i64> = redis::cmd("MGET").arg(&keys).query(&mut con).unwrap();
+    assert_eq!(end.iter().sum::<i64>(), total);
+}
+
+#[test]
+fn script_transfers_keep_the_sum_across_cores() {
+    transfers_keep_the_sum(false);
+}
+
+#[test]
+fn script_transfers_on_undeclared_keys_keep_the_sum() {
+    transfers_keep_the_sum(true);
+}
+
+/// A script that declares one key but reads and writes others, on both cores.
+#[test]
+fn undeclared_keys_work() {
+    let server = KvickServer::start(&["--threads", "2"]);
+    let keys = keys_on_both_cores("u:", 4);
+    let mut con = server.client();
+    for k in &keys {
+        let _: () = redis::cmd("SET").arg(k).arg("v").query(&mut con).unwrap();
+    }
+    // Reads an undeclared key before any write: restarted with every shard locked.
+    let script = "local a = redis.call('get', ARGV[1]) redis.call('set', KEYS[1], a .. '!') return redis.call('get', KEYS[1])";
+    for i in 0..3 {
+        let got: String = redis::cmd("EVAL")
+            .arg(script)
+            .arg(1)
+            .arg(&keys[0])
+            .arg(&keys[1 + i % 3])
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(got, "v!");
+    }
+    // No keys declared at all, writes on both cores.
+    let script = "for i = 1, #ARGV do redis.call('set', ARGV[i], 'w' .. i) end return redis.call('mget', unpack(ARGV))";
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script).arg(0).arg(&keys);
+    let got: Vec<String> = cmd.query(&mut con).unwrap();
+    assert_eq!(got, vec!["w1", "w2", "w3", "w4"]);
+}
+
+/// The lock-release script of Redis' distributed-lock recipe, through
+/// EVALSHA from connections that land on either core.
+#[test]
+fn compare_and_delete_lock_release() {
+    let server = KvickServer::start(&["--threads", "2"]);
+    let release = "if redis.call(\"get\",KEYS[1]) == ARGV[1] then return redis.call(\"del\",KEYS[1]) else return 0 end";
+    let mut con = server.client();
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(release)
+        .query(&mut con)
+        .unwrap();
+    for (i, lock) in keys_on_both_cores("lock:", 6).iter().enumerate() {
+        // A fresh connection each time: SO_REUSEPORT spreads them over the cores.
+        let mut c = server.client();
+        let ok: Option<String> = redis::cmd("SET")
+            .arg(lock)
+            .arg(format!("token{i}"))
+            .arg("NX")
+            .arg("PX")
+            .arg(30000)
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(ok.as_deref(), Some("OK"));
+        let wrong: i64 = redis::cmd("EVALSHA")
+            .arg(&sha)
+            .arg(1)
+            .arg(lock)
+            .arg("other")
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(wrong, 0);
+        let right: i64 = redis::cmd("EVALSHA")
+            .arg(&sha)
+            .arg(1)
+            .arg(lock)
+            .arg(format!("token{i}"))
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(right, 1);
+        let exists: i64 = redis::cmd("EXISTS").arg(lock).query(&mut c).unwrap();
+        assert_eq!(exists, 0);
+    }
+}
+
+/// A script looping past busy-reply-threshold: other clients get -BUSY,
+/// SCRIPT KILL stops it and its caller gets Redis' error; a script that
+/// wrote cannot be killed.
+#[test]
+fn busy_script_and_script_kill() {
+    let server = KvickServer::start(&["--threads", "2", "--busy-reply-threshold", "200"]);
+    let port = server.port();
+    let runner = thread::spawn(move || {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_secs(30)).unwrap();
+        c.command(&["EVAL", "local i = 0 while true do i = i + 1 end", "0"])
+            .unwrap()
+    });
+    // Some connection on the other core sees BUSY, then kills the script.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut killed = false;
+    while Instant::now() < deadline && !killed {
+        // A connection on the script's own core waits for it: give up on it.
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_millis(500)).unwrap();
+        let reply = c.command(&["GET", "x"]).unwrap_or_default();
+        if reply.starts_with(b"-BUSY Redis is busy running a script.") {
+            assert_eq!(c.command(&["SCRIPT", "KILL"]).unwrap(), b"+OK\r\n");
+            killed = true;
+        } else {
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(killed, "no client saw -BUSY");
+    let reply = String::from_utf8(runner.join().unwrap()).unwrap();
+    assert!(
+        reply.starts_with("-ERR Script killed by user with SCRIPT KILL... script: "),
+        "{reply}"
+    );
+    let mut c = common::RawConn::connect(port).unwrap();
+    assert_eq!(c.command(&["PING"]).unwrap(), b"+PONG\r\n");
+    assert_eq!(
+        c.command(&["SCRIPT", "KILL"]).unwrap(),
+        b"-NOTBUSY No scripts in execution right now.\r\n"
+    );
+
+    // A script that wrote and then loops for 5 s cannot be killed.
+    let runner = thread::spawn(move || {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_secs(30)).unwrap();
+        let script = "redis.call('set', KEYS[1], 'x') local t = redis.call('time') local start = t[1] * 1000 + t[2] / 1000
+local i = 0 while true do i = i + 1 if i % 100000 == 0 then local n = redis.call('time') if n[1] * 1000 + n[2] / 1000 - start > 5000 then return i end end end";
+        c.command(&["EVAL", script, "1", "w"]).unwrap()
+    });
+    let mut saw_unkillable = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && !runner.is_finished() {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_millis(500)).unwrap();
+        if c.command(&["SCRIPT", "KILL"])
+            .unwrap_or_default()
+            .starts_with(b"-UNKILLABLE Sorry the script already executed write commands")
+        {
+            saw_unkillable = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(saw_unkillable, "SCRIPT KILL never answered UNKILLABLE");
+    assert!(runner.join().unwrap().starts_with(b":"));
+}
