@@ -136,17 +136,7 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
 /// lua-cjson's lua_array_length: Some(max index) if every key is a positive
 /// integer and the array is not excessively sparse, None for an object.
 fn array_len(t: &Table) -> mlua::Result<Option<usize>> {
-    let (mut max, mut items) = (0usize, 0usize);
-    for pair in t.clone().pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let n = match k {
-            Value::Number(n) if n >= 1.0 && n.floor() == n => n as usize,
-            Value::Integer(n) if n >= 1 => n as usize,
-            _ => return Ok(None),
-        };
-        max = max.max(n);
-        items += 1;
-    }
+    let Some((max, items)) = super::libs::positive_integer_keys(t)? else { return Ok(None) };
     if max > 10 && max > items * 2 {
         return Err(fail(
             "Cannot serialise table: excessively sparse array".into(),

@@ -138,17 +138,7 @@ fn int(i: i64, out: &mut Vec<u8>) {
 /// lua-cmsgpack's table_is_an_array: every key a positive integer and
 /// as many keys as the largest one.
 fn array_len(t: &Table) -> mlua::Result<Option<usize>> {
-    let (mut max, mut count) = (0usize, 0usize);
-    for pair in t.clone().pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let n = match k {
-            Value::Number(n) if n >= 1.0 && n.floor() == n => n as usize,
-            Value::Integer(n) if n >= 1 => n as usize,
-            _ => return Ok(None),
-        };
-        max = max.max(n);
-        count += 1;
-    }
+    let Some((max, count)) = super::libs::positive_integer_keys(t)? else { return Ok(None) };
     Ok((max == count).then_some(max))
 }
 

@@ -2,7 +2,7 @@
 //! mlua's vendored Lua 5.1 has none of them: `bit` (LuaBitOp) here, `cjson` and
 //! `cmsgpack` in their own modules.
 
-use mlua::{Lua, MultiValue, Value};
+use mlua::{Lua, MultiValue, Table, Value};
 
 /// Registers the libraries as globals of a fresh state.
 pub fn register(lua: &Lua) -> mlua::Result<()> {
@@ -11,6 +11,23 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
         .raw_set("cjson", super::cjson::library(lua)?)?;
     lua.globals().raw_set("cmsgpack", super::cmsgpack::library(lua)?)?;
     Ok(())
+}
+
+/// For the encoders' "is this table an array" tests: the largest key and the
+/// number of keys when every key is a positive integer, None otherwise.
+pub(super) fn positive_integer_keys(t: &Table) -> mlua::Result<Option<(usize, usize)>> {
+    let (mut max, mut count) = (0usize, 0usize);
+    for pair in t.clone().pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        let n = match k {
+            Value::Number(n) if n >= 1.0 && n.floor() == n => n as usize,
+            Value::Integer(n) if n >= 1 => n as usize,
+            _ => return Ok(None),
+        };
+        max = max.max(n);
+        count += 1;
+    }
+    Ok(Some((max, count)))
 }
 
 /// LuaBitOp's argument conversion: a number to a 32-bit integer, modulo 2^32,
