@@ -115,8 +115,7 @@ pub static PARAMS: &[Param] = &[
     p("aof-load-truncated", Kind::Bool, "yes", YES),
     p("auto-aof-rewrite-percentage", Kind::Int(0, i32::MAX as i64), "100", YES),
     p("auto-aof-rewrite-min-size", Kind::Memory(0), "67108864", YES),
-    // Redis' default is yes; kvick writes AOF bases as commands (see NOT_YET).
-    p("aof-use-rdb-preamble", Kind::Bool, "no", YES),
+    p("aof-use-rdb-preamble", Kind::Bool, "yes", YES),
     p("no-appendfsync-on-rewrite", Kind::Bool, "no", YES),
 ];
 
@@ -219,7 +218,6 @@ fn store(v: &Values, i: usize, raw: &str) -> Result<(), String> {
 /// Directives kvick accepts by name but does not implement yet: only the
 /// value that means "off" is taken (name, that value as stored, why).
 const NOT_YET: &[(&str, &str, &str)] = &[
-    ("aof-use-rdb-preamble", "no", "argument must be 'no' (an RDB base in the AOF is not implemented yet)"),
     ("maxmemory", "0", "argument must be 0 (maxmemory is not implemented yet)"),
     ("daemonize", "no", "argument must be 'no' (daemonize is not implemented yet)"),
     ("logfile", "", "argument must be \"\" (logging to a file is not implemented yet)"),
@@ -402,8 +400,6 @@ mod tests {
     fn not_implemented_directives_take_only_off() {
         let v = values();
         let at = |n: &str| index(n).unwrap();
-        assert!(store(v, at("aof-use-rdb-preamble"), "no").is_ok());
-        assert!(store(v, at("aof-use-rdb-preamble"), "yes").unwrap_err().contains("not implemented"));
         assert_eq!(store(v, at("appendonly"), "maybe").unwrap_err(), "argument must be 'yes' or 'no'");
         assert!(store(v, at("maxmemory"), "0mb").is_ok());
         assert!(store(v, at("maxmemory"), "1gb").unwrap_err().contains("not implemented"));

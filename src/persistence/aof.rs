@@ -2,12 +2,13 @@
 //! shard's journal (`shard::journal`).
 //!
 //! Layout in `dir`/`appenddirname`, one set per core with its own prefix
-//! (`appendfilename` + `.core<N>`): a base file (`<prefix>.<seq>.base.aof`,
-//! the data as commands), incremental files (`<prefix>.<seq>.incr.aof`,
-//! the journal since), and a manifest (`<prefix>.manifest`) in Redis'
-//! format naming them in order. The manifest is replaced atomically (temp
-//! file, fsync, rename, fsync of the directory), so a crash at any point
-//! leaves a loadable set.
+//! (`appendfilename` + `.core<N>`): a base file (`<prefix>.<seq>.base.rdb`,
+//! the data as an RDB file, with `aof-use-rdb-preamble yes` as in Redis 7;
+//! `<prefix>.<seq>.base.aof`, the data as commands, with `no`), incremental
+//! files (`<prefix>.<seq>.incr.aof`, the journal since), and a manifest
+//! (`<prefix>.manifest`) in Redis' format naming them in order. The
+//! manifest is replaced atomically (temp file, fsync, rename, fsync of the
+//! directory), so a crash at any point leaves a loadable set.
 //!
 //! Writing: a writer task per core takes the journal's records and writes
 //! them on a blocking thread (`spawn_blocking`), so neither write(2) nor
@@ -24,12 +25,12 @@
 //!
 //! Rewrite (BGREWRITEAOF, or automatic past `auto-aof-rewrite-percentage`):
 //! at one point between commands the core serializes its data to a buffer
-//! and switches the journal to a new incremental file; a blocking thread
-//! writes the new base, then the manifest switches to (new base, new incr)
-//! and the old files go. Serializing holds the core for the time it takes
-//! to encode its data (not the I/O). TODO: reuse the RDB snapshot's slicing
-//! for a rewrite that never holds the core, and an RDB base
-//! (`aof-use-rdb-preamble yes`).
+//! (RDB or commands) and switches the journal to a new incremental file; a
+//! blocking thread writes the new base, then the manifest switches to (new
+//! base, new incr) and the old files go. Serializing holds the core for the
+//! time it takes to encode its data (not the I/O). TODO: reuse the RDB
+//! snapshot's slicing (`snapshot`) for a rewrite that never holds the core;
+//! it needs a snapshot epoch of its own, as one BGSAVE may run meanwhile.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -268,14 +269,14 @@ pub async fn open(core: &Rc<Core>, load: bool) -> Result<(), String> {
             // base is taken, so nothing falls between them.
             let prior = Manifest::read(id)?.unwrap_or_default();
             let seq = prior.next_seq();
-            let base_name = format!("{}.{seq}.base.aof", prefix(id));
             let base = {
                 let mut sh = core.shard.borrow_mut();
                 sh.journal_start();
                 serialize(&sh)
             };
+            let base_name = base.name(id, seq);
             let path = dir().join(&base_name);
-            let len = base.len() as u64;
+            let (len, base) = (base.bytes.len() as u64, base.bytes);
             let written = glommio::executor()
                 .spawn_blocking(move || -> std::io::Result<()> {
                     let mut f = File::create(path)?;
@@ -611,9 +612,9 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
     drop(a);
     let aof = aof.clone();
     glommio::spawn_local(async move {
-        let base_name = format!("{}.{seq}.base.aof", prefix(id));
+        let base_name = base.name(id, seq);
         let path = dir().join(&base_name);
-        let len = base.len() as u64;
+        let (len, base) = (base.bytes.len() as u64, base.bytes);
         let written = glommio::executor()
             .spawn_blocking(move || -> std::io::Result<()> {
                 let mut f = File::create(path)?;
@@ -666,8 +667,57 @@ fn rewrite_done(ok: bool, started: Instant) {
     }
 }
 
+/// A new base file's contents, and whether they are an RDB file.
+struct Base {
+    bytes: Vec<u8>,
+    rdb: bool,
+}
+
+impl Base {
+    /// Its name in the set: Redis names an RDB base `.base.rdb`.
+    fn name(&self, core: usize, seq: u64) -> String {
+        format!("{}.{seq}.base.{}", prefix(core), if self.rdb { "rdb" } else { "aof" })
+    }
+}
+
+/// The shard's data as a base file: an RDB file with `aof-use-rdb-preamble
+/// yes` (as Redis 7), else commands. Streams have no RDB encoding in kvick
+/// yet, so a shard holding one gets a command base rather than losing it.
+fn serialize(sh: &Shard) -> Base {
+    if config::get_int("aof-use-rdb-preamble") == 1 {
+        if let Some(bytes) = serialize_rdb(sh) {
+            return Base { bytes, rdb: true };
+        }
+    }
+    Base { bytes: serialize_commands(sh), rdb: false }
+}
+
+/// The shard's data as an RDB file (marked `aof-base`); None if a value has
+/// no RDB encoding.
+fn serialize_rdb(sh: &Shard) -> Option<Vec<u8>> {
+    use super::rdbfile;
+    let compress = config::get_int("rdbcompression") != 0;
+    let mut out = Vec::new();
+    rdbfile::header(&mut out, 0, true);
+    for (i, db) in sh.dbs.iter().enumerate() {
+        if db.len() == 0 {
+            continue;
+        }
+        rdbfile::select_db(&mut out, i, Some((db.len(), db.expires_len())));
+        for (k, e) in db.iter() {
+            if !rdbfile::write_entry(&mut out, k, e, compress) {
+                return None;
+            }
+        }
+    }
+    out.push(rdbfile::op::EOF);
+    let crc = if config::get_int("rdbchecksum") != 0 { super::crc64::crc64(0, &out) } else { 0 };
+    out.extend_from_slice(&crc.to_le_bytes());
+    Some(out)
+}
+
 /// The shard's data as commands: per database a SELECT, then each key.
-fn serialize(sh: &Shard) -> Vec<u8> {
+fn serialize_commands(sh: &Shard) -> Vec<u8> {
     let mut out = Vec::new();
     let mut scratch = itoa::Buffer::new();
     for (i, db) in sh.dbs.iter().enumerate() {
@@ -696,7 +746,10 @@ fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
         let path = dir().join(name);
         let data = std::fs::read(&path).map_err(|e| format!("Can't open the append-only file {name}: {e}"))?;
         let last = n + 1 == files.len();
-        match replay(sh, &data) {
+        // An RDB base (`aof-use-rdb-preamble yes`) is told by its magic, as
+        // Redis does; only the base can be one.
+        let loaded = if n == 0 && m.base.is_some() && data.starts_with(b"REDIS") { load_rdb(sh, &data) } else { replay(sh, &data) };
+        match loaded {
             Ok(()) => sizes.push(data.len() as u64),
             Err(Bad::Truncated(at)) if last && config::get_int("aof-load-truncated") == 1 => {
                 eprintln!("!!! Warning: short read while loading the AOF file {name}!!!");
@@ -722,6 +775,17 @@ fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
         }
     }
     Ok(sizes)
+}
+
+/// Loads an RDB base into the shard. Keys already expired are kept, as
+/// Redis does for an AOF's RDB preamble: the incremental files that follow
+/// may still touch them, and expiry is applied once the data is live.
+fn load_rdb(sh: &mut Shard, data: &[u8]) -> Result<(), Bad> {
+    let mut keys = super::rdbfile::Keys::new(data, sh.dbs.len()).map_err(|e| Bad::Corrupt(e.offset, e.what))?;
+    while let Some(k) = keys.next_key().map_err(|e| Bad::Corrupt(e.offset, e.what))? {
+        sh.dbs[k.db].insert(&k.key, k.value, k.expire_at);
+    }
+    Ok(())
 }
 
 enum Bad {
