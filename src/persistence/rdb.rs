@@ -16,6 +16,7 @@ use std::borrow::Cow;
 
 use super::{intset, listpack, lzf, ziplist};
 use crate::resp::parser::parse_i64;
+use crate::types::stream::StreamId;
 
 /// The RDB format version Redis 7.0 writes (DUMP payloads carry it too).
 pub const RDB_VERSION: u16 = 10;
@@ -65,6 +66,42 @@ pub enum Object<'a> {
     Hash { pairs: Vec<(Vec<u8>, Vec<u8>)>, listpack: bool },
     /// Members in score order. `listpack`: ZSET_LISTPACK, else ZSET_2.
     Zset { members: Vec<(Vec<u8>, f64)>, listpack: bool },
+    /// STREAM_LISTPACKS_2 (boxed: far larger than the other variants).
+    Stream(Box<StreamObject>),
+}
+
+/// A stream as Redis 7.0 serializes it. The listpacks are Redis' stream
+/// nodes as is (`types::stream` encodes and decodes them); the reader only
+/// checks what ties the parts together (PEL entries and their consumers).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamObject {
+    /// Nodes in ID order: master ID (the rax key) and listpack.
+    pub nodes: Vec<(StreamId, Vec<u8>)>,
+    pub length: u64,
+    pub last_id: StreamId,
+    pub first_id: StreamId,
+    pub max_deleted_id: StreamId,
+    pub entries_added: u64,
+    pub groups: Vec<StreamGroup>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamGroup {
+    pub name: Vec<u8>,
+    pub last_id: StreamId,
+    /// -1 when unknown (Redis' SCG_INVALID_ENTRIES_READ).
+    pub entries_read: i64,
+    /// The group's PEL in ID order: ID, delivery time (unix ms), delivery count.
+    pub pending: Vec<(StreamId, u64, u64)>,
+    pub consumers: Vec<StreamConsumer>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamConsumer {
+    pub name: Vec<u8>,
+    pub seen_time: u64,
+    /// IDs of the group's pending entries this consumer owns, in order.
+    pub pending: Vec<StreamId>,
 }
 
 /// Why a payload could not be read: Redis answers every such case with
@@ -146,6 +183,7 @@ pub fn object_kind(obj: &Object) -> u8 {
         Object::Hash { .. } => kind::HASH,
         Object::Zset { listpack: true, .. } => kind::ZSET_LISTPACK,
         Object::Zset { .. } => kind::ZSET_2,
+        Object::Stream(_) => kind::STREAM_LISTPACKS_2,
     }
 }
 
@@ -202,6 +240,56 @@ pub fn write_body(out: &mut Vec<u8>, obj: &Object, compress: bool) {
             for (m, score) in members.iter().rev() {
                 write_string(out, m, compress);
                 write_binary_double(out, *score);
+            }
+        }
+        Object::Stream(st) => write_stream(out, st, compress),
+    }
+}
+
+/// A stream ID as the rax and the PELs key it: 16 bytes, big-endian.
+fn raw_id(id: StreamId) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&id.ms.to_be_bytes());
+    b[8..].copy_from_slice(&id.seq.to_be_bytes());
+    b
+}
+
+fn write_id(out: &mut Vec<u8>, id: StreamId) {
+    write_len(out, id.ms);
+    write_len(out, id.seq);
+}
+
+/// As Redis 7.0's rdbSaveObject for streams.
+fn write_stream(out: &mut Vec<u8>, st: &StreamObject, compress: bool) {
+    write_len(out, st.nodes.len() as u64);
+    for (master, lp) in &st.nodes {
+        // The rax key is saved raw: 16 bytes are never an integer nor compressed.
+        write_string(out, &raw_id(*master), false);
+        write_string(out, lp, compress);
+    }
+    write_len(out, st.length);
+    write_id(out, st.last_id);
+    write_id(out, st.first_id);
+    write_id(out, st.max_deleted_id);
+    write_len(out, st.entries_added);
+    write_len(out, st.groups.len() as u64);
+    for g in &st.groups {
+        write_string(out, &g.name, compress);
+        write_id(out, g.last_id);
+        write_len(out, g.entries_read as u64);
+        write_len(out, g.pending.len() as u64);
+        for &(id, time, count) in &g.pending {
+            out.extend_from_slice(&raw_id(id));
+            out.extend_from_slice(&time.to_le_bytes());
+            write_len(out, count);
+        }
+        write_len(out, g.consumers.len() as u64);
+        for c in &g.consumers {
+            write_string(out, &c.name, compress);
+            out.extend_from_slice(&c.seen_time.to_le_bytes());
+            write_len(out, c.pending.len() as u64);
+            for &id in &c.pending {
+                out.extend_from_slice(&raw_id(id));
             }
         }
     }
@@ -317,6 +405,21 @@ impl<'a> Reader<'a> {
         Ok(f64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
     }
 
+    /// A millisecond time (rdbLoadMillisecondTime): 8 bytes little-endian.
+    pub fn millis(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
+    }
+
+    /// A 16-byte big-endian stream ID (rax keys, PEL entries).
+    fn raw_id(&mut self) -> Result<StreamId> {
+        let b = self.bytes(16)?;
+        Ok(StreamId::new(u64::from_be_bytes(b[..8].try_into().expect("8 bytes")), u64::from_be_bytes(b[8..].try_into().expect("8 bytes"))))
+    }
+
+    fn id(&mut self) -> Result<StreamId> {
+        Ok(StreamId::new(self.length()?, self.length()?))
+    }
+
     /// A score of the old ZSET type: a length byte and text; 253, 254 and
     /// 255 stand for NaN, +inf and -inf.
     pub fn text_double(&mut self) -> Result<f64> {
@@ -364,8 +467,82 @@ fn unique<T: AsRef<[u8]>>(items: impl Iterator<Item = T>) -> Result<()> {
     Ok(())
 }
 
+/// As Redis 7.0's rdbLoadObject for STREAM_LISTPACKS_2, with its checks:
+/// node keys of 16 bytes in increasing order, no empty listpack, unique
+/// group names and PEL IDs, and every consumer's PEL entry in its group's
+/// PEL, owned once. kvick also refuses a PEL entry with no consumer (deep
+/// sanitization does in Redis).
+fn read_stream(r: &mut Reader) -> Result<StreamObject> {
+    let mut st = StreamObject::default();
+    let n = r.count()?;
+    for _ in 0..n {
+        let key = r.string()?;
+        let key: [u8; 16] = key.as_ref().try_into().map_err(|_| BadFormat)?;
+        let master = Reader::new(&key).raw_id()?;
+        let lp = r.string()?.into_owned();
+        // An empty listpack (header and end byte only) is refused.
+        if lp.len() <= 7 || st.nodes.last().is_some_and(|(m, _)| *m >= master) {
+            return Err(BadFormat);
+        }
+        st.nodes.push((master, lp));
+    }
+    st.length = r.length()?;
+    st.last_id = r.id()?;
+    st.first_id = r.id()?;
+    st.max_deleted_id = r.id()?;
+    st.entries_added = r.length()?;
+    let groups = r.count()?;
+    let mut names = hashbrown::HashSet::new();
+    for _ in 0..groups {
+        let name = r.string()?.into_owned();
+        if !names.insert(name.clone()) {
+            return Err(BadFormat);
+        }
+        let last_id = r.id()?;
+        let entries_read = r.length()? as i64;
+        let npel = r.count()?;
+        let mut pending = Vec::with_capacity(npel);
+        for _ in 0..npel {
+            pending.push((r.raw_id()?, r.millis()?, r.length()?));
+        }
+        pending.sort_by_key(|p| p.0);
+        if pending.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(BadFormat);
+        }
+        let mut owned = vec![false; pending.len()];
+        let ncons = r.count()?;
+        let mut consumers: Vec<StreamConsumer> = Vec::with_capacity(ncons);
+        let mut consumer_names = hashbrown::HashSet::new();
+        for _ in 0..ncons {
+            let name = r.string()?.into_owned();
+            if !consumer_names.insert(name.clone()) {
+                return Err(BadFormat);
+            }
+            let seen_time = r.millis()?;
+            let np = r.count()?;
+            let mut ids = Vec::with_capacity(np);
+            for _ in 0..np {
+                let id = r.raw_id()?;
+                let i = pending.binary_search_by_key(&id, |p| p.0).map_err(|_| BadFormat)?;
+                if std::mem::replace(&mut owned[i], true) {
+                    return Err(BadFormat);
+                }
+                ids.push(id);
+            }
+            ids.sort();
+            consumers.push(StreamConsumer { name, seen_time, pending: ids });
+        }
+        if owned.contains(&false) {
+            return Err(BadFormat);
+        }
+        st.groups.push(StreamGroup { name, last_id, entries_read, pending, consumers });
+    }
+    Ok(st)
+}
+
 /// Reads one object of type `t` (the byte before it). Accepts every type
-/// Redis 7.0 loads except modules, streams and the pre-2.6 zipmap hashes.
+/// Redis 7.0 loads except modules, pre-7.0 streams and the pre-2.6 zipmap
+/// hashes.
 /// Empty collections and duplicate members are rejected, as Redis does.
 pub fn read_object<'a>(r: &mut Reader<'a>, t: u8) -> Result<Object<'a>> {
     let obj = match t {
@@ -438,6 +615,7 @@ pub fn read_object<'a>(r: &mut Reader<'a>, t: u8) -> Result<Object<'a>> {
             unique(members.iter().map(|p| &p.0))?;
             Object::Zset { members, listpack: true }
         }
+        kind::STREAM_LISTPACKS_2 => Object::Stream(Box::new(read_stream(r)?)),
         _ => return Err(BadFormat),
     };
     let empty = match &obj {
@@ -447,6 +625,8 @@ pub fn read_object<'a>(r: &mut Reader<'a>, t: u8) -> Result<Object<'a>> {
         Object::Set(members) => members.is_empty(),
         Object::Hash { pairs, .. } => pairs.is_empty(),
         Object::Zset { members, .. } => members.is_empty(),
+        // A stream may be empty (its groups and IDs remain).
+        Object::Stream(_) => false,
     };
     if empty {
         return Err(BadFormat);

@@ -395,7 +395,7 @@ pub fn entry_commands(key: &[u8], entry: Option<(&Value, u64)>, scratch: &mut it
             }
         }
         other => {
-            let obj = keys::value_to_rdb(other, scratch).expect("every type but streams serializes");
+            let obj = keys::value_to_rdb(other, scratch);
             let payload = rdb::dump_payload(&obj, false);
             emit(encode(&[b"RESTORE", key, &at, &payload, b"REPLACE", b"ABSTTL"]));
         }
