@@ -660,6 +660,8 @@ mod tests {
     /// hash-max-listpack-entries 1, HSET h2 f1 v1 f2 v2;
     /// HSET h3 k <'b'*100> n 5000 m -5000 big 9223372036854775807;
     /// ZADD z1 1 a 2.5 b; zset-max-listpack-entries 1, ZADD z2 1 a 2.5 b;
+    /// XADD x1 1-1 f v n 5; XADD x1 1-2 f w n 300; XADD x1 2-0 x y;
+    /// XDEL x1 1-2; XGROUP CREATE x1 g 0; XREADGROUP GROUP g c COUNT 1 STREAMS x1 >;
     const VECTORS: &[(&str, &str)] = &[
         ("s1", "000568656c6c6f0a006372df766534200a"),
         ("s2", "00c139300a009d94ea2793fc08b9"),
@@ -682,6 +684,7 @@ mod tests {
         ("h3", "10c32d408e0b8e0000000800816b02e06462e05a001566816e02f1881303816d02f178ec038362696704f4ff8000027f09ff0a005a0b0f80b119c8de"),
         ("z1", "1114140000000400816102010181620283322e3504ff0a00d44c6ea4f644d9d7"),
         ("z2", "0502016200000000000004400161000000000000f03f0a00f46eb73919767291"),
+        ("x1", "130110000000000000000100000000000000014041410000001900020101010201816602816e02000102010001000181760205010501030100010101817702c12c02050100010101dfff0201018178028179020601ff0202000101010203010167010181ffffffffffffffff010000000000000001000000000000000199d8263ca20100000101016399d8263ca201000001000000000000000100000000000000010a00d3c9407485333af2"),
     ];
 
     fn vector(name: &str) -> Vec<u8> {
@@ -724,6 +727,43 @@ mod tests {
         let zs = vec![(b"a".to_vec(), 1.0), (b"b".to_vec(), 2.5)];
         assert_eq!(load("z1"), Object::Zset { members: zs.clone(), listpack: true });
         assert_eq!(load("z2"), Object::Zset { members: zs, listpack: false });
+        let Object::Stream(x1) = load("x1") else { panic!("a stream") };
+        let id = StreamId::new;
+        assert_eq!(x1.nodes.len(), 1);
+        assert_eq!(x1.nodes[0].0, id(1, 1));
+        assert_eq!((x1.length, x1.last_id, x1.first_id, x1.max_deleted_id, x1.entries_added), (2, id(2, 0), id(1, 1), id(1, 2), 3));
+        // entries_read -1: the deletion leaves the group's read count unknown.
+        let g = &x1.groups[0];
+        assert_eq!((g.name.as_slice(), g.last_id, g.entries_read), (&b"g"[..], id(1, 1), -1));
+        assert_eq!((g.pending.len(), g.pending[0].0, g.pending[0].2), (1, id(1, 1), 1));
+        assert_eq!(g.consumers, vec![StreamConsumer { name: b"c".to_vec(), seen_time: g.pending[0].1, pending: vec![id(1, 1)] }]);
+        // As kvick's stream: the deleted entry is gone, the rest is there.
+        let Ok(crate::types::Value::Stream(v)) = crate::commands::keys::value_from_rdb(Object::Stream(x1)) else { panic!("a stream value") };
+        let mut got = Vec::new();
+        v.range(StreamId::MIN, StreamId::MAX, false, |e| {
+            got.push((e.id, e.items().map(<[u8]>::to_vec).collect::<Vec<_>>()));
+            true
+        });
+        assert_eq!(got, vec![(id(1, 1), strs(&["f", "v", "n", "5"])), (id(2, 0), strs(&["x", "y"]))]);
+    }
+
+    #[test]
+    fn corrupt_streams_are_refused_without_panics() {
+        let p = vector("x1");
+        let body = &p[..p.len() - 10];
+        for cut in 0..body.len() {
+            assert_eq!(read_payload(&body[..cut]), Err(BadFormat));
+        }
+        // Any byte changed: refused, or loaded into a consistent stream.
+        for i in 1..body.len() {
+            for x in [1u8, 0x80, 0xff] {
+                let mut b = body.to_vec();
+                b[i] ^= x;
+                if let Ok(obj) = read_payload(&b) {
+                    let _ = crate::commands::keys::value_from_rdb(obj.clone());
+                }
+            }
+        }
     }
 
     #[test]
@@ -776,8 +816,7 @@ mod tests {
         for cut in 0..body.len() {
             assert_eq!(read_payload(&body[..cut]), Err(BadFormat));
         }
-        // Streams are not read yet (the start of a Redis 7.0 stream payload);
-        // forged lengths do not allocate.
+        // A truncated stream; forged lengths do not allocate.
         assert_eq!(read_payload(&[kind::STREAM_LISTPACKS_2, 1, 0x10]), Err(BadFormat));
         assert_eq!(read_payload(&[kind::SET, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), Err(BadFormat));
         assert_eq!(read_payload(&[kind::STRING, 0xc3, 0x01, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00]), Err(BadFormat));
