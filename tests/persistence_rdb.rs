@@ -82,6 +82,26 @@ fn fill(c: &mut redis::Connection) {
     let mut cmd = vec!["PFADD", "hll:dense"];
     cmd.extend(many.iter().map(String::as_str));
     q::<()>(c, &cmd);
+    // Streams: several nodes, deletions, a group with consumers and
+    // pending entries; and an empty stream that keeps its group.
+    for k in keys_on_both_cores("stream", 2) {
+        for i in 1..=150 {
+            let id = format!("{}-{}", 100 + i / 2, i % 2);
+            let v = format!("v{i}");
+            let fields: &[&str] = if i % 7 == 0 { &["other", &v] } else { &["f", &v, "n", "42"] };
+            q::<String>(c, &[&["XADD", k.as_str(), id.as_str()][..], fields].concat());
+        }
+        q::<i64>(c, &["XDEL", &k, "110-1", "150-0"]);
+        q::<()>(c, &["XGROUP", "CREATE", &k, "g", "0"]);
+        q::<()>(c, &["XGROUP", "CREATE", &k, "h", "$"]);
+        q::<redis::Value>(c, &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "20", "STREAMS", &k, ">"]);
+        q::<redis::Value>(c, &["XREADGROUP", "GROUP", "g", "bob", "COUNT", "3", "STREAMS", &k, ">"]);
+        q::<i64>(c, &["XACK", &k, "g", "101-0", "105-1"]);
+    }
+    q::<String>(c, &["XADD", "stream:empty", "5-5", "a", "1"]);
+    q::<()>(c, &["XGROUP", "CREATE", "stream:empty", "g", "0"]);
+    q::<redis::Value>(c, &["XREADGROUP", "GROUP", "g", "carol", "STREAMS", "stream:empty", ">"]);
+    q::<i64>(c, &["XDEL", "stream:empty", "5-5"]);
     q::<()>(c, &["SELECT", "1"]);
     q::<()>(c, &["SET", "db1:key", "one"]);
     q::<()>(c, &["RPUSH", "db1:list", "x"]);
@@ -110,6 +130,11 @@ fn dataset(c: &mut redis::Connection, encodings: bool) -> BTreeMap<String, Strin
                 }
                 "hash" => format!("{:?}", q::<BTreeMap<String, String>>(c, &["HGETALL", &k])),
                 "zset" => format!("{:?}", q::<Vec<String>>(c, &["ZRANGE", &k, "0", "-1", "WITHSCORES"])),
+                "stream" => format!(
+                    "{:?} {:?}",
+                    q::<redis::Value>(c, &["XRANGE", &k, "-", "+"]),
+                    q::<redis::Value>(c, &["XINFO", "STREAM", &k, "FULL", "COUNT", "0"])
+                ),
                 other => panic!("unexpected type {other}"),
             };
             let ttl: i64 = q(c, &["PTTL", &k]);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::{cmd, flags::*, Args, BoxFuture, Command, Ctx, OwnedArgs, Run};
 use crate::config;
-use crate::persistence::rdb::{self, BadFormat, Object};
+use crate::persistence::rdb::{self, BadFormat, Object, StreamConsumer, StreamGroup, StreamObject};
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Proto, Reply};
 use crate::server::session::Session;
@@ -20,8 +20,9 @@ use crate::shard::db::{Db, Entry};
 use crate::shard::locks::{LockSet, Mode};
 use crate::shard::Shard;
 use crate::types::list::End;
+use crate::types::stream::{Consumer, Group, Pending};
 use crate::types::zset::Limits;
-use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, Zset};
+use crate::types::{HashValue, ListValue, SetValue, StrValue, StreamValue, Value, Zset};
 use crate::util::{glob_match, now_ms};
 use crate::shard::notify::GENERIC;
 
@@ -782,11 +783,9 @@ fn object_freq(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 /// (list-max-listpack-size -2), estimated as 11 bytes of overhead per entry.
 const LIST_NODE_BYTES: usize = 8192;
 
-/// How a value is serialized (DUMP, and RDB snapshots later); None for a
-/// type kvick cannot serialize yet (streams). The match is exhaustive, so a
-/// new type cannot be dumped before it has an arm.
-pub fn value_to_rdb<'a>(v: &'a Value, scratch: &'a mut itoa::Buffer) -> Option<Object<'a>> {
-    Some(match v {
+/// How a value is serialized (DUMP, RDB snapshots, AOF base files).
+pub fn value_to_rdb<'a>(v: &'a Value, scratch: &'a mut itoa::Buffer) -> Object<'a> {
+    match v {
         Value::Str(s) => Object::Str(Cow::Borrowed(s.bytes(scratch))),
         Value::List(l) => {
             let mut nodes: Vec<Vec<Vec<u8>>> = Vec::new();
@@ -816,8 +815,63 @@ pub fn value_to_rdb<'a>(v: &'a Value, scratch: &'a mut itoa::Buffer) -> Option<O
             z.for_each(|m, s| members.push((m.to_vec(), s)));
             Object::Zset { members, listpack: z.encoding() == "listpack" }
         }
-        Value::Stream(_) => return None,
-    })
+        Value::Stream(s) => Object::Stream(Box::new(StreamObject {
+            nodes: s.to_listpacks(),
+            length: s.len(),
+            last_id: s.last_id,
+            first_id: s.first_id,
+            max_deleted_id: s.max_deleted_id,
+            entries_added: s.entries_added,
+            groups: s
+                .groups
+                .iter()
+                .map(|(name, g)| StreamGroup {
+                    name: name.to_vec(),
+                    last_id: g.last_id,
+                    entries_read: g.entries_read,
+                    pending: g.pending.iter().map(|(id, p)| (*id, p.delivery_time, p.delivery_count)).collect(),
+                    consumers: g
+                        .consumers
+                        .iter()
+                        .map(|(name, c)| StreamConsumer { name: name.to_vec(), seen_time: c.seen_time, pending: c.pending.iter().copied().collect() })
+                        .collect(),
+                })
+                .collect(),
+        })),
+    }
+}
+
+/// A stream read from RDB; the reader has checked the PELs, this checks the
+/// entries against the recorded length and last ID.
+fn stream_from_rdb(st: StreamObject) -> Result<StreamValue, BadFormat> {
+    let mut s = StreamValue::default();
+    for (master, lp) in &st.nodes {
+        s.push_listpack(*master, lp).ok_or(BadFormat)?;
+    }
+    if s.len() != st.length || s.last_stored_id().is_some_and(|id| id > st.last_id) {
+        return Err(BadFormat);
+    }
+    s.last_id = st.last_id;
+    s.first_id = st.first_id;
+    s.max_deleted_id = st.max_deleted_id;
+    s.entries_added = st.entries_added;
+    for g in st.groups {
+        let mut group = Group::new(g.last_id, g.entries_read);
+        let mut owner = hashbrown::HashMap::new();
+        for c in g.consumers {
+            let name: Arc<[u8]> = c.name.into();
+            for &id in &c.pending {
+                owner.insert(id, name.clone());
+            }
+            group.consumers.insert(name, Consumer { seen_time: c.seen_time, pending: c.pending.into_iter().collect() });
+        }
+        for (id, delivery_time, delivery_count) in g.pending {
+            let consumer = owner.remove(&id).ok_or(BadFormat)?;
+            group.pending.insert(id, Pending { consumer, delivery_time, delivery_count });
+        }
+        s.groups.insert(g.name.into(), group);
+    }
+    Ok(s)
 }
 
 /// A loaded RDB object as a value, in the encoding kvick's own commands
@@ -862,16 +916,14 @@ pub fn value_from_rdb(obj: Object) -> Result<Value, BadFormat> {
             }
             Value::Zset(Box::new(z))
         }
+        Object::Stream(st) => Value::Stream(Box::new(stream_from_rdb(*st)?)),
     })
 }
 
 fn dump(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let Some(e) = ctx.read(a.get(1)) else { return r.null() };
     let mut scratch = itoa::Buffer::new();
-    match value_to_rdb(&e.value, &mut scratch) {
-        Some(obj) => r.bulk(&rdb::dump_payload(&obj, config::get_int("rdbcompression") != 0)),
-        None => r.error("ERR DUMP of streams is not supported yet"),
-    }
+    r.bulk(&rdb::dump_payload(&value_to_rdb(&e.value, &mut scratch), config::get_int("rdbcompression") != 0));
 }
 
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f], checked

@@ -16,6 +16,7 @@ use std::borrow::Cow;
 
 use super::{intset, listpack, lzf, ziplist};
 use crate::resp::parser::parse_i64;
+use crate::types::stream::StreamId;
 
 /// The RDB format version Redis 7.0 writes (DUMP payloads carry it too).
 pub const RDB_VERSION: u16 = 10;
@@ -65,6 +66,42 @@ pub enum Object<'a> {
     Hash { pairs: Vec<(Vec<u8>, Vec<u8>)>, listpack: bool },
     /// Members in score order. `listpack`: ZSET_LISTPACK, else ZSET_2.
     Zset { members: Vec<(Vec<u8>, f64)>, listpack: bool },
+    /// STREAM_LISTPACKS_2 (boxed: far larger than the other variants).
+    Stream(Box<StreamObject>),
+}
+
+/// A stream as Redis 7.0 serializes it. The listpacks are Redis' stream
+/// nodes as is (`types::stream` encodes and decodes them); the reader only
+/// checks what ties the parts together (PEL entries and their consumers).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamObject {
+    /// Nodes in ID order: master ID (the rax key) and listpack.
+    pub nodes: Vec<(StreamId, Vec<u8>)>,
+    pub length: u64,
+    pub last_id: StreamId,
+    pub first_id: StreamId,
+    pub max_deleted_id: StreamId,
+    pub entries_added: u64,
+    pub groups: Vec<StreamGroup>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamGroup {
+    pub name: Vec<u8>,
+    pub last_id: StreamId,
+    /// -1 when unknown (Redis' SCG_INVALID_ENTRIES_READ).
+    pub entries_read: i64,
+    /// The group's PEL in ID order: ID, delivery time (unix ms), delivery count.
+    pub pending: Vec<(StreamId, u64, u64)>,
+    pub consumers: Vec<StreamConsumer>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamConsumer {
+    pub name: Vec<u8>,
+    pub seen_time: u64,
+    /// IDs of the group's pending entries this consumer owns, in order.
+    pub pending: Vec<StreamId>,
 }
 
 /// Why a payload could not be read: Redis answers every such case with
@@ -146,6 +183,7 @@ pub fn object_kind(obj: &Object) -> u8 {
         Object::Hash { .. } => kind::HASH,
         Object::Zset { listpack: true, .. } => kind::ZSET_LISTPACK,
         Object::Zset { .. } => kind::ZSET_2,
+        Object::Stream(_) => kind::STREAM_LISTPACKS_2,
     }
 }
 
@@ -202,6 +240,56 @@ pub fn write_body(out: &mut Vec<u8>, obj: &Object, compress: bool) {
             for (m, score) in members.iter().rev() {
                 write_string(out, m, compress);
                 write_binary_double(out, *score);
+            }
+        }
+        Object::Stream(st) => write_stream(out, st, compress),
+    }
+}
+
+/// A stream ID as the rax and the PELs key it: 16 bytes, big-endian.
+fn raw_id(id: StreamId) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&id.ms.to_be_bytes());
+    b[8..].copy_from_slice(&id.seq.to_be_bytes());
+    b
+}
+
+fn write_id(out: &mut Vec<u8>, id: StreamId) {
+    write_len(out, id.ms);
+    write_len(out, id.seq);
+}
+
+/// As Redis 7.0's rdbSaveObject for streams.
+fn write_stream(out: &mut Vec<u8>, st: &StreamObject, compress: bool) {
+    write_len(out, st.nodes.len() as u64);
+    for (master, lp) in &st.nodes {
+        // The rax key is saved raw: 16 bytes are never an integer nor compressed.
+        write_string(out, &raw_id(*master), false);
+        write_string(out, lp, compress);
+    }
+    write_len(out, st.length);
+    write_id(out, st.last_id);
+    write_id(out, st.first_id);
+    write_id(out, st.max_deleted_id);
+    write_len(out, st.entries_added);
+    write_len(out, st.groups.len() as u64);
+    for g in &st.groups {
+        write_string(out, &g.name, compress);
+        write_id(out, g.last_id);
+        write_len(out, g.entries_read as u64);
+        write_len(out, g.pending.len() as u64);
+        for &(id, time, count) in &g.pending {
+            out.extend_from_slice(&raw_id(id));
+            out.extend_from_slice(&time.to_le_bytes());
+            write_len(out, count);
+        }
+        write_len(out, g.consumers.len() as u64);
+        for c in &g.consumers {
+            write_string(out, &c.name, compress);
+            out.extend_from_slice(&c.seen_time.to_le_bytes());
+            write_len(out, c.pending.len() as u64);
+            for &id in &c.pending {
+                out.extend_from_slice(&raw_id(id));
             }
         }
     }
@@ -317,6 +405,21 @@ impl<'a> Reader<'a> {
         Ok(f64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
     }
 
+    /// A millisecond time (rdbLoadMillisecondTime): 8 bytes little-endian.
+    pub fn millis(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
+    }
+
+    /// A 16-byte big-endian stream ID (rax keys, PEL entries).
+    fn raw_id(&mut self) -> Result<StreamId> {
+        let b = self.bytes(16)?;
+        Ok(StreamId::new(u64::from_be_bytes(b[..8].try_into().expect("8 bytes")), u64::from_be_bytes(b[8..].try_into().expect("8 bytes"))))
+    }
+
+    fn id(&mut self) -> Result<StreamId> {
+        Ok(StreamId::new(self.length()?, self.length()?))
+    }
+
     /// A score of the old ZSET type: a length byte and text; 253, 254 and
     /// 255 stand for NaN, +inf and -inf.
     pub fn text_double(&mut self) -> Result<f64> {
@@ -364,8 +467,82 @@ fn unique<T: AsRef<[u8]>>(items: impl Iterator<Item = T>) -> Result<()> {
     Ok(())
 }
 
+/// As Redis 7.0's rdbLoadObject for STREAM_LISTPACKS_2, with its checks:
+/// node keys of 16 bytes in increasing order, no empty listpack, unique
+/// group names and PEL IDs, and every consumer's PEL entry in its group's
+/// PEL, owned once. kvick also refuses a PEL entry with no consumer (deep
+/// sanitization does in Redis).
+fn read_stream(r: &mut Reader) -> Result<StreamObject> {
+    let mut st = StreamObject::default();
+    let n = r.count()?;
+    for _ in 0..n {
+        let key = r.string()?;
+        let key: [u8; 16] = key.as_ref().try_into().map_err(|_| BadFormat)?;
+        let master = Reader::new(&key).raw_id()?;
+        let lp = r.string()?.into_owned();
+        // An empty listpack (header and end byte only) is refused.
+        if lp.len() <= 7 || st.nodes.last().is_some_and(|(m, _)| *m >= master) {
+            return Err(BadFormat);
+        }
+        st.nodes.push((master, lp));
+    }
+    st.length = r.length()?;
+    st.last_id = r.id()?;
+    st.first_id = r.id()?;
+    st.max_deleted_id = r.id()?;
+    st.entries_added = r.length()?;
+    let groups = r.count()?;
+    let mut names = hashbrown::HashSet::new();
+    for _ in 0..groups {
+        let name = r.string()?.into_owned();
+        if !names.insert(name.clone()) {
+            return Err(BadFormat);
+        }
+        let last_id = r.id()?;
+        let entries_read = r.length()? as i64;
+        let npel = r.count()?;
+        let mut pending = Vec::with_capacity(npel);
+        for _ in 0..npel {
+            pending.push((r.raw_id()?, r.millis()?, r.length()?));
+        }
+        pending.sort_by_key(|p| p.0);
+        if pending.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(BadFormat);
+        }
+        let mut owned = vec![false; pending.len()];
+        let ncons = r.count()?;
+        let mut consumers: Vec<StreamConsumer> = Vec::with_capacity(ncons);
+        let mut consumer_names = hashbrown::HashSet::new();
+        for _ in 0..ncons {
+            let name = r.string()?.into_owned();
+            if !consumer_names.insert(name.clone()) {
+                return Err(BadFormat);
+            }
+            let seen_time = r.millis()?;
+            let np = r.count()?;
+            let mut ids = Vec::with_capacity(np);
+            for _ in 0..np {
+                let id = r.raw_id()?;
+                let i = pending.binary_search_by_key(&id, |p| p.0).map_err(|_| BadFormat)?;
+                if std::mem::replace(&mut owned[i], true) {
+                    return Err(BadFormat);
+                }
+                ids.push(id);
+            }
+            ids.sort();
+            consumers.push(StreamConsumer { name, seen_time, pending: ids });
+        }
+        if owned.contains(&false) {
+            return Err(BadFormat);
+        }
+        st.groups.push(StreamGroup { name, last_id, entries_read, pending, consumers });
+    }
+    Ok(st)
+}
+
 /// Reads one object of type `t` (the byte before it). Accepts every type
-/// Redis 7.0 loads except modules, streams and the pre-2.6 zipmap hashes.
+/// Redis 7.0 loads except modules, pre-7.0 streams and the pre-2.6 zipmap
+/// hashes.
 /// Empty collections and duplicate members are rejected, as Redis does.
 pub fn read_object<'a>(r: &mut Reader<'a>, t: u8) -> Result<Object<'a>> {
     let obj = match t {
@@ -438,6 +615,7 @@ pub fn read_object<'a>(r: &mut Reader<'a>, t: u8) -> Result<Object<'a>> {
             unique(members.iter().map(|p| &p.0))?;
             Object::Zset { members, listpack: true }
         }
+        kind::STREAM_LISTPACKS_2 => Object::Stream(Box::new(read_stream(r)?)),
         _ => return Err(BadFormat),
     };
     let empty = match &obj {
@@ -447,6 +625,8 @@ pub fn read_object<'a>(r: &mut Reader<'a>, t: u8) -> Result<Object<'a>> {
         Object::Set(members) => members.is_empty(),
         Object::Hash { pairs, .. } => pairs.is_empty(),
         Object::Zset { members, .. } => members.is_empty(),
+        // A stream may be empty (its groups and IDs remain).
+        Object::Stream(_) => false,
     };
     if empty {
         return Err(BadFormat);
@@ -480,6 +660,8 @@ mod tests {
     /// hash-max-listpack-entries 1, HSET h2 f1 v1 f2 v2;
     /// HSET h3 k <'b'*100> n 5000 m -5000 big 9223372036854775807;
     /// ZADD z1 1 a 2.5 b; zset-max-listpack-entries 1, ZADD z2 1 a 2.5 b;
+    /// XADD x1 1-1 f v n 5; XADD x1 1-2 f w n 300; XADD x1 2-0 x y;
+    /// XDEL x1 1-2; XGROUP CREATE x1 g 0; XREADGROUP GROUP g c COUNT 1 STREAMS x1 >;
     const VECTORS: &[(&str, &str)] = &[
         ("s1", "000568656c6c6f0a006372df766534200a"),
         ("s2", "00c139300a009d94ea2793fc08b9"),
@@ -502,6 +684,7 @@ mod tests {
         ("h3", "10c32d408e0b8e0000000800816b02e06462e05a001566816e02f1881303816d02f178ec038362696704f4ff8000027f09ff0a005a0b0f80b119c8de"),
         ("z1", "1114140000000400816102010181620283322e3504ff0a00d44c6ea4f644d9d7"),
         ("z2", "0502016200000000000004400161000000000000f03f0a00f46eb73919767291"),
+        ("x1", "130110000000000000000100000000000000014041410000001900020101010201816602816e02000102010001000181760205010501030100010101817702c12c02050100010101dfff0201018178028179020601ff0202000101010203010167010181ffffffffffffffff010000000000000001000000000000000199d8263ca20100000101016399d8263ca201000001000000000000000100000000000000010a00d3c9407485333af2"),
     ];
 
     fn vector(name: &str) -> Vec<u8> {
@@ -544,6 +727,43 @@ mod tests {
         let zs = vec![(b"a".to_vec(), 1.0), (b"b".to_vec(), 2.5)];
         assert_eq!(load("z1"), Object::Zset { members: zs.clone(), listpack: true });
         assert_eq!(load("z2"), Object::Zset { members: zs, listpack: false });
+        let Object::Stream(x1) = load("x1") else { panic!("a stream") };
+        let id = StreamId::new;
+        assert_eq!(x1.nodes.len(), 1);
+        assert_eq!(x1.nodes[0].0, id(1, 1));
+        assert_eq!((x1.length, x1.last_id, x1.first_id, x1.max_deleted_id, x1.entries_added), (2, id(2, 0), id(1, 1), id(1, 2), 3));
+        // entries_read -1: the deletion leaves the group's read count unknown.
+        let g = &x1.groups[0];
+        assert_eq!((g.name.as_slice(), g.last_id, g.entries_read), (&b"g"[..], id(1, 1), -1));
+        assert_eq!((g.pending.len(), g.pending[0].0, g.pending[0].2), (1, id(1, 1), 1));
+        assert_eq!(g.consumers, vec![StreamConsumer { name: b"c".to_vec(), seen_time: g.pending[0].1, pending: vec![id(1, 1)] }]);
+        // As kvick's stream: the deleted entry is gone, the rest is there.
+        let Ok(crate::types::Value::Stream(v)) = crate::commands::keys::value_from_rdb(Object::Stream(x1)) else { panic!("a stream value") };
+        let mut got = Vec::new();
+        v.range(StreamId::MIN, StreamId::MAX, false, |e| {
+            got.push((e.id, e.items().map(<[u8]>::to_vec).collect::<Vec<_>>()));
+            true
+        });
+        assert_eq!(got, vec![(id(1, 1), strs(&["f", "v", "n", "5"])), (id(2, 0), strs(&["x", "y"]))]);
+    }
+
+    #[test]
+    fn corrupt_streams_are_refused_without_panics() {
+        let p = vector("x1");
+        let body = &p[..p.len() - 10];
+        for cut in 0..body.len() {
+            assert_eq!(read_payload(&body[..cut]), Err(BadFormat));
+        }
+        // Any byte changed: refused, or loaded into a consistent stream.
+        for i in 1..body.len() {
+            for x in [1u8, 0x80, 0xff] {
+                let mut b = body.to_vec();
+                b[i] ^= x;
+                if let Ok(obj) = read_payload(&b) {
+                    let _ = crate::commands::keys::value_from_rdb(obj.clone());
+                }
+            }
+        }
     }
 
     #[test]
@@ -596,8 +816,7 @@ mod tests {
         for cut in 0..body.len() {
             assert_eq!(read_payload(&body[..cut]), Err(BadFormat));
         }
-        // Streams are not read yet (the start of a Redis 7.0 stream payload);
-        // forged lengths do not allocate.
+        // A truncated stream; forged lengths do not allocate.
         assert_eq!(read_payload(&[kind::STREAM_LISTPACKS_2, 1, 0x10]), Err(BadFormat));
         assert_eq!(read_payload(&[kind::SET, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), Err(BadFormat));
         assert_eq!(read_payload(&[kind::STRING, 0xc3, 0x01, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00]), Err(BadFormat));

@@ -59,11 +59,10 @@ pub fn select_db(out: &mut Vec<u8>, db: usize, sizes: Option<(usize, usize)>) {
     }
 }
 
-/// One key with its expiry. Returns false (writing nothing) for a value
-/// kvick has no RDB encoding for yet (streams).
-pub fn write_entry(out: &mut Vec<u8>, key: &[u8], e: &Entry, compress: bool) -> bool {
+/// One key with its expiry.
+pub fn write_entry(out: &mut Vec<u8>, key: &[u8], e: &Entry, compress: bool) {
     let mut scratch = itoa::Buffer::new();
-    let Some(obj) = crate::commands::keys::value_to_rdb(&e.value, &mut scratch) else { return false };
+    let obj = crate::commands::keys::value_to_rdb(&e.value, &mut scratch);
     if e.expire_at != 0 {
         out.push(op::EXPIRETIME_MS);
         out.extend_from_slice(&e.expire_at.to_le_bytes());
@@ -71,7 +70,6 @@ pub fn write_entry(out: &mut Vec<u8>, key: &[u8], e: &Entry, compress: bool) -> 
     out.push(rdb::object_kind(&obj));
     rdb::write_string(out, key, compress);
     rdb::write_body(out, &obj, compress);
-    true
 }
 
 /// A key read from a file.
@@ -180,8 +178,8 @@ impl<'a> Keys<'a> {
                     return Ok(None);
                 }
                 t => {
-                    if matches!(t, kind::MODULE_2 | kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2) || t == 6 || t == 21 {
-                        return Err(LoadError { offset: at, what: format!("Unsupported object type {t} (modules and streams are not loaded yet)") });
+                    if matches!(t, kind::MODULE_2 | kind::STREAM_LISTPACKS) || t == 6 || t == 21 {
+                        return Err(LoadError { offset: at, what: format!("Unsupported object type {t} (modules and pre-7.0 streams are not loaded)") });
                     }
                     let key = self.r.string().map_err(|_| bad(self))?.into_owned();
                     let obj = rdb::read_object(&mut self.r, t).map_err(|_| LoadError { offset: at, what: "Bad data format in a key's value".into() })?;
@@ -223,11 +221,11 @@ mod tests {
         let mut f = Vec::new();
         header(&mut f, 1234, false);
         select_db(&mut f, 0, Some((1, 0)));
-        assert!(write_entry(&mut f, b"a", &entry(b"1", 0), true));
+        write_entry(&mut f, b"a", &entry(b"1", 0), true);
         select_db(&mut f, 3, None);
-        assert!(write_entry(&mut f, b"b", &entry(&[b'x'; 100], 42), true));
+        write_entry(&mut f, b"b", &entry(&[b'x'; 100], 42), true);
         select_db(&mut f, 0, None);
-        assert!(write_entry(&mut f, b"c", &entry(b"hello", 0), false));
+        write_entry(&mut f, b"c", &entry(b"hello", 0), false);
         f.push(op::EOF);
         let crc = crate::persistence::crc64::crc64(0, &f);
         f.extend_from_slice(&crc.to_le_bytes());

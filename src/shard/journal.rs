@@ -15,7 +15,7 @@
 //!   puts the key on its database's `changed` list, and before the next
 //!   recorded command (and before the AOF takes the journal) each such key
 //!   is recorded as its current state: DEL if it is gone, else SET or
-//!   RESTORE ... ABSTTL (streams: their entries and groups). This is always
+//!   RESTORE ... ABSTTL (streams too, with their groups and PELs). This is always
 //!   correct, costs the size of the value, and so stays off the common path.
 //!
 //! Expiry times are recorded absolute, so replaying later is exact; expired
@@ -362,40 +362,8 @@ pub fn entry_commands(key: &[u8], entry: Option<(&Value, u64)>, scratch: &mut it
             let v = s.bytes(scratch);
             emit(if expire_at != 0 { encode(&[b"SET", key, v, b"PXAT", &at]) } else { encode(&[b"SET", key, v]) });
         }
-        Value::Stream(s) => {
-            emit(encode(&[b"DEL", key]));
-            let mut buf = [0u8; 41];
-            if s.is_empty() {
-                // As Redis' rewrite: an empty stream is an XADD trimmed away.
-                let last = s.last_id.format(&mut buf).to_vec();
-                emit(encode(&[b"XADD", key, b"MAXLEN", b"0", &last, b"x", b"y"]));
-            }
-            s.range(crate::types::stream::StreamId::MIN, crate::types::stream::StreamId::MAX, false, |e| {
-                let id = e.id.format(&mut buf).to_vec();
-                let mut args: Vec<&[u8]> = vec![b"XADD", key, &id];
-                let items: Vec<&[u8]> = e.items().collect();
-                args.extend(items);
-                emit(encode(&args));
-                true
-            });
-            let mut ids = [[0u8; 41]; 2];
-            let [a, b] = &mut ids;
-            let last = s.last_id.format(a).to_vec();
-            let deleted = s.max_deleted_id.format(b).to_vec();
-            let added = s.entries_added.to_string();
-            // XSETID also creates the key when the stream is empty.
-            emit(encode(&[b"XSETID", key, &last, b"ENTRIESADDED", added.as_bytes(), b"MAXDELETEDID", &deleted]));
-            for (name, g) in &s.groups {
-                // Pending entries are not carried over (TODO: XCLAIM them).
-                let gid = g.last_id.format(&mut buf).to_vec();
-                emit(encode(&[b"XGROUP", b"CREATE", key, name, &gid]));
-            }
-            if expire_at != 0 {
-                emit(encode(&[b"PEXPIREAT", key, &at]));
-            }
-        }
         other => {
-            let obj = keys::value_to_rdb(other, scratch).expect("every type but streams serializes");
+            let obj = keys::value_to_rdb(other, scratch);
             let payload = rdb::dump_payload(&obj, false);
             emit(encode(&[b"RESTORE", key, &at, &payload, b"REPLACE", b"ABSTTL"]));
         }

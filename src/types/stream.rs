@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::persistence::listpack;
 use crate::resp::parser::parse_i64;
 
 /// An entry ID: milliseconds and a sequence number, ordered as a pair.
@@ -712,6 +713,155 @@ impl StreamValue {
         let chunks: usize = self.chunks.values().map(|c| c.data.capacity() + c.ids.capacity() * 16 + c.ends.capacity() * 4 + c.master_fields.len() + 64).sum();
         let groups: usize = self.groups.iter().map(|(n, g)| n.len() + 64 + g.pending.len() * 64 + g.consumers.iter().map(|(n, c)| n.len() + 48 + c.pending.len() * 32).sum::<usize>()).sum();
         chunks + groups
+    }
+}
+
+// --- Redis' node listpacks (RDB) --------------------------------------------------
+//
+// A node's listpack starts with the master entry: live count, deleted count,
+// the master fields' count, the fields, a 0. Each entry follows as flags,
+// ms and seq differences from the master ID, then either the values alone
+// (SAMEFIELDS: the master's fields) or a field count and the fields and
+// values, then the number of elements the entry took ("lp-count", to walk
+// backwards).
+
+const FLAG_DELETED: i64 = 1;
+const FLAG_SAMEFIELDS: i64 = 2;
+
+impl Chunk {
+    /// The node as a Redis listpack. Entries kvick deleted are gone from
+    /// the chunk, so the node is written with none (deleted count 0).
+    fn to_listpack(&self, master: StreamId) -> Vec<u8> {
+        let mut w = listpack::Writer::new();
+        let master_fields = Entry { id: master, items: &self.master_fields };
+        w.push_int(self.ids.len() as i64);
+        w.push_int(0);
+        w.push_int(master_fields.item_count() as i64);
+        master_fields.items().for_each(|f| w.push(f));
+        w.push_int(0);
+        for i in 0..self.ids.len() {
+            let e = self.entry(i);
+            let n = e.item_count() as i64 / 2;
+            let same = n as usize == master_fields.item_count() && e.items().step_by(2).eq(master_fields.items());
+            w.push_int(if same { FLAG_SAMEFIELDS } else { 0 });
+            w.push_int(e.id.ms.wrapping_sub(master.ms) as i64);
+            w.push_int(e.id.seq.wrapping_sub(master.seq) as i64);
+            if same {
+                e.items().skip(1).step_by(2).for_each(|v| w.push(v));
+                w.push_int(n + 3);
+            } else {
+                w.push_int(n);
+                e.items().for_each(|v| w.push(v));
+                w.push_int(2 * n + 4);
+            }
+        }
+        w.finish()
+    }
+
+    /// A node read from a Redis listpack, checked as Redis' deep sanitization
+    /// does (counts, lp-counts, IDs increasing from `master` and after
+    /// `after`); None if anything is off.
+    fn from_listpack(master: StreamId, lp: &[u8], after: Option<StreamId>) -> Option<Chunk> {
+        let entries = listpack::decode(lp)?;
+        let mut it = entries.iter().copied();
+        let (count, deleted, nf) = (lp_int(it.next())?, lp_int(it.next())?, lp_int(it.next())?);
+        let nf = usize::try_from(nf).ok()?;
+        let mut fields: Vec<listpack::Entry> = Vec::with_capacity(nf.min(entries.len()));
+        for _ in 0..nf {
+            fields.push(it.next()?);
+        }
+        if lp_int(it.next())? != 0 {
+            return None;
+        }
+        let mut master_fields = Vec::new();
+        push_varint(&mut master_fields, nf as u64);
+        let mut scratch = itoa::Buffer::new();
+        for f in &fields {
+            let f = entry_bytes(*f, &mut scratch);
+            push_varint(&mut master_fields, f.len() as u64);
+            master_fields.extend_from_slice(f);
+        }
+        let mut c = Chunk { ids: Vec::new(), ends: Vec::new(), data: Vec::new(), last: master, deleted: 0, lp_bytes: lp.len() as u64, master_fields: master_fields.into_boxed_slice() };
+        let mut prev = after;
+        let mut items: Vec<listpack::Entry> = Vec::new();
+        while let Some(flags) = it.next() {
+            let flags = lp_int(Some(flags))?;
+            let id = StreamId::new(master.ms.wrapping_add(lp_int(it.next())? as u64), master.seq.wrapping_add(lp_int(it.next())? as u64));
+            if id < master || prev.is_some_and(|p| id <= p) {
+                return None;
+            }
+            prev = Some(id);
+            items.clear();
+            let n = if flags & FLAG_SAMEFIELDS != 0 {
+                for f in &fields {
+                    items.push(*f);
+                    items.push(it.next()?);
+                }
+                nf as i64 + 3
+            } else {
+                let n = usize::try_from(lp_int(it.next())?).ok()?;
+                for _ in 0..2 * n {
+                    items.push(it.next()?);
+                }
+                2 * n as i64 + 4
+            };
+            if lp_int(it.next())? != n {
+                return None;
+            }
+            c.last = id;
+            if flags & FLAG_DELETED != 0 {
+                c.deleted += 1;
+                continue;
+            }
+            // As encode_items, from listpack elements.
+            push_varint(&mut c.data, items.len() as u64);
+            for e in &items {
+                let b = entry_bytes(*e, &mut scratch);
+                push_varint(&mut c.data, b.len() as u64);
+                c.data.extend_from_slice(b);
+            }
+            c.ids.push(id);
+            c.ends.push(u32::try_from(c.data.len()).ok()?);
+        }
+        (count == c.ids.len() as i64 && deleted == c.deleted as i64 && (count + deleted) > 0).then_some(c)
+    }
+}
+
+/// A listpack element as an integer (None at the end).
+fn lp_int(e: Option<listpack::Entry>) -> Option<i64> {
+    match e? {
+        listpack::Entry::Int(v) => Some(v),
+        listpack::Entry::Str(s) => parse_i64(s),
+    }
+}
+
+/// A listpack element as the string clients see.
+fn entry_bytes<'a>(e: listpack::Entry<'a>, buf: &'a mut itoa::Buffer) -> &'a [u8] {
+    match e {
+        listpack::Entry::Str(s) => s,
+        listpack::Entry::Int(v) => buf.format(v).as_bytes(),
+    }
+}
+
+impl StreamValue {
+    /// The chunks as Redis' nodes: master ID and listpack, in ID order.
+    pub fn to_listpacks(&self) -> Vec<(StreamId, Vec<u8>)> {
+        self.chunks.iter().map(|(&master, c)| (master, c.to_listpack(master))).collect()
+    }
+
+    /// Appends a node read from RDB (nodes come in ID order). None if the
+    /// listpack is not a valid node or its IDs do not follow the stream's.
+    pub fn push_listpack(&mut self, master: StreamId, lp: &[u8]) -> Option<()> {
+        let after = self.chunks.last_key_value().map(|(_, c)| c.last);
+        let c = Chunk::from_listpack(master, lp, after)?;
+        self.len += c.ids.len() as u64;
+        self.chunks.insert(master, c);
+        Some(())
+    }
+
+    /// The last entry ID any chunk ever held (deleted ones included).
+    pub fn last_stored_id(&self) -> Option<StreamId> {
+        self.chunks.last_key_value().map(|(_, c)| c.last)
     }
 }
 
