@@ -340,9 +340,9 @@ fn bgrewriteaof_under_writes_loses_nothing() {
     let before = state(&server);
     kill9(server);
     // The manifest names the new base (seq 2) and its incremental file only;
-    // the old files are gone. Core 0 holds the stream, which has no RDB
-    // encoding yet: its base is commands; core 1's is an RDB file.
-    for (core, ext) in [(0, "aof"), (1, "rdb")] {
+    // the old files are gone. Both bases are RDB files (the default
+    // aof-use-rdb-preamble yes), the stream's core's too.
+    for (core, ext) in [(0, "rdb"), (1, "rdb")] {
         let m = std::fs::read_to_string(dir.join(format!("appendonlydir/appendonly.aof.core{core}.manifest"))).unwrap();
         assert_eq!(m, format!("file appendonly.aof.core{core}.2.base.{ext} seq 2 type b\nfile appendonly.aof.core{core}.2.incr.aof seq 2 type i\n"));
         assert!(!dir.join(format!("appendonlydir/appendonly.aof.core{core}.1.incr.aof")).exists());
@@ -373,8 +373,6 @@ fn rewritten_round_trip(threads: &str, preamble: &str, name: &str) {
     let server = start(&dir, threads, "always", &opts);
     populate(&server);
     let mut con = server.client();
-    // Without the stream every core's base can be an RDB file.
-    cmd(&mut con, &["DEL", &keys_on_both_cores("k", 16)[12]]);
     cmd(&mut con, &["BGREWRITEAOF"]);
     wait_rewrites(&mut con, threads);
     cmd(&mut con, &["SET", "after", "rewrite"]);

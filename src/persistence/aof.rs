@@ -681,20 +681,17 @@ impl Base {
 }
 
 /// The shard's data as a base file: an RDB file with `aof-use-rdb-preamble
-/// yes` (as Redis 7), else commands. Streams have no RDB encoding in kvick
-/// yet, so a shard holding one gets a command base rather than losing it.
+/// yes` (as Redis 7), else commands.
 fn serialize(sh: &Shard) -> Base {
     if config::get_int("aof-use-rdb-preamble") == 1 {
-        if let Some(bytes) = serialize_rdb(sh) {
-            return Base { bytes, rdb: true };
-        }
+        Base { bytes: serialize_rdb(sh), rdb: true }
+    } else {
+        Base { bytes: serialize_commands(sh), rdb: false }
     }
-    Base { bytes: serialize_commands(sh), rdb: false }
 }
 
-/// The shard's data as an RDB file (marked `aof-base`); None if a value has
-/// no RDB encoding.
-fn serialize_rdb(sh: &Shard) -> Option<Vec<u8>> {
+/// The shard's data as an RDB file (marked `aof-base`).
+fn serialize_rdb(sh: &Shard) -> Vec<u8> {
     use super::rdbfile;
     let compress = config::get_int("rdbcompression") != 0;
     let mut out = Vec::new();
@@ -705,15 +702,13 @@ fn serialize_rdb(sh: &Shard) -> Option<Vec<u8>> {
         }
         rdbfile::select_db(&mut out, i, Some((db.len(), db.expires_len())));
         for (k, e) in db.iter() {
-            if !rdbfile::write_entry(&mut out, k, e, compress) {
-                return None;
-            }
+            rdbfile::write_entry(&mut out, k, e, compress);
         }
     }
     out.push(rdbfile::op::EOF);
     let crc = if config::get_int("rdbchecksum") != 0 { super::crc64::crc64(0, &out) } else { 0 };
     out.extend_from_slice(&crc.to_le_bytes());
-    Some(out)
+    out
 }
 
 /// The shard's data as commands: per database a SELECT, then each key.
