@@ -274,17 +274,8 @@ pub async fn open(core: &Rc<Core>, load: bool) -> Result<(), String> {
                 sh.journal_start();
                 serialize(&sh)
             };
-            let base_name = base.name(id, seq);
-            let path = dir().join(&base_name);
-            let (len, base) = (base.bytes.len() as u64, base.bytes);
-            let written = glommio::executor()
-                .spawn_blocking(move || -> std::io::Result<()> {
-                    let mut f = File::create(path)?;
-                    f.write_all(&base)?;
-                    f.sync_all()
-                })
-                .await
-                .map_err(|e| format!("Can't write the AOF base file {base_name}: {e}"));
+            let (base_name, len, written) = write_base(id, seq, base).await;
+            let written = written.map_err(|e| format!("Can't write the AOF base file {base_name}: {e}"));
             let incr = format!("{}.{seq}.incr.aof", prefix(id));
             let m = Manifest { base: Some((base_name, seq)), incrs: vec![(incr.clone(), seq)] };
             let installed = written.and_then(|_| {
@@ -612,16 +603,7 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
     drop(a);
     let aof = aof.clone();
     glommio::spawn_local(async move {
-        let base_name = base.name(id, seq);
-        let path = dir().join(&base_name);
-        let (len, base) = (base.bytes.len() as u64, base.bytes);
-        let written = glommio::executor()
-            .spawn_blocking(move || -> std::io::Result<()> {
-                let mut f = File::create(path)?;
-                f.write_all(&base)?;
-                f.sync_all()
-            })
-            .await;
+        let (base_name, len, written) = write_base(id, seq, base).await;
         let mut a = aof.borrow_mut();
         a.rewriting = false;
         REWRITING.fetch_sub(1, Ordering::Relaxed);
@@ -678,6 +660,22 @@ impl Base {
     fn name(&self, core: usize, seq: u64) -> String {
         format!("{}.{seq}.base.{}", prefix(core), if self.rdb { "rdb" } else { "aof" })
     }
+}
+
+/// Writes and fsyncs base file `seq` of core `id` on the blocking pool;
+/// returns its name, its size and how the write went.
+async fn write_base(id: usize, seq: u64, base: Base) -> (String, u64, std::io::Result<()>) {
+    let name = base.name(id, seq);
+    let path = dir().join(&name);
+    let (len, bytes) = (base.bytes.len() as u64, base.bytes);
+    let written = glommio::executor()
+        .spawn_blocking(move || -> std::io::Result<()> {
+            let mut f = File::create(path)?;
+            f.write_all(&bytes)?;
+            f.sync_all()
+        })
+        .await;
+    (name, len, written)
 }
 
 /// The shard's data as a base file: an RDB file with `aof-use-rdb-preamble
