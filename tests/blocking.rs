@@ -7,7 +7,6 @@
 mod common;
 
 use std::thread;
-use std::time::{Duration, Instant};
 
 use common::{keys_on_both_cores, KvickServer, RawConn, TestServer};
 
@@ -15,20 +14,9 @@ fn start() -> TestServer {
     KvickServer::start(&["--threads", "2"])
 }
 
-fn blocked_clients(c: &mut RawConn) -> usize {
-    let info = String::from_utf8(c.cmd(&["INFO", "clients"])).unwrap();
-    let line = info.lines().find(|l| l.starts_with("blocked_clients:")).expect("INFO has blocked_clients");
-    line["blocked_clients:".len()..].trim().parse().unwrap()
-}
-
-/// Waits until INFO reports `n` blocked clients (a hang guard, not a timing
-/// assertion: the bound is far beyond any expected delay).
+/// Waits until INFO reports `n` blocked clients (`RawConn::wait_blocked`).
 fn wait_blocked(c: &mut RawConn, n: usize) {
-    let start = Instant::now();
-    while blocked_clients(c) != n {
-        assert!(start.elapsed() < Duration::from_secs(20), "never reached {n} blocked clients");
-        thread::sleep(Duration::from_millis(2));
-    }
+    c.wait_blocked(n);
 }
 
 fn bulk(s: &str) -> String {
@@ -168,7 +156,7 @@ fn timeouts_reply_null_and_leave_nothing_registered() {
         assert_eq!(c.cmd(&["BLMPOP", "0.02", "1", key.as_str(), "LEFT"]), b"*-1\r\n");
         c.cmd(&["HELLO", "3"]);
         assert_eq!(c.cmd(&["BRPOP", key.as_str(), "0.02"]), b"_\r\n");
-        assert_eq!(blocked_clients(&mut ctl), 0);
+        assert_eq!(ctl.info_number("clients", "blocked_clients"), 0);
         ctl.cmd(&["RPUSH", key.as_str(), "stays"]);
         assert_eq!(ctl.cmd(&["LLEN", key.as_str()]), b":1\r\n");
     }
@@ -351,7 +339,7 @@ fn bzpop_replies_at_once_with_data_times_out_and_does_not_block_in_multi() {
         assert_eq!(c.cmd(&["BZMPOP", "0.02", "1", k, "MIN"]), b"*-1\r\n");
         c.cmd(&["HELLO", "3"]);
         assert_eq!(c.cmd(&["BZPOPMAX", k, "0.02"]), b"_\r\n");
-        assert_eq!(blocked_clients(&mut ctl), 0);
+        assert_eq!(ctl.info_number("clients", "blocked_clients"), 0);
         c.cmd(&["MULTI"]);
         c.cmd(&["BZPOPMIN", k, "0"]);
         assert_eq!(c.cmd(&["EXEC"]), b"*1\r\n_\r\n");

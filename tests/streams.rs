@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use common::{KvickServer, RawConn, TestServer};
 
@@ -109,19 +108,9 @@ fn entry_ids(reply: &redis::Value) -> Vec<(String, String)> {
     out
 }
 
-fn blocked_clients(c: &mut RawConn) -> usize {
-    let info = String::from_utf8(c.cmd(&["INFO", "clients"])).unwrap();
-    let line = info.lines().find(|l| l.starts_with("blocked_clients:")).expect("INFO has blocked_clients");
-    line["blocked_clients:".len()..].trim().parse().unwrap()
-}
-
-/// Waits until INFO reports `n` blocked clients (a hang guard only).
+/// Waits until INFO reports `n` blocked clients (`RawConn::wait_blocked`).
 fn wait_blocked(c: &mut RawConn, n: usize) {
-    let start = Instant::now();
-    while blocked_clients(c) != n {
-        assert!(start.elapsed() < Duration::from_secs(20), "never reached {n} blocked clients");
-        thread::sleep(Duration::from_millis(2));
-    }
+    c.wait_blocked(n);
 }
 
 /// Sends a blocking read on a fresh connection; returns once it waits.
@@ -223,7 +212,7 @@ fn block_times_out_answers_at_once_with_data_and_not_at_all_in_multi() {
         assert_eq!(c.cmd(&["XREAD", "BLOCK", "20", "STREAMS", STREAMS[0], STREAMS[1], "$", "$"]), b"*-1\r\n");
         ctl.cmd(&["XGROUP", "CREATE", key, "g", "$", "MKSTREAM"]);
         assert_eq!(c.cmd(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "20", "STREAMS", key, ">"]), b"*-1\r\n");
-        assert_eq!(blocked_clients(&mut ctl), 0);
+        assert_eq!(ctl.info_number("clients", "blocked_clients"), 0);
         ctl.cmd(&["XADD", key, "1-1", "f", "v"]);
         assert_eq!(c.cmd(&["XREAD", "BLOCK", "0", "STREAMS", key, "0"]), one_entry(key, "1-1", "v"));
         c.cmd(&["MULTI"]);
@@ -234,7 +223,7 @@ fn block_times_out_answers_at_once_with_data_and_not_at_all_in_multi() {
         drop(gone);
         wait_blocked(&mut ctl, 0);
         ctl.cmd(&["XADD", key, "2-1", "f", "w"]);
-        assert_eq!(blocked_clients(&mut ctl), 0);
+        assert_eq!(ctl.info_number("clients", "blocked_clients"), 0);
     }
     c.cmd(&["HELLO", "3"]);
     assert_eq!(c.cmd(&["XREAD", "BLOCK", "20", "STREAMS", STREAMS[0], "$"]), b"_\r\n");

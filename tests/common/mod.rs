@@ -327,6 +327,24 @@ pub struct RawConn {
 }
 
 impl RawConn {
+    /// A numeric field of INFO `section`.
+    pub fn info_number(&mut self, section: &str, field: &str) -> usize {
+        let info = String::from_utf8(self.cmd(&["INFO", section])).unwrap();
+        let prefix = format!("{field}:");
+        let line = info.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("INFO has {field}"));
+        line[prefix.len()..].trim().parse().unwrap()
+    }
+
+    /// Waits until INFO reports `n` blocked clients (a hang guard, not a
+    /// timing assertion: the bound is far beyond any expected delay).
+    pub fn wait_blocked(&mut self, n: usize) {
+        let start = std::time::Instant::now();
+        while self.info_number("clients", "blocked_clients") != n {
+            assert!(start.elapsed() < std::time::Duration::from_secs(20), "never reached {n} blocked clients");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
     /// Connects to 127.0.0.1:`port` with `IO_TIMEOUT` on reads and writes.
     pub fn connect(port: u16) -> io::Result<RawConn> {
         let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
