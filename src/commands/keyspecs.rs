@@ -18,7 +18,8 @@
 use super::{ArgList, Command};
 use crate::resp::Reply;
 
-/// The key specs of every command that has keys, sorted by name.
+/// The key specs of every command that has keys, sorted by name (FCALL's
+/// are ready for when kvick has functions).
 const SPECS: &[(&str, &str)] = &[
     ("append", "RW insert @1"),
     ("bitcount", "RO access @1"),
@@ -47,6 +48,8 @@ const SPECS: &[(&str, &str)] = &[
     ("expire", "RW update @1"),
     ("expireat", "RW update @1"),
     ("expiretime", "RO access @1"),
+    ("fcall", "RW access update @2 keynum 0 1 1 -- We cannot tell how the keys will be used so we assume the worst, RW and UPDATE"),
+    ("fcall_ro", "RO access @2 keynum 0 1 1 -- We cannot tell how the keys will be used so we assume the worst, RO and ACCESS"),
     ("geoadd", "RW update @1"),
     ("geodist", "RO access @1"),
     ("geohash", "RO access @1"),
@@ -208,7 +211,6 @@ const SPECS: &[(&str, &str)] = &[
     ("zscore", "RO access @1"),
     ("zunion", "RO access @1 keynum 0 1 1"),
     ("zunionstore", "OW update @1; RO access @2 keynum 0 1 1"),
-
 ];
 
 /// Command flags that only documentation shows: kvick's table needs them for
@@ -235,6 +237,8 @@ const DOC_FLAGS: &[(&str, &str)] = &[
     ("eval_ro", "skip_monitor no_mandatory_keys"),
     ("evalsha", "skip_monitor no_mandatory_keys"),
     ("evalsha_ro", "skip_monitor no_mandatory_keys"),
+    ("fcall", "skip_monitor no_mandatory_keys"),
+    ("fcall_ro", "skip_monitor no_mandatory_keys"),
     ("save", "no_async_loading"),
     // Redis finds SORT_RO's key with a function (its BY/GET spec is unknown);
     // kvick's legacy range finds it.
@@ -555,5 +559,129 @@ fn variable_flags(name: &str, argv: &dyn ArgList) -> Option<&'static str> {
             Some("RO access")
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::{all, flags, OwnedArgs};
+
+    const KEY_FLAGS: &[&str] = &["RO", "RW", "OW", "RM", "access", "update", "insert", "delete", "not_key", "incomplete", "variable_flags"];
+
+    fn argv(words: &str) -> OwnedArgs {
+        OwnedArgs(words.split(' ').map(|w| w.as_bytes().to_vec()).collect())
+    }
+
+    fn every_command() -> impl Iterator<Item = &'static Command> {
+        all().iter().flat_map(|c| std::iter::once(*c).chain(c.subs.iter()))
+    }
+
+    #[test]
+    fn tables_parse_and_are_sorted() {
+        assert!(SPECS.windows(2).all(|w| w[0].0 < w[1].0), "SPECS must be sorted for binary search");
+        for (name, _) in SPECS {
+            for s in specs(name) {
+                assert!(s.flags.split(' ').all(|f| KEY_FLAGS.contains(&f)), "{name}: flags {:?}", s.flags);
+            }
+        }
+        for (name, doc) in DOC_FLAGS {
+            assert!(doc.split(' ').all(|f| FLAG_ORDER.contains(&f)), "{name}: {doc}");
+        }
+        // Every flag of kvick's table is listed, but the one Redis hides.
+        for (_, name) in flags::NAMES {
+            assert!(FLAG_ORDER.contains(name) || *name == "may_replicate", "{name} missing from FLAG_ORDER");
+        }
+    }
+
+    #[test]
+    fn specs_match_the_commands_with_keys() {
+        for c in every_command() {
+            let named = c.first_key > 0 || c.keys_fn.is_some();
+            assert_eq!(named, specs(c.name).next().is_some(), "{}: keys in the table but no specs, or the reverse", c.name);
+        }
+    }
+
+    /// Runs `Command::key_indexes` and the specs on `words` and checks they
+    /// find the same keys (when the specs apply to it).
+    fn agree(words: &str) -> bool {
+        let a = argv(words);
+        let parts = words.split(' ').collect::<Vec<_>>();
+        let ci = crate::commands::lookup(parts[0].as_bytes()).expect("a command");
+        let c = match crate::commands::by_index(ci).subs.is_empty() {
+            true => crate::commands::by_index(ci),
+            false => crate::commands::by_index(crate::commands::lookup_sub(ci, parts[1].as_bytes()).expect("a subcommand")),
+        };
+        let specs: Vec<Spec> = specs(c.name).collect();
+        let Ok(found) = by_specs(&specs, &a) else { return false };
+        let mut found: Vec<usize> = found.into_iter().map(|(i, _)| i).collect();
+        let mut runtime: Vec<usize> = c.key_indexes(&a).collect();
+        found.sort();
+        runtime.sort();
+        assert_eq!(found, runtime, "{words}: specs vs key_indexes");
+        true
+    }
+
+    #[test]
+    fn runtime_finder_agrees_with_specs_for_fixed_positions() {
+        let mut checked = 0;
+        for c in every_command() {
+            let specs: Vec<Spec> = specs(c.name).collect();
+            if c.keys_fn.is_some() || specs.is_empty() || specs.iter().any(|s| s.unsure() || s.has("not_key")) {
+                continue;
+            }
+            let min = c.arity.unsigned_abs() as usize;
+            let max = if c.arity < 0 { min + 4 } else { min };
+            for argc in min..=max {
+                let name = c.name.replace('|', " ");
+                let named = name.split(' ').count();
+                let words: Vec<String> = std::iter::once(name).chain((named..argc).map(|i| format!("a{i}"))).collect();
+                checked += agree(&words.join(" ")) as usize;
+            }
+        }
+        assert!(checked > 300, "only {checked} invocations checked");
+    }
+
+    #[test]
+    fn runtime_finder_agrees_with_specs_for_movable_keys() {
+        for words in [
+            "zunionstore d 2 a b weights 1 2",
+            "zinterstore d 1 a",
+            "zdiffstore d 3 a b c",
+            "zunion 2 a b withscores",
+            "zinter 1 a",
+            "zdiff 2 a b",
+            "zintercard 2 a b limit 3",
+            "sintercard 3 a b c",
+            "lmpop 2 a b left count 2",
+            "blmpop 0 2 a b right",
+            "zmpop 1 a min",
+            "bzmpop 1.5 2 a b max count 3",
+            "eval s 2 a b x y",
+            "evalsha s 1 a",
+            "eval_ro s 3 a b c",
+            "evalsha_ro s 1 a x",
+            "xread count 2 streams a b 0 0",
+            "xread streams a 0",
+            "xreadgroup group g c count 1 streams a b > >",
+            "georadius k 0 0 1 km store d",
+            "georadius k 0 0 1 km storedist d",
+            "georadius k 0 0 1 km withdist",
+            "georadiusbymember k m 1 km store d",
+            "georadiusbymember k m 1 km",
+        ] {
+            assert!(agree(words), "{words}: the specs do not apply");
+        }
+    }
+
+    #[test]
+    fn variable_flags_follow_the_arguments() {
+        let set = crate::commands::by_index(crate::commands::lookup(b"set").unwrap());
+        assert_eq!(getkeys(set, &argv("set k v")), Some(vec![(1, "OW update")]));
+        assert_eq!(getkeys(set, &argv("set k v nx GET")), Some(vec![(1, "RW access update")]));
+        let bitfield = crate::commands::by_index(crate::commands::lookup(b"bitfield").unwrap());
+        assert_eq!(getkeys(bitfield, &argv("bitfield k get u8 0 overflow sat")), Some(vec![(1, "RO access")]));
+        assert_eq!(getkeys(bitfield, &argv("bitfield k get u8 0 incrby u8 0 1")), Some(vec![(1, "RW access update")]));
+        assert_eq!(getkeys(bitfield, &argv("bitfield k get u8")), Some(vec![(1, "RW access update")]));
     }
 }
