@@ -17,6 +17,7 @@ pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
+pub mod keyspecs;
 pub mod lists;
 pub mod pubsub;
 pub mod scripting;

@@ -78,7 +78,7 @@ static SCRIPT: &[Command] = &[
         NOKEYS,
         G,
         "2.6.0",
-        "Load the specified Lua script into the script cache",
+        "Load the specified Lua script into the script cache.",
         Run::Conn(script_load),
     ),
     cmd(
@@ -88,7 +88,7 @@ static SCRIPT: &[Command] = &[
         NOKEYS,
         G,
         "2.6.0",
-        "Check existence of scripts in the script cache",
+        "Check existence of scripts in the script cache.",
         Run::Conn(script_exists),
     ),
     cmd(
@@ -98,7 +98,7 @@ static SCRIPT: &[Command] = &[
         NOKEYS,
         G,
         "2.6.0",
-        "Remove all the scripts from the script cache",
+        "Remove all the scripts from the script cache.",
         Run::Conn(script_flush),
     ),
     cmd(
@@ -108,7 +108,7 @@ static SCRIPT: &[Command] = &[
         NOKEYS,
         G,
         "2.6.0",
-        "Kill the script currently in execution",
+        "Kill the script currently in execution.",
         Run::Conn(script_kill),
     ),
     cmd(

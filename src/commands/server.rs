@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::connection::help;
-use super::{by_index, cmd, flags, flags::*, lookup, lookup_sub, BoxFuture, Command, OwnedArgs, Run, NOKEYS};
+use super::{by_index, cmd, flags::*, keyspecs, lookup, lookup_sub, BoxFuture, Command, OwnedArgs, Run, NOKEYS};
 use crate::config;
 use crate::persistence::snapshot;
 use crate::resp::parser::parse_i64;
@@ -765,16 +765,6 @@ fn acl_categories(c: &Command) -> impl Iterator<Item = &'static str> {
     CATEGORIES.iter().enumerate().filter(move |(i, _)| m & (1 << i) != 0).map(|(_, c)| *c)
 }
 
-/// Key-spec flags: kvick's table has no per-key access flags, so these are
-/// the generic ones for a reading or a writing command.
-fn key_flags(c: &Command) -> &'static [&'static str] {
-    if c.is_write() {
-        &["RW", "access", "update"]
-    } else {
-        &["RO", "access"]
-    }
-}
-
 /// A command by full name ("get", "client|list"), as COMMAND INFO/DOCS take it.
 fn by_fullname(name: &[u8]) -> Option<&'static Command> {
     let mut parts = name.splitn(2, |&b| b == b'|');
@@ -795,12 +785,8 @@ fn reply_info(r: &mut Reply, c: &Command) {
     r.array(10);
     r.bulk(c.name.as_bytes());
     r.int(c.arity as i64);
-    let mut names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| c.flags & f != 0).map(|(_, n)| *n).collect();
-    if c.keys_fn.is_some() {
-        names.push("movablekeys");
-    }
-    r.set(names.len());
-    names.iter().for_each(|n| r.simple(n));
+    r.set(keyspecs::command_flags(c).count());
+    keyspecs::command_flags(c).for_each(|n| r.simple(n));
     let has_keys = c.first_key > 0;
     let (first, last, step) = if has_keys { (c.first_key, c.last_key, c.step) } else { (0, 0, 0) };
     r.int(first as i64);
@@ -812,34 +798,7 @@ fn reply_info(r: &mut Reply, c: &Command) {
     let tips = TIPS.iter().find(|(n, _)| *n == c.name).map_or("", |(_, t)| t);
     r.set(tips.split_whitespace().count());
     tips.split_whitespace().for_each(|t| r.bulk(t.as_bytes()));
-    r.set(has_keys as usize);
-    if has_keys {
-        r.map(3);
-        r.bulk(b"flags");
-        r.set(key_flags(c).len());
-        key_flags(c).iter().for_each(|f| r.simple(f));
-        r.bulk(b"begin_search");
-        r.map(2);
-        r.bulk(b"type");
-        r.bulk(b"index");
-        r.bulk(b"spec");
-        r.map(1);
-        r.bulk(b"index");
-        r.int(first as i64);
-        r.bulk(b"find_keys");
-        r.map(2);
-        r.bulk(b"type");
-        r.bulk(b"range");
-        r.bulk(b"spec");
-        r.map(3);
-        r.bulk(b"lastkey");
-        // Relative to the first key, or counted from the end.
-        r.int(if last < 0 { last } else { last - first } as i64);
-        r.bulk(b"keystep");
-        r.int(step as i64);
-        r.bulk(b"limit");
-        r.int(0);
-    }
+    keyspecs::reply_specs(r, c);
     if c.subs.is_empty() {
         r.set(0);
     } else {
@@ -942,21 +901,22 @@ fn command_getkeys(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             false => Some(ci),
         });
         let Some(c) = found.map(by_index) else { return s.reply().error("ERR Invalid command specified") };
-        if !c.has_keys() {
+        if !keyspecs::has_keys(c) {
             return s.reply().error("ERR The command has no key arguments");
         }
         if !c.arity_ok(argv.len()) {
             return s.reply().error("ERR Invalid number of arguments specified for command");
         }
-        let keys: Vec<usize> = c.key_indexes(&OwnedArgs(argv.to_vec())).collect();
+        let Some(keys) = keyspecs::getkeys(c, &OwnedArgs(argv.to_vec())) else {
+            return s.reply().error("ERR Invalid arguments specified for command");
+        };
         let mut r = s.reply();
         r.array(keys.len());
-        for i in keys {
+        for (i, key_flags) in keys {
             if with_flags {
                 r.array(2);
                 r.bulk(&argv[i]);
-                r.set(key_flags(c).len());
-                key_flags(c).iter().for_each(|f| r.simple(f));
+                keyspecs::reply_flags(&mut r, key_flags);
             } else {
                 r.bulk(&argv[i]);
             }

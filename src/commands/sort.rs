@@ -30,18 +30,20 @@ pub static COMMANDS: &[Command] = &[
 
 const BAD_SCORE: &str = "ERR One or more scores can't be converted into double";
 
-/// The sorted key and the STORE destination, if any.
+/// The sorted key and the STORE destination, if any: the last STORE, which
+/// is the one SORT writes (`parse`).
 fn sort_keys(a: &dyn ArgList) -> [std::ops::Range<usize>; 2] {
+    let mut store = 0..0;
     let mut j = 2;
     while j < a.argc() {
         let arg = a.arg(j);
         let word = |w: &[u8]| arg.eq_ignore_ascii_case(w);
         if word(b"store") && j + 1 < a.argc() {
-            return [1..2, j + 1..j + 2];
+            store = j + 1..j + 2;
         }
-        j += if word(b"limit") { 3 } else if word(b"by") || word(b"get") { 2 } else { 1 };
+        j += if word(b"limit") { 3 } else if word(b"by") || word(b"get") || word(b"store") { 2 } else { 1 };
     }
-    [1..2, 0..0]
+    [1..2, store]
 }
 
 struct SortOpts {

@@ -77,9 +77,7 @@ pub fn pick_free_port() -> u16 {
 /// ephemeral port range (normally 32768), or 20000..60000 if that leaves
 /// too few ports.
 fn port_range() -> (u16, u16) {
-    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok());
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok().and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok());
     match ephemeral_low {
         Some(low) if low >= 22000 => (20000, low),
         _ => (20000, 60000),
@@ -127,8 +125,7 @@ impl KvickServer {
     pub fn start_bound(args: &[&str], bind: &str) -> TestServer {
         let port = pick_free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvick"));
-        cmd.args(args)
-            .args(["--bind", bind, "--port", &port.to_string()]);
+        cmd.args(args).args(["--bind", bind, "--port", &port.to_string()]);
         // kvick saves snapshots by default (as Redis): unless a test picks
         // its own `dir`, keep them in a directory of this server's, never in
         // the repository, and never load another test's.
@@ -140,11 +137,7 @@ impl KvickServer {
             cmd.arg("--dir").arg(&dir);
             own_dir = Some(dir);
         }
-        let label = if args.is_empty() {
-            "kvick".to_string()
-        } else {
-            format!("kvick {}", args.join(" "))
-        };
+        let label = if args.is_empty() { "kvick".to_string() } else { format!("kvick {}", args.join(" ")) };
         let mut server = TestServer::spawn(label, cmd, port);
         server.own_dir = own_dir;
         server
@@ -185,15 +178,10 @@ impl RedisServer {
 
 impl TestServer {
     fn spawn(name: String, mut cmd: Command, port: u16) -> TestServer {
-        let log_path = std::env::temp_dir().join(format!(
-            "kvick-test-{}-{}-{port}.log",
-            name.split_whitespace().next().unwrap_or("server"),
-            std::process::id()
-        ));
+        let log_path =
+            std::env::temp_dir().join(format!("kvick-test-{}-{}-{port}.log", name.split_whitespace().next().unwrap_or("server"), std::process::id()));
         let log = File::create(&log_path).expect("create server log file");
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log file handle"))
-            .stderr(log);
+        cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("clone log file handle")).stderr(log);
         let child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) if e.kind() == io::ErrorKind::NotFound && name == "redis-server" => panic!(
@@ -202,13 +190,7 @@ impl TestServer {
             ),
             Err(e) => panic!("failed to start {name}: {e}"),
         };
-        let mut server = TestServer {
-            name,
-            child,
-            port,
-            log_path,
-            own_dir: None,
-        };
+        let mut server = TestServer { name, child, port, log_path, own_dir: None };
         server.wait_until_ready();
         server
     }
@@ -223,21 +205,12 @@ impl TestServer {
             }
             if let Ok(mut conn) = RawConn::connect(self.port) {
                 if let Ok(reply) = conn.command(&["PING"]) {
-                    assert_eq!(
-                        reply,
-                        b"+PONG\r\n",
-                        "{} answered PING with {}",
-                        self.name,
-                        escape(&reply)
-                    );
+                    assert_eq!(reply, b"+PONG\r\n", "{} answered PING with {}", self.name, escape(&reply));
                     return;
                 }
             }
             if Instant::now() > deadline {
-                panic!(
-                    "{} did not answer PING on port {} within {STARTUP_TIMEOUT:?}",
-                    self.name, self.port
-                );
+                panic!("{} did not answer PING on port {} within {STARTUP_TIMEOUT:?}", self.name, self.port);
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -258,17 +231,13 @@ impl TestServer {
 
     /// A new raw RESP connection to the server.
     pub fn raw(&self) -> RawConn {
-        RawConn::connect(self.port)
-            .unwrap_or_else(|e| panic!("connect to {} on port {}: {e}", self.name, self.port))
+        RawConn::connect(self.port).unwrap_or_else(|e| panic!("connect to {} on port {}: {e}", self.name, self.port))
     }
 
     /// A new `redis` crate connection to the server, with `IO_TIMEOUT`.
     pub fn client(&self) -> redis::Connection {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .expect("valid redis URL");
-        let conn = client
-            .get_connection_with_timeout(IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("redis crate connect to {}: {e}", self.name));
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).expect("valid redis URL");
+        let conn = client.get_connection_with_timeout(IO_TIMEOUT).unwrap_or_else(|e| panic!("redis crate connect to {}: {e}", self.name));
         conn.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         conn.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         conn
@@ -283,9 +252,7 @@ impl TestServer {
 
     /// Everything the server has written to stdout and stderr so far.
     pub fn log(&self) -> String {
-        fs::read(&self.log_path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
+        fs::read(&self.log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
     }
 }
 
@@ -299,12 +266,7 @@ impl Drop for TestServer {
         // where startup failures and crashes are explained); a passing one
         // leaves no file behind.
         if thread::panicking() {
-            eprintln!(
-                "---- output of {} (port {}) ----\n{}",
-                self.name,
-                self.port,
-                self.log()
-            );
+            eprintln!("---- output of {} (port {}) ----\n{}", self.name, self.port, self.log());
         }
         let _ = fs::remove_file(&self.log_path);
         if let Some(dir) = &self.own_dir {
@@ -351,10 +313,7 @@ impl RawConn {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
-        Ok(RawConn {
-            stream,
-            buf: Vec::new(),
-        })
+        Ok(RawConn { stream, buf: Vec::new() })
     }
 
     pub fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
@@ -394,9 +353,7 @@ impl RawConn {
     pub fn read_reply(&mut self) -> io::Result<Vec<u8>> {
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
-            let complete = parse_frame(&self.buf)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
-                .map(|frame| frame.raw.len());
+            let complete = parse_frame(&self.buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?.map(|frame| frame.raw.len());
             if let Some(len) = complete {
                 return Ok(self.buf.drain(..len).collect());
             }
@@ -404,21 +361,13 @@ impl RawConn {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
-                        format!(
-                            "connection closed with {} bytes of an incomplete reply buffered",
-                            self.buf.len()
-                        ),
+                        format!("connection closed with {} bytes of an incomplete reply buffered", self.buf.len()),
                     ))
                 }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // SO_RCVTIMEO expiry surfaces as EAGAIN on Linux.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "timed out reading a reply",
-                    ))
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out reading a reply")),
                 Err(e) => return Err(e),
             }
         }
@@ -487,20 +436,11 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<Frame<'_>>, String> {
     let head = &buf[..eol + 2];
     let kind = head[0];
     let len_field = || -> Result<i64, String> {
-        std::str::from_utf8(&buf[1..eol])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("bad length in {}", escape(head)))
+        std::str::from_utf8(&buf[1..eol]).ok().and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad length in {}", escape(head)))
     };
     // Number of child frames of an aggregate, or a leaf's total length.
     let children = match kind {
-        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {
-            return Ok(Some(Frame {
-                raw: head,
-                head,
-                children: Vec::new(),
-            }))
-        }
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => return Ok(Some(Frame { raw: head, head, children: Vec::new() })),
         b'$' | b'!' | b'=' => {
             let len = len_field()?;
             // `$-1` is RESP2's null bulk string.
@@ -513,16 +453,9 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<Frame<'_>>, String> {
                 return Ok(None);
             }
             if &buf[total - 2..total] != b"\r\n" {
-                return Err(format!(
-                    "bulk payload after {} not ended by CRLF",
-                    escape(head)
-                ));
+                return Err(format!("bulk payload after {} not ended by CRLF", escape(head)));
             }
-            return Ok(Some(Frame {
-                raw: &buf[..total],
-                head,
-                children: Vec::new(),
-            }));
+            return Ok(Some(Frame { raw: &buf[..total], head, children: Vec::new() }));
         }
         b'*' | b'~' | b'>' => match len_field()? {
             // `*-1` is RESP2's null array.
@@ -547,11 +480,7 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<Frame<'_>>, String> {
             None => return Ok(None),
         }
     }
-    Ok(Some(Frame {
-        raw: &buf[..pos],
-        head,
-        children: frames,
-    }))
+    Ok(Some(Frame { raw: &buf[..pos], head, children: frames }))
 }
 
 /// Shows bytes readably: printable ASCII as is, `\r` `\n` `\t` `\\` `\"`
