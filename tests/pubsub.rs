@@ -446,3 +446,33 @@ fn keyspace_notifications() {
     c.cmd(&["SET", "quiet", "1"]);
     assert_eq!(int(&c.cmd(&["PUBLISH", "marker", "x"])), 0);
 }
+
+/// INFO's pubsub_channels, pubsub_patterns and pubsubshard_channels count
+/// the names subscribed on any core once each, however many clients (on
+/// however many cores) subscribe to them.
+#[test]
+fn info_counts_subscriptions_over_cores() {
+    let server = start();
+    let mut c = server.raw();
+    let info = |c: &mut RawConn| {
+        ["pubsub_channels", "pubsub_patterns", "pubsubshard_channels"].map(|f| c.info_number("stats", f))
+    };
+    assert_eq!(info(&mut c), [0, 0, 0]);
+    // Eight clients of each kind: on both cores, whatever the kernel does.
+    let subs: Vec<RawConn> = (0..8)
+        .flat_map(|i| {
+            [
+                subscriber(server.port(), false, &["SUBSCRIBE", "news", &format!("own{i}")]),
+                subscriber(server.port(), false, &["PSUBSCRIBE", "n*"]),
+                subscriber(server.port(), false, &["SSUBSCRIBE", "shard"]),
+            ]
+        })
+        .collect();
+    assert_eq!(info(&mut c), [9, 1, 1]);
+    drop(subs);
+    let start = Instant::now();
+    while info(&mut c) != [0, 0, 0] {
+        assert!(start.elapsed() < Duration::from_secs(20), "closed subscriptions still counted");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
