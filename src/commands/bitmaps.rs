@@ -40,20 +40,23 @@ fn bit_offset(arg: &[u8], bits: u32) -> Option<u64> {
 
 /// Runs `f` on the string at `key` for a write reaching bit `max_bit`,
 /// created or grown zero-padded to hold it (Redis' lookupStringForBitCommand).
-/// None if the key holds another type. One lookup when the key exists.
-fn with_bits<T>(ctx: &mut Ctx, key: &[u8], max_bit: u64, f: impl FnOnce(&mut Vec<u8>) -> T) -> Option<T> {
+/// None if the key holds another type; else `f`'s result and whether the
+/// string was created or grown (Redis' `dirty`, which makes SETBIT notify
+/// even when the bit keeps its value). One lookup when the key exists.
+fn with_bits<T>(ctx: &mut Ctx, key: &[u8], max_bit: u64, f: impl FnOnce(&mut Vec<u8>) -> T) -> Option<(T, bool)> {
     let need = (max_bit >> 3) as usize + 1;
     if let Some(e) = ctx.write(key) {
         let s = e.value.as_str_mut()?.make_raw();
-        if s.len() < need {
+        let grown = s.len() < need;
+        if grown {
             s.resize(need, 0);
         }
-        return Some(f(s));
+        return Some((f(s), grown));
     }
     let mut s = vec![0; need];
     let out = f(&mut s);
     ctx.db().insert(key, Value::Str(StrValue::Raw(s)), 0);
-    Some(out)
+    Some((out, true))
 }
 
 fn setbit(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -69,8 +72,10 @@ fn setbit(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         old
     });
     match old {
-        Some(old) => {
-            ctx.notify(STRING, "setbit", a.get(1));
+        Some((old, grown)) => {
+            if grown || old != on {
+                ctx.notify(STRING, "setbit", a.get(1));
+            }
             r.int(old as i64)
         }
         None => r.error(err::WRONGTYPE),
@@ -352,13 +357,8 @@ fn bitop(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             BitOp::Not => unreachable!("NOT has one source"),
         }
     }
-    let dest = a.get(2);
     let len = res.len();
-    if len == 0 {
-        ctx.db().remove(dest);
-    } else {
-        ctx.db().insert(dest, Value::Str(StrValue::Raw(res)), 0);
-    }
+    ctx.store(a.get(2), (len > 0).then(|| Value::Str(StrValue::Raw(res))), STRING, "set");
     r.int(len as i64);
 }
 
@@ -575,20 +575,29 @@ fn bitfield_generic(ctx: &mut Ctx, r: &mut Reply, a: Args, read_only: bool) {
     }
     // `with_bits` runs the closure only on a string, so the array header
     // never precedes a WRONGTYPE error.
+    // Counts the writes that took effect (not failed by OVERFLOW FAIL):
+    // with none, Redis raises no event.
     let written = with_bits(ctx, key, highest, |s| {
         r.array(fields.len());
+        let mut changes = 0;
         for f in &fields {
             match f.op {
                 FieldOp::Get => r.int(field_get(s, f)),
                 _ => match field_write(s, f) {
-                    Some(v) => r.int(v),
+                    Some(v) => {
+                        changes += 1;
+                        r.int(v)
+                    }
                     None => r.null(),
                 },
             }
         }
+        changes
     });
-    if written.is_none() {
-        r.error(err::WRONGTYPE);
+    match written {
+        None => r.error(err::WRONGTYPE),
+        Some((changes, _)) if changes > 0 => ctx.notify(STRING, "setbit", key),
+        Some(_) => {}
     }
 }
 

@@ -255,6 +255,15 @@ fn members_in(z: &Zset, shape: &Shape, limit: usize) -> Vec<Found> {
     found
 }
 
+/// The event of a stored search: GEOSEARCHSTORE's, or GEORADIUS* STORE's.
+fn store_event(store_at: Option<usize>) -> &'static str {
+    if store_at.is_some() {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    }
+}
+
 /// Redis' georadiusGeneric: every search command. `store_at` is the
 /// position of GEOSEARCHSTORE's destination; `no_store`: the _RO variants.
 fn search(ctx: &mut Ctx, r: &mut Reply, a: Args, kind: Search, store_at: Option<usize>, no_store: bool) {
@@ -356,7 +365,7 @@ fn search(ctx: &mut Ctx, r: &mut Reply, a: Args, kind: Search, store_at: Option<
         // No source set.
         return match store {
             Some(dst) => {
-                ctx.db().remove(dst);
+                store_zset(ctx, dst, Zset::new_large(), store_event(store_at));
                 r.int(0)
             }
             None => r.array(0),
@@ -382,7 +391,7 @@ fn search(ctx: &mut Ctx, r: &mut Reply, a: Args, kind: Search, store_at: Option<
         for f in &found {
             out.set(&f.member, if storedist { f.dist / to_meters } else { f.score }, Limits::from_config());
         }
-        return r.int(store_zset(ctx, &dst, out) as i64);
+        return r.int(store_zset(ctx, &dst, out, store_event(store_at)) as i64);
     }
     let options = withdist as usize + withhash as usize + withcoord as usize;
     r.array(found.len());

@@ -7,7 +7,7 @@ use crate::resp::parser::parse_i64;
 use crate::resp::{err, Reply};
 use crate::types::HashValue;
 use crate::util::{glob_match, long_double_add, rng_from, sample_distinct, LdAddError};
-use crate::shard::notify::HASH;
+use crate::shard::notify::{GENERIC, HASH};
 
 const G: &str = "hash";
 
@@ -101,10 +101,13 @@ fn hmget(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 
 fn hdel(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     // A missing key gets a transient empty hash, which is not stored.
-    match ctx.update::<HashValue, _>(a.get(1), |h| a.iter().skip(2).filter(|f| h.remove(f)).count() as i64) {
-        Ok(n) => {
+    match ctx.modify::<HashValue, _>(a.get(1), |h| a.iter().skip(2).filter(|f| h.remove(f)).count() as i64) {
+        Ok((n, emptied)) => {
             if n > 0 {
                 ctx.notify(HASH, "hdel", a.get(1));
+            }
+            if emptied {
+                ctx.notify(GENERIC, "del", a.get(1));
             }
             r.int(n)
         }

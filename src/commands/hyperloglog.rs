@@ -6,6 +6,7 @@ use crate::config;
 use crate::resp::{err, Reply};
 use crate::server::txn::gather_span;
 use crate::shard::db::Entry;
+use crate::shard::notify::STRING;
 use crate::types::hyperloglog::{self as hll, HDR_SIZE, REGISTERS};
 use crate::types::{StrValue, Value};
 
@@ -69,7 +70,12 @@ fn pfadd(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Ok(updated)
     });
     match added {
-        Ok(updated) => r.int(updated as i64),
+        Ok(updated) => {
+            if updated {
+                ctx.notify(STRING, "pfadd", a.get(1));
+            }
+            r.int(updated as i64)
+        }
         Err(msg) => r.error(msg),
     }
 }
@@ -134,7 +140,11 @@ fn pfmerge(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Ok(())
     });
     match merged {
-        Ok(()) => r.ok(),
+        // Redis raises PFADD's event for a merge too.
+        Ok(()) => {
+            ctx.notify(STRING, "pfadd", a.get(1));
+            r.ok()
+        }
         Err(msg) => r.error(msg),
     }
 }

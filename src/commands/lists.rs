@@ -618,9 +618,11 @@ fn move_local(ctx: &mut Ctx, r: &mut Reply, src: &[u8], dst: &[u8], from: End, t
     }
     let Ok(Some(l)) = write_list(ctx, src) else { unreachable!("checked above") };
     let v = l.pop(from, |v| v.to_vec()).expect("a stored list is never empty");
+    // Redis' order: the push event, then the pop, then `del` if the source
+    // is left empty (it is not when it is also the destination).
+    push_elements(ctx, dst, to, std::iter::once(v.as_slice()), true).expect("checked above");
     ctx.notify(LIST, pop_event(from), src);
     drop_if_empty(ctx, src);
-    push_elements(ctx, dst, to, std::iter::once(v.as_slice()), true).expect("checked above");
     r.bulk(&v);
     true
 }

@@ -208,6 +208,17 @@ impl Ctx<'_> {
     /// the collection non-empty and deleted if it empties it. Err(()) if the
     /// key holds another type.
     pub fn update<T: crate::types::Collection, R>(&mut self, key: &[u8], f: impl FnOnce(&mut T) -> R) -> Result<R, ()> {
+        let (out, emptied) = self.modify(key, f)?;
+        if emptied {
+            self.notify(notify::GENERIC, "del", key);
+        }
+        Ok(out)
+    }
+
+    /// As `update`, but the caller raises `del` when the bool says `f`
+    /// emptied (and so deleted) the key: after its own event, Redis' order
+    /// (HDEL's `hdel`, then `del`).
+    pub fn modify<T: crate::types::Collection, R>(&mut self, key: &[u8], f: impl FnOnce(&mut T) -> R) -> Result<(R, bool), ()> {
         let (out, emptied) = match self.write(key) {
             Some(e) => {
                 let c = T::of(&mut e.value).ok_or(())?;
@@ -220,14 +231,32 @@ impl Ctx<'_> {
                 if !c.is_empty() {
                     self.db().insert(key, c.into_value(), 0);
                 }
-                return Ok(out);
+                return Ok((out, false));
             }
         };
         if emptied {
             self.db().remove(key);
-            self.notify(notify::GENERIC, "del", key);
         }
-        Ok(out)
+        Ok((out, emptied))
+    }
+
+    /// Stores the result of a STORE-style command at `dst` (replacing any
+    /// value and its TTL) and raises `event`; an empty result (None)
+    /// deletes `dst` instead, raising `del` only if it existed, as Redis.
+    pub fn store(&mut self, dst: &[u8], value: Option<crate::types::Value>, class: u32, event: &str) {
+        let now = self.now;
+        self.db().expire_if_due(dst, now);
+        match value {
+            Some(v) => {
+                self.db().insert(dst, v, 0);
+                self.notify(class, event, dst);
+            }
+            None => {
+                if self.db().remove(dst).is_some() {
+                    self.notify(notify::GENERIC, "del", dst);
+                }
+            }
+        }
     }
 
     /// Raises keyspace notification `event` of `class` on `key` (one flag

@@ -296,6 +296,7 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 }
             })
             .await;
+        let pubsub = if wanted[4] { crate::server::pubsub::info_counts(&s.core).await } else { [0; 3] };
         let mut text = String::new();
         for (i, name) in SECTIONS.iter().enumerate().filter(|(i, _)| wanted[*i]) {
             if !text.is_empty() {
@@ -311,7 +312,7 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 1 => clients_section(&mut text, &cores),
                 2 => memory_section(&mut text),
                 3 => persistence_section(&mut text, &cores),
-                4 => stats_section(&mut text, &cores),
+                4 => stats_section(&mut text, &cores, pubsub),
                 5 => replication_section(&mut text),
                 6 => cpu_section(&mut text),
                 8 => field(&mut text, "cluster_enabled", 0),
@@ -426,8 +427,8 @@ fn persistence_section(out: &mut String, cores: &[CoreInfo]) {
 }
 
 /// Counters of features kvick does not have yet (replication, eviction,
-/// pub/sub, forks) are zero; whoever adds a feature fills its fields.
-fn stats_section(out: &mut String, cores: &[CoreInfo]) {
+/// forks) are zero; whoever adds a feature fills its fields.
+fn stats_section(out: &mut String, cores: &[CoreInfo], [channels, patterns, shard_channels]: [usize; 3]) {
     let net = |f: fn(&CoreStats) -> u64| cores.iter().map(|c| f(&c.net)).sum::<u64>();
     let keys = |f: fn(&ShardStats) -> u64| cores.iter().map(|c| f(&c.keys)).sum::<u64>();
     field(out, "total_connections_received", net(|s| s.connections_received));
@@ -442,7 +443,10 @@ fn stats_section(out: &mut String, cores: &[CoreInfo]) {
     out.push_str("evicted_keys:0\r\nevicted_clients:0\r\n");
     field(out, "keyspace_hits", keys(|s| s.keyspace_hits));
     field(out, "keyspace_misses", keys(|s| s.keyspace_misses));
-    out.push_str("pubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\n");
+    field(out, "pubsub_channels", channels);
+    field(out, "pubsub_patterns", patterns);
+    field(out, "pubsubshard_channels", shard_channels);
+    out.push_str("latest_fork_usec:0\r\ntotal_forks:0\r\n");
 }
 
 /// A master without replicas (replication is not implemented yet).

@@ -63,11 +63,16 @@ fn sadd(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 }
 
 fn srem(ctx: &mut Ctx, r: &mut Reply, a: Args) {
-    let n = ctx.update::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.remove(m)).count());
-    if n.is_ok_and(|n| n > 0) {
-        ctx.notify(SET, "srem", a.get(1));
+    let n = ctx.modify::<SetValue, _>(a.get(1), |s| a.iter().skip(2).filter(|m| s.remove(m)).count());
+    if let Ok((removed, emptied)) = n {
+        if removed > 0 {
+            ctx.notify(SET, "srem", a.get(1));
+        }
+        if emptied {
+            ctx.notify(GENERIC, "del", a.get(1));
+        }
     }
-    reply_count(r, n);
+    reply_count(r, n.map(|(removed, _)| removed));
 }
 
 fn sismember(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -250,9 +255,12 @@ fn smove_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                     None => Err(Ok(0)),
                     Some(false) => Err(Err(())),
                     Some(true) if !dst_ok => Err(Err(())),
-                    Some(true) => match ctx.update::<SetValue, _>(&src, |s| s.remove(&member)) {
-                        Ok(true) => {
+                    Some(true) => match ctx.modify::<SetValue, _>(&src, |s| s.remove(&member)) {
+                        Ok((true, emptied)) => {
                             ctx.notify(SET, "srem", &src);
+                            if emptied {
+                                ctx.notify(GENERIC, "del", &src);
+                            }
                             Ok(())
                         }
                         _ => Err(Ok(0)),
@@ -378,22 +386,16 @@ fn sintercard(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 
 /// Stores a computed set at `dst` (replacing any value and its TTL), or
 /// deletes `dst` if the set is empty, and replies its size.
-fn store(ctx: &mut Ctx, r: &mut Reply, dst: &[u8], s: SetValue) {
+fn store(ctx: &mut Ctx, r: &mut Reply, dst: &[u8], s: SetValue, event: &str) {
     let n = s.len();
-    let now = ctx.now;
-    if n == 0 {
-        ctx.db().expire_if_due(dst, now);
-        ctx.db().remove(dst);
-    } else {
-        ctx.db().insert(dst, Value::Set(Box::new(s)), 0);
-    }
+    ctx.store(dst, (n > 0).then(|| Value::Set(Box::new(s))), SET, event);
     r.int(n as i64);
 }
 
 fn sinterstore(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let keys: Vec<&[u8]> = a.iter().skip(2).collect();
     match intersect(ctx, &keys, &mut InterOut::Store) {
-        Ok((s, _)) => store(ctx, r, a.get(1), s),
+        Ok((s, _)) => store(ctx, r, a.get(1), s, "sinterstore"),
         Err(()) => r.error(err::WRONGTYPE),
     }
 }
@@ -454,7 +456,7 @@ fn set_op_reply(ctx: &mut Ctx, r: &mut Reply, a: Args, diff: bool) {
 fn set_op_store(ctx: &mut Ctx, r: &mut Reply, a: Args, diff: bool) {
     let keys: Vec<&[u8]> = a.iter().skip(2).collect();
     match union_or_diff(ctx, &keys, diff) {
-        Ok(s) => store(ctx, r, a.get(1), s),
+        Ok(s) => store(ctx, r, a.get(1), s, if diff { "sdiffstore" } else { "sunionstore" }),
         Err(()) => r.error(err::WRONGTYPE),
     }
 }

@@ -293,14 +293,13 @@ async fn sort_generic(s: &mut Session, a: OwnedArgs, readonly: bool) {
     let n = values.len();
     txn.on(s.core.slots.shard_of_key(&dst), move |sh| {
         let mut ctx = Ctx::new(sh, db);
-        if values.is_empty() {
-            ctx.db().remove(&dst);
-        } else {
+        let list = (!values.is_empty()).then(|| {
             let mut l = ListValue::new();
             let fill = config::list_max_listpack_size();
             values.iter().for_each(|v| l.push(End::Right, v, fill));
-            ctx.db().insert(&dst, Value::List(Box::new(l)), 0);
-        }
+            Value::List(Box::new(l))
+        });
+        ctx.store(&dst, list, crate::shard::notify::LIST, "sortstore");
     })
     .await;
     txn.release().await;

@@ -28,7 +28,7 @@ use crate::server::txn::{group_keys, lock_sets, Step, Txn};
 use crate::shard::Shard;
 use crate::types::stream::{Entry, Group, NodeLimits, Pending, StreamId, Trim, ENTRIES_READ_UNKNOWN, LISTPACK_MAX_SIZE};
 use crate::types::{StreamValue, Value};
-use crate::shard::notify::STREAM;
+use crate::shard::notify::{self, STREAM};
 use crate::util::now_ms;
 
 const G: &str = "stream";
@@ -249,53 +249,72 @@ fn xadd(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let key = a.get(1);
     let now = ctx.now;
     let before = r.out.len();
-    xadd_to(ctx, r, key, &o, &a, fields, now);
+    let trimmed = xadd_to(ctx, r, key, &o, &a, fields, now);
     // Notified when an ID was replied (not an error, not a null).
     if r.out.get(before) == Some(&b'$') && r.out.get(before + 1) != Some(&b'-') {
         ctx.notify(STREAM, "xadd", key);
+        if trimmed > 0 {
+            ctx.notify(STREAM, "xtrim", key);
+        }
     }
 }
 
-fn xadd_to(ctx: &mut Ctx, r: &mut Reply, key: &[u8], o: &AddTrimOpts, a: &Args, fields: usize, now: u64) {
-    match ctx.write(key) {
+/// Returns how many entries the trimming removed.
+fn xadd_to(ctx: &mut Ctx, r: &mut Reply, key: &[u8], o: &AddTrimOpts, a: &Args, fields: usize, now: u64) -> u64 {
+    let trimmed = match ctx.write(key) {
         Some(e) => match e.value.as_stream_mut() {
             Some(s) => add_entry(r, s, o, a, fields, now),
-            None => r.error(err::WRONGTYPE),
+            None => {
+                r.error(err::WRONGTYPE);
+                0
+            }
         },
-        None if o.nomkstream => r.null(),
+        None if o.nomkstream => {
+            r.null();
+            0
+        }
         None => {
             let mut s = Box::<StreamValue>::default();
-            add_entry(r, &mut s, o, a, fields, now);
-            return ctx.db().insert(key, Value::Stream(s), 0);
+            let trimmed = add_entry(r, &mut s, o, a, fields, now);
+            ctx.db().insert(key, Value::Stream(s), 0);
+            return trimmed;
         }
-    }
+    };
     // Readers blocked on the stream may have something now.
     ctx.db().signal_ready(key);
+    trimmed
 }
 
 /// XADD on an existing or new stream: picks the ID, appends, replies, trims.
-fn add_entry(r: &mut Reply, s: &mut StreamValue, o: &AddTrimOpts, a: &Args, fields: usize, now: u64) {
+/// Returns how many entries the trimming removed (0 after an error).
+fn add_entry(r: &mut Reply, s: &mut StreamValue, o: &AddTrimOpts, a: &Args, fields: usize, now: u64) -> u64 {
     let last = s.last_id;
     if last == StreamId::MAX {
-        return r.error("ERR The stream has exhausted the last possible ID, unable to add more items");
+        r.error("ERR The stream has exhausted the last possible ID, unable to add more items");
+        return 0;
     }
     let id = match o.id {
         Some((id, true)) => id,
         Some((id, false)) if id.ms == last.ms => match last.next().filter(|n| n.ms == last.ms) {
             Some(n) => n,
-            None => return r.error(ID_TOO_SMALL),
+            None => {
+                r.error(ID_TOO_SMALL);
+                return 0;
+            }
         },
         Some((id, false)) => id,
         None if now > last.ms => StreamId::new(now, 0),
         None => last.next().expect("last is not the maximum ID"),
     };
     if id <= last {
-        return r.error(ID_TOO_SMALL);
+        r.error(ID_TOO_SMALL);
+        return 0;
     }
     let n = a.len() - fields;
     let total: u64 = (fields..a.len()).map(|i| a.get(i).len() as u64).sum();
     if total > LISTPACK_MAX_SIZE {
-        return r.error("ERR Elements are too large to be stored");
+        r.error("ERR Elements are too large to be stored");
+        return 0;
     }
     // Up to 16 fields and values without allocating.
     let mut small: [&[u8]; 32] = [b""; 32];
@@ -311,9 +330,7 @@ fn add_entry(r: &mut Reply, s: &mut StreamValue, o: &AddTrimOpts, a: &Args, fiel
     };
     s.append(id, items, node_limits());
     reply_id(r, id);
-    if let Some(t) = o.trim {
-        s.trim(t, o.approx, o.limit);
-    }
+    o.trim.map_or(0, |t| s.trim(t, o.approx, o.limit) as u64)
 }
 
 fn xtrim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
@@ -323,7 +340,13 @@ fn xtrim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Err(()) => return r.error(err::WRONGTYPE),
     };
     match parse_add_trim(&a, 2, false) {
-        Ok(o) => r.int(s.trim(o.trim.expect("XTRIM has a strategy"), o.approx, o.limit) as i64),
+        Ok(o) => {
+            let trimmed = s.trim(o.trim.expect("XTRIM has a strategy"), o.approx, o.limit) as i64;
+            if trimmed > 0 {
+                ctx.notify(STREAM, "xtrim", a.get(1));
+            }
+            r.int(trimmed)
+        }
         Err(e) => r.error(e),
     }
 }
@@ -396,6 +419,9 @@ fn xdel(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     }
     if deleted > 0 && (first_deleted || s.is_empty()) {
         s.refresh_first_id();
+    }
+    if deleted > 0 {
+        ctx.notify(STREAM, "xdel", a.get(1));
     }
     r.int(deleted);
 }
@@ -545,7 +571,7 @@ fn has_entries(s: &StreamValue, o: &ReadOpts, from: ReadFrom) -> bool {
 /// XREADGROUP also creates the consumer and delivers to it.
 fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, from: ReadFrom) -> bool {
     let key = a.get(o.keys_at + i);
-    let now = ctx.now;
+    let (now, db) = (ctx.now, ctx.db);
     let Ok(Some(s)) = read_stream(ctx, key) else { return false };
     if !has_entries(s, o, from) {
         return false;
@@ -570,8 +596,11 @@ fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, fr
     // Only a stream that is served creates the consumer (and marks it seen).
     let new_after = s.groups[gname].last_id;
     let g = s.groups.get_mut(gname).expect("checked: the group exists");
-    let (consumer, c, _) = g.consumer(cname, now);
+    let (consumer, c, created) = g.consumer(cname, now);
     c.seen_time = now;
+    if created {
+        notify::event(STREAM, "xgroup-createconsumer", db, key);
+    }
     match from {
         ReadFrom::After(after) => {
             // The consumer's history: its pending entries after `after`.
@@ -965,6 +994,8 @@ fn xclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     };
     let mut claimed: Vec<StreamId> = Vec::new();
     let mut consumer: Option<Arc<[u8]>> = None;
+    // Whether claiming created the consumer (its event follows the loop).
+    let mut created = false;
     for j in 5..ids_end {
         let id = strict_id(a.get(j)).expect("checked above");
         if s.get(id).is_none() {
@@ -981,8 +1012,9 @@ fn xclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             None => continue,
         };
         let name = consumer.get_or_insert_with(|| {
-            let (name, c, _) = g.consumer(a.get(3), now);
+            let (name, c, new) = g.consumer(a.get(3), now);
             c.seen_time = now;
+            created = new;
             name
         });
         if forced {
@@ -1005,6 +1037,9 @@ fn xclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         } else {
             reply_entry(r, s.get(id).expect("checked above"));
         }
+    }
+    if created {
+        ctx.notify(STREAM, "xgroup-createconsumer", key);
     }
 }
 
@@ -1045,6 +1080,8 @@ fn xautoclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
     let mut consumer: Option<Arc<[u8]>> = None;
+    // Whether claiming created the consumer (its event follows the loop).
+    let mut created = false;
     // The next PEL position to look at; None once past the largest ID.
     let mut cursor = Some(start);
     while attempts > 0 && count > 0 {
@@ -1066,8 +1103,9 @@ fn xautoclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             continue;
         }
         let name = consumer.get_or_insert_with(|| {
-            let (name, c, _) = g.consumer(a.get(3), now);
+            let (name, c, new) = g.consumer(a.get(3), now);
             c.seen_time = now;
+            created = new;
             name
         });
         g.reassign(id, name);
@@ -1094,6 +1132,9 @@ fn xautoclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     r.array(deleted.len());
     for id in deleted {
         reply_id(r, id);
+    }
+    if created {
+        ctx.notify(STREAM, "xgroup-createconsumer", key);
     }
 }
 
@@ -1146,6 +1187,7 @@ fn xsetid(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     if !max_deleted.is_zero() {
         s.max_deleted_id = max_deleted;
     }
+    ctx.notify(STREAM, "xsetid", a.get(1));
     r.ok();
 }
 
@@ -1255,6 +1297,7 @@ fn xgroup_create(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         return r.error("BUSYGROUP Consumer Group name already exists");
     }
     s.groups.insert(gname.into(), Group::new(id, entries_read));
+    ctx.notify(STREAM, "xgroup-create", key);
     r.ok();
 }
 
@@ -1275,6 +1318,7 @@ fn xgroup_setid(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let g = s.groups.get_mut(gname).expect("checked by xgroup_target");
     g.last_id = id;
     g.entries_read = entries_read;
+    ctx.notify(STREAM, "xgroup-setid", a.get(2));
     r.ok();
 }
 
@@ -1283,6 +1327,7 @@ fn xgroup_destroy(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let destroyed = s.groups.remove(gname).is_some();
     r.int(destroyed as i64);
     if destroyed {
+        ctx.notify(STREAM, "xgroup-destroy", a.get(2));
         // Readers blocked on the group get an error.
         ctx.db().signal_ready(a.get(2));
     }
@@ -1292,12 +1337,18 @@ fn xgroup_createconsumer(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let now = ctx.now;
     let Some((s, gname)) = xgroup_target(ctx, r, &a) else { return };
     let (_, _, created) = s.groups.get_mut(gname).expect("checked by xgroup_target").consumer(a.get(4), now);
+    if created {
+        ctx.notify(STREAM, "xgroup-createconsumer", a.get(2));
+    }
     r.int(created as i64);
 }
 
 fn xgroup_delconsumer(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let Some((s, gname)) = xgroup_target(ctx, r, &a) else { return };
     let pending = s.groups.get_mut(gname).expect("checked by xgroup_target").delete_consumer(a.get(4));
+    if pending.is_some() {
+        ctx.notify(STREAM, "xgroup-delconsumer", a.get(2));
+    }
     r.int(pending.unwrap_or(0) as i64);
 }
 

@@ -108,16 +108,12 @@ fn read_zset_len(ctx: &mut Ctx, key: &[u8]) -> Option<usize> {
 }
 
 /// Stores a freshly built set at `dst` (replacing whatever was there) in the
-/// encoding Redis would give it, or deletes `dst` if the set is empty.
-/// Returns the set's size.
-pub(super) fn store_zset(ctx: &mut Ctx, dst: &[u8], mut z: Zset) -> usize {
+/// encoding Redis would give it, or deletes `dst` if the set is empty;
+/// raises `event` (or `del`) as `Ctx::store`. Returns the set's size.
+pub(super) fn store_zset(ctx: &mut Ctx, dst: &[u8], mut z: Zset, event: &str) -> usize {
     let n = z.len();
-    if n == 0 {
-        ctx.db().remove(dst);
-    } else {
-        z.shrink_if_fits(Limits::from_config());
-        ctx.db().insert(dst, Value::Zset(Box::new(z)), 0);
-    }
+    z.shrink_if_fits(Limits::from_config());
+    ctx.store(dst, (n > 0).then(|| Value::Zset(Box::new(z))), ZSET, event);
     n
 }
 
@@ -598,7 +594,7 @@ fn zrange_generic(ctx: &mut Ctx, r: &mut Reply, a: Args, fixed: Option<(RangeKin
         for i in out {
             dst.set(&i.member, i.score, Limits::from_config());
         }
-        let n = store_zset(ctx, a.get(1), dst);
+        let n = store_zset(ctx, a.get(1), dst, "zrangestore");
         return r.int(n as i64);
     }
     let Some(z) = z else { return r.array(0) };
@@ -658,7 +654,7 @@ fn zlexcount(ctx: &mut Ctx, r: &mut Reply, a: Args) {
 }
 
 /// ZREMRANGEBY*: `span` turns the set into the ascending ranks [lo, hi) to remove.
-fn remrange(ctx: &mut Ctx, r: &mut Reply, key: &[u8], span: impl Fn(&Zset) -> (usize, usize)) {
+fn remrange(ctx: &mut Ctx, r: &mut Reply, key: &[u8], event: &str, span: impl Fn(&Zset) -> (usize, usize)) {
     let removed = match write_zset(ctx, key) {
         Err(()) => return r.error(err::WRONGTYPE),
         Ok(None) => 0,
@@ -671,34 +667,40 @@ fn remrange(ctx: &mut Ctx, r: &mut Reply, key: &[u8], span: impl Fn(&Zset) -> (u
             }
         }
     };
+    if removed > 0 {
+        ctx.notify(ZSET, event, key);
+    }
     delete_if_empty(ctx, key);
     r.int(removed as i64);
 }
 
 fn zremrangebyrank(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let (Some(start), Some(end)) = (parse_i64(a.get(2)), parse_i64(a.get(3))) else { return r.error(err::NOT_INT) };
-    remrange(ctx, r, a.get(1), |z| rank_span(start, end, z.len()).map_or((0, 0), |(s, e)| (s, e + 1)))
+    remrange(ctx, r, a.get(1), "zremrangebyrank", |z| rank_span(start, end, z.len()).map_or((0, 0), |(s, e)| (s, e + 1)))
 }
 
 fn zremrangebyscore(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let Some(range) = ScoreRange::parse(a.get(2), a.get(3)) else { return r.error(BAD_RANGE) };
-    remrange(ctx, r, a.get(1), |z| range.ranks(z))
+    remrange(ctx, r, a.get(1), if a.is(0, "zremrangebyscore") { "zremrangebyscore" } else { "zremrangebylex" }, |z| range.ranks(z))
 }
 
 fn zremrangebylex(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let Some(range) = LexRange::parse(a.get(2), a.get(3)) else { return r.error(BAD_LEX_RANGE) };
-    remrange(ctx, r, a.get(1), |z| range.ranks(z))
+    remrange(ctx, r, a.get(1), if a.is(0, "zremrangebyscore") { "zremrangebyscore" } else { "zremrangebylex" }, |z| range.ranks(z))
 }
 
 // --- Pops
 
 /// Pops up to `count` members from the low (or `max`: high) end of the set
-/// at `key`; deletes the key if it empties.
+/// at `key`; deletes the key if it empties. One event per call, as Redis.
 fn pop_members(ctx: &mut Ctx, key: &[u8], count: usize, max: bool) -> Result<Vec<(Box<[u8]>, f64)>, ()> {
-    let popped = match write_zset(ctx, key)? {
+    let popped: Vec<_> = match write_zset(ctx, key)? {
         None => return Ok(Vec::new()),
         Some(z) => (0..count.min(z.len())).filter_map(|_| z.pop(max)).collect(),
     };
+    if !popped.is_empty() {
+        ctx.notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    }
     delete_if_empty(ctx, key);
     Ok(popped)
 }
@@ -1109,7 +1111,12 @@ fn set_op(ctx: &mut Ctx, r: &mut Reply, a: Args, op: SetOp, store: bool, card_on
         for (m, s) in &result {
             z.set(m, *s, Limits::from_config());
         }
-        let n = store_zset(ctx, a.get(1), z);
+        let event = match op {
+            SetOp::Inter => "zinterstore",
+            SetOp::Union => "zunionstore",
+            SetOp::Diff => "zdiffstore",
+        };
+        let n = store_zset(ctx, a.get(1), z, event);
         return r.int(n as i64);
     }
     let mut sorted: Vec<(&[u8], f64)> = result.iter().map(|(m, s)| (&m[..], *s)).collect();

@@ -211,6 +211,11 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        // Keyspace notifications waiting to be published past their bound:
+        // hold these commands back until they drain (`shard::notify`).
+        if crate::shard::notify::backlogged() {
+            crate::shard::notify::drained().await;
+        }
         end += n;
         session.info.qbuf.set(end - start);
         if (end - start) as i64 > config::client_query_buffer_limit() {

@@ -396,6 +396,18 @@ pub async fn names(core: &Rc<Core>, space: Space, pattern: Option<Vec<u8>>) -> V
     all
 }
 
+/// INFO's pubsub_channels, pubsub_patterns and pubsubshard_channels: the
+/// names subscribed on any core, each counted once as Redis counts the keys
+/// of its tables (a sum over cores would count a name twice when clients on
+/// two cores subscribe to it).
+pub async fn info_counts(core: &Rc<Core>) -> [usize; 3] {
+    let mut counts = [0; 3];
+    for (n, space) in counts.iter_mut().zip([Space::Channel, Space::Pattern, Space::Shard]) {
+        *n = names(core, space, None).await.len();
+    }
+    counts
+}
+
 /// Subscribers of each name over every core (PUBSUB NUMSUB, SHARDNUMSUB).
 pub async fn counts(core: &Rc<Core>, space: Space, names: Vec<Vec<u8>>) -> Vec<(Vec<u8>, usize)> {
     let n = names.clone();

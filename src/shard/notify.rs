@@ -8,10 +8,22 @@
 //! The queue is per thread, which is per core: shard code raises events from
 //! wherever they happen (a command, lazy or active expiry) without a handle
 //! on the core. With notifications off, `event` costs one relaxed load.
+//!
+//! The queues are bounded by pushing back on the writers, not by dropping:
+//! a core publishes to other cores' subscribers at the pace those cores
+//! take its messages, and writes can raise events faster than that. A
+//! dropped event would be a change a subscriber silently never hears of;
+//! instead, while more than `BACKLOG_LIMIT` events wait on all cores
+//! together, connections stop reading commands (`connection::serve` checks
+//! `backlogged` after each read and awaits `drained`), so writers slow down
+//! through TCP as they do against a busy Redis, and memory stays bounded by
+//! the limit plus what the commands already read can raise. Subscribers
+//! that then do not keep up are cut off by `client-output-buffer-limit`
+//! like any pub/sub client.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 pub const KEYSPACE: u32 = 1 << 0;
@@ -33,6 +45,13 @@ const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED
 
 /// The enabled classes; K or E must be among them for anything to be sent.
 static FLAGS: AtomicU32 = AtomicU32::new(0);
+
+/// Events queued on every core, not yet published. Written only while
+/// notifications flow, so with them off the check after each read is a load
+/// of a line no core writes.
+static BACKLOG: AtomicUsize = AtomicUsize::new(0);
+/// About 10 MB of queued events (channel and message of ~80 bytes each).
+const BACKLOG_LIMIT: usize = 1 << 17;
 
 /// Flag letters in the order Redis prints them (after 'A').
 const LETTERS: &[(u8, u32)] = &[
@@ -126,10 +145,28 @@ fn raise(flags: u32, name: &str, db: usize, key: &[u8]) {
                 key.to_vec(),
             ));
         }
+        let queued = (flags & KEYSPACE != 0) as usize + (flags & KEYEVENT != 0) as usize;
+        BACKLOG.fetch_add(queued, Ordering::Relaxed);
         if let Some(w) = q.waker.take() {
             w.wake();
         }
     })
+}
+
+/// Whether connections should stop reading commands until `drained`.
+#[inline]
+pub fn backlogged() -> bool {
+    BACKLOG.load(Ordering::Relaxed) > BACKLOG_LIMIT
+}
+
+/// Resolves once the backlog is down to half the limit (half, so that a
+/// connection resumes for a while rather than at every published event).
+/// Polled by timer: queues drain on other cores, which have no waker of
+/// this one, and the wait happens only under overload.
+pub async fn drained() {
+    while BACKLOG.load(Ordering::Relaxed) > BACKLOG_LIMIT / 2 {
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// The next queued notification (channel, message) of this core.
@@ -137,7 +174,10 @@ pub fn poll_next(cx: &mut Context) -> Poll<(Vec<u8>, Vec<u8>)> {
     QUEUE.with(|q| {
         let mut q = q.borrow_mut();
         match q.pending.pop_front() {
-            Some(n) => Poll::Ready(n),
+            Some(n) => {
+                BACKLOG.fetch_sub(1, Ordering::Relaxed);
+                Poll::Ready(n)
+            }
             None => {
                 q.waker = Some(cx.waker().clone());
                 Poll::Pending
