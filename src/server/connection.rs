@@ -392,7 +392,9 @@ impl Lookahead {
         let shard = core.shard.try_borrow().ok();
         let db = shard.as_ref().and_then(|s| s.dbs.get(db));
         let many_cores = core.nshards() > 1;
-        let mut keys: [&[u8]; PREFETCH_MAX] = [&[]; PREFETCH_MAX];
+        // Each command's first key, the argument after it, and whether the
+        // command is on a set or hash (where that argument is a member).
+        let mut keys: [(&[u8], &[u8], bool); PREFETCH_MAX] = [(&[], &[], false); PREFETCH_MAX];
         let mut n = 0;
         let mut at = 0;
         // At most PREFETCH_MAX frames: the queue stays small.
@@ -410,10 +412,13 @@ impl Lookahead {
             let cmd = commands::by_index(ci);
             if let (Some(db), Some(k)) = (db, cmd.key_indexes(&args).next()) {
                 let key = &frame[p.args[k].clone()];
-                // A pipeline on one key (LPUSH mylist ...) needs it once.
-                if (n == 0 || keys[n - 1] != key) && (!many_cores || core.slots.shard_of_key(key) == core.id) {
-                    db.prefetch(key);
-                    keys[n] = key;
+                if !many_cores || core.slots.shard_of_key(key) == core.id {
+                    // A pipeline on one key (LPUSH mylist ...) needs it once.
+                    if n == 0 || keys[n - 1].0 != key {
+                        db.prefetch(key);
+                    }
+                    let member = p.args.get(k + 1).map_or(&[][..], |r| &frame[r.clone()]);
+                    keys[n] = (key, member, matches!(cmd.group, "set" | "hash"));
                     n += 1;
                 }
             }
@@ -422,10 +427,24 @@ impl Lookahead {
             }
         }
         p.reset();
-        // Second stage: the slots are arriving; start loading the values.
-        if let Some(db) = db {
-            for key in &keys[..n] {
-                db.prefetch_value(key);
+        // Second stage: the slots are arriving; start loading the values, and
+        // for a set or hash the slot of the member (SADD, HSET, SISMEMBER,
+        // HGET, ... name it right after the key; a wrong guess costs a hash).
+        let Some(db) = db else { return };
+        // The value last looked up, by key: a pipeline on one set looks it up once.
+        let mut value: Option<(&[u8], Option<&crate::types::Value>)> = None;
+        for (i, &(key, member, collection)) in keys[..n].iter().enumerate() {
+            if !collection {
+                if i == 0 || keys[i - 1].0 != key {
+                    db.prefetch_value(key);
+                }
+                continue;
+            }
+            if value.is_none_or(|(k, _)| k != key) {
+                value = Some((key, db.get_ref(key, 0).map(|e| &e.value)));
+            }
+            if let Some((_, Some(v))) = value {
+                v.prefetch_member(member);
             }
         }
     }
