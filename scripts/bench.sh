@@ -26,7 +26,11 @@
 #   KEYS=1000000        key range: prefilled, and used by both clients (-r)
 #   DATA_SIZE=32        value size in bytes (prefill, SETs, redis-benchmark -d)
 #   RB_REQUESTS=500000  redis-benchmark -n per test; 0 skips it
-#   RB_TESTS=set,get    redis-benchmark -t tests (e.g. hset,sadd)
+#   RB_TESTS=set,get    redis-benchmark -t tests (e.g. hset,sadd); empty runs none
+#   RB_COMMANDS=""      arbitrary redis-benchmark commands, ';'-separated, each
+#                       run as its own test named by the command's text, e.g.
+#                       RB_COMMANDS='XADD mystream * f v;HSET h f:__rand_int__ v'
+#                       (words split on spaces, no globbing; -r fills __rand_int__)
 #   SERVERS="kvick redis"  servers to run, in this order
 #   KVICK_THREADS=1     kvick --threads; 1 is pinned to CPU 0 like Redis, more
 #                       run on CPUs 0,1 (sharing CPU 1 with the client)
@@ -47,7 +51,8 @@ RATIO=${RATIO:-1:10}
 KEYS=${KEYS:-1000000}
 DATA_SIZE=${DATA_SIZE:-32}
 RB_REQUESTS=${RB_REQUESTS:-500000}
-RB_TESTS=${RB_TESTS:-set,get}
+RB_TESTS=${RB_TESTS-set,get}
+RB_COMMANDS=${RB_COMMANDS:-}
 SERVERS=${SERVERS:-"kvick redis"}
 KVICK_THREADS=${KVICK_THREADS:-1}
 KVICK_ARGS=${KVICK_ARGS:-}
@@ -125,18 +130,25 @@ for ((round = 1; round <= ROUNDS; round++)); do
     ((RB_REQUESTS > 0)) || continue
     for p in $PIPELINES; do
         for s in $SERVERS; do
-            # One run per test, so the server's CPU time is that test's.
-            for t in $(tr ',' ' ' <<<"$RB_TESTS"); do
-                T=${t^^}
-                log=$OUT/redis-benchmark-$s-$t-p$p-r$round.txt
+            # One run per test, so the server's CPU time is that test's. A test is
+            # "-t NAME" (named NAME in capitals) or a whole command (named by its text).
+            tests=()
+            for t in $(tr ',' ' ' <<<"$RB_TESTS"); do tests+=("-t $t"); done
+            IFS=';' read -ra commands <<<"$RB_COMMANDS"
+            for c in "${commands[@]}"; do [[ -n ${c// /} ]] && tests+=("$c"); done
+            for t in "${tests[@]}"; do
+                read -ra words <<<"$t"
+                if [[ ${words[0]} == -t ]]; then T=${words[1]^^}; else T=${words[*]}; fi
+                log=$OUT/redis-benchmark-$s-${T//[^A-Za-z0-9_]/_}-p$p-r$round.txt
                 before=$(cpu_ticks "${PID[$s]}")
                 taskset -c "$CLIENT_CPUS" redis-benchmark -p "${PORT[$s]}" -c "$CONNECTIONS" \
-                    -n "$RB_REQUESTS" -r "$KEYS" -d "$DATA_SIZE" -P "$p" -t "$t" -q \
+                    -n "$RB_REQUESTS" -r "$KEYS" -d "$DATA_SIZE" -P "$p" -q "${words[@]}" \
                     >"$log" 2>&1 || echo "warning: redis-benchmark against $s exited non-zero: $log" >&2
                 after=$(cpu_ticks "${PID[$s]}")
                 check_alive "$s"
-                # -q still draws progress with carriage returns; keep the summary.
-                rps=$(tr '\r' '\n' <"$log" | sed -n "s/^ *$T: \([0-9.]*\) requests per second.*/\1/p")
+                # -q still draws progress with carriage returns; keep the summary, the
+                # only line with "requests per second" (one test per run).
+                rps=$(tr '\r' '\n' <"$log" | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
                 [[ -n $rps ]] || {
                     echo "warning: no $T result from redis-benchmark against $s: $log" >&2
                     rps=nan
@@ -220,7 +232,7 @@ if rb_kinds:
     lines = []
     for p in pipelines:
         for kind in rb_kinds:
-            line = [p, kind.split()[1]]
+            line = [p, kind.split(maxsplit=1)[1]]
             for column, digits in (("ops_per_sec", 0), ("cpu_us_per_req", 2)):
                 line += [fmt(median(kind, s, p, column), digits) for s in servers]
                 if compare:

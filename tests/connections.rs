@@ -174,3 +174,78 @@ fn maxclients_is_one_limit_for_all_cores() {
     let mut again = server.raw();
     assert_eq!(again.cmd(&["PING"]), b"+PONG\r\n");
 }
+
+/// A pipeline sent in one write is parsed ahead (for prefetching) and run
+/// from that parse: commands that change how later frames apply (SELECT,
+/// MULTI, HELLO, CONFIG SET) must still act in order, among empty frames,
+/// inline commands and a frame split across writes. Replies compared with
+/// redis-server's.
+#[test]
+fn a_pipeline_parsed_ahead_runs_as_redis_runs_it() {
+    use common::{encode_command, RedisServer};
+    let cmds: &[&[&str]] = &[
+        &["SET", "k", "db0"],
+        &["SELECT", "1"],
+        &["SET", "k", "db1"],
+        &["LPUSH", "l", "a", "b"],
+        &["GET", "k"],
+        &["SELECT", "0"],
+        &["GET", "k"],
+        &["MULTI"],
+        &["INCR", "n"],
+        &["SADD", "s", "m"],
+        &["EXEC"],
+        &["HELLO", "3"],
+        &["HSET", "h", "f", "v"],
+        &["HGETALL", "h"],
+        &["CONFIG", "SET", "hash-max-listpack-entries", "0"],
+        &["HSET", "h", "g", "w"],
+        &["OBJECT", "ENCODING", "h"],
+        &["HELLO", "2"],
+        &["HGETALL", "h"],
+    ];
+    let mut pipeline = Vec::new();
+    for (i, c) in cmds.iter().enumerate() {
+        pipeline.extend(encode_command(c));
+        if i == 3 {
+            pipeline.extend_from_slice(b"*0\r\n");
+        }
+        if i == 6 {
+            pipeline.extend_from_slice(b"GET k\r\n");
+        }
+    }
+    let tail = encode_command(&["LRANGE", "l", "0", "-1"]);
+    let replies = cmds.len() + 2;
+    let run = |port: u16| -> Vec<Vec<u8>> {
+        let mut c = RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_secs(10)).unwrap();
+        // The last frame's first half goes with the pipeline, its rest after.
+        let mut first = pipeline.clone();
+        first.extend_from_slice(&tail[..7]);
+        c.send_raw(&first).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        c.send_raw(&tail[7..]).unwrap();
+        (0..replies).map(|_| without_client_id(c.read_reply().unwrap())).collect()
+    };
+    let redis = RedisServer::start();
+    let want = run(redis.port());
+    for threads in ["1", "2"] {
+        let server = KvickServer::start(&["--threads", threads]);
+        let got = run(server.port());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(common::escape(g), common::escape(w), "reply {i} with --threads {threads}");
+        }
+    }
+}
+
+/// A reply with the value of HELLO's `id` field (the servers count
+/// connections differently) left out.
+fn without_client_id(mut reply: Vec<u8>) -> Vec<u8> {
+    let field = b"$2\r\nid\r\n:";
+    if let Some(at) = reply.windows(field.len()).position(|w| w == field) {
+        let from = at + field.len();
+        let to = from + reply[from..].iter().position(|&b| b == b'\r').unwrap_or(0);
+        reply.drain(from..to);
+    }
+    reply
+}

@@ -183,6 +183,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
     let mut need = 0usize;
     let mut parser = Parser::new();
     let mut lookahead = Parser::new();
+    let mut ahead = Lookahead::default();
     let mut pipe = Pipeline::new(core.nshards());
     'conn: loop {
         // Make room: drop consumed bytes, and grow once for a large frame.
@@ -226,18 +227,37 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
         session.info.last_ms.set(now);
 
         let max_bulk = config::proto_max_bulk_len() as usize;
-        if end - start >= PREFETCH_MIN_INPUT {
-            prefetch_keys(&core, &buf[start..end], session.db, &mut lookahead, max_bulk);
+        // Not while the first frame is known to be incomplete: a large one
+        // arriving in many reads must not be parsed from its start each time.
+        if end - start >= PREFETCH_MIN_INPUT && need <= end - start && session.authenticated {
+            ahead.fill(&core, &buf[start..end], session.db, &mut lookahead, max_bulk);
+            if ahead.pending() {
+                // The queued frames start at `start`, a frame boundary: any
+                // progress the parser kept on the first one is moot.
+                parser.reset();
+            }
         }
         loop {
-            parser.unauthenticated = !session.authenticated;
-            match parser.parse(&buf[start..end], max_bulk) {
-                Ok(Parsed::Command { len, source }) => {
-                    let base: &[u8] = match source {
-                        Source::Buffer => &buf[start..end],
-                        Source::Inline => &parser.inline,
-                    };
-                    let args = Args::new(base, &parser.args);
+            // A frame parsed by `ahead.fill`, else the next one parsed here.
+            let parsed = match ahead.pop() {
+                Some((len, r)) => Ok((len, Args::new(&buf[start..end], &ahead.ranges[r]))),
+                None => {
+                    parser.unauthenticated = !session.authenticated;
+                    match parser.parse(&buf[start..end], max_bulk) {
+                        Ok(Parsed::Command { len, source }) => {
+                            let base: &[u8] = match source {
+                                Source::Buffer => &buf[start..end],
+                                Source::Inline => &parser.inline,
+                            };
+                            Ok((len, Args::new(base, &parser.args)))
+                        }
+                        Ok(other) => Err(Ok(other)),
+                        Err(e) => Err(Err(e)),
+                    }
+                }
+            };
+            match parsed {
+                Ok((len, args)) => {
                     dispatch(&core, &mut session, &mut pipe, args).await;
                     // A long pipeline must not keep the core from its other
                     // connections and peers.
@@ -263,12 +283,13 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                         }
                     }
                 }
-                Ok(Parsed::Empty { len }) => start += len,
-                Ok(Parsed::Incomplete { need: n }) => {
+                Err(Ok(Parsed::Empty { len })) => start += len,
+                Err(Ok(Parsed::Incomplete { need: n })) => {
                     need = n;
                     break;
                 }
-                Err(e) => {
+                Err(Ok(Parsed::Command { .. })) => unreachable!("commands are Ok above"),
+                Err(Err(e)) => {
                     pipe.finish(&core, session.db, session.proto, &mut session.out).await;
                     session.reply().error(&e.reply());
                     let _ = write_out(&core, &mut stream, &mut session.out).await;
@@ -350,46 +371,98 @@ const PREFETCH_MIN_INPUT: usize = 96;
 /// Commands of one read whose keys are prefetched.
 const PREFETCH_MAX: usize = 32;
 
-/// Parses ahead through the first complete commands of `whole` and
-/// prefetches the table slots (then the values) of their first keys on this
-/// core, so that executing the
-/// pipeline overlaps its cache misses (the table is far larger than the
-/// caches; each lookup otherwise waits for memory in turn).
-fn prefetch_keys(core: &Core, whole: &[u8], db: usize, p: &mut Parser, max_bulk: usize) {
-    let Ok(shard) = core.shard.try_borrow() else { return };
-    let Some(db) = shard.dbs.get(db) else { return };
-    let many_cores = core.nshards() > 1;
-    let mut keys: [&[u8]; PREFETCH_MAX] = [&[]; PREFETCH_MAX];
-    let mut n = 0;
-    let mut at = 0;
-    // At most PREFETCH_MAX frames: a pipeline of keyless commands must not
-    // be parsed twice in full.
-    for _ in 0..PREFETCH_MAX {
-        match p.parse(&whole[at..], max_bulk) {
-            Ok(Parsed::Command { len, source: Source::Buffer }) => {
-                let args = Args::new(&whole[at..], &p.args);
-                if let Some(ci) = commands::lookup(args.get(0)) {
-                    let cmd = commands::by_index(ci);
-                    if let Some(k) = cmd.key_indexes(&args).next() {
-                        let r = &p.args[k];
-                        let key = &whole[at + r.start..at + r.end];
-                        if !many_cores || core.slots.shard_of_key(key) == core.id {
-                            db.prefetch(key);
-                            keys[n] = key;
-                            n += 1;
-                        }
+/// The first complete commands of a read, parsed once for prefetching and
+/// then run from here (the main parser resumes after them).
+#[derive(Default)]
+struct Lookahead {
+    /// Each frame's length and its argument ranges in `ranges` (relative to
+    /// the frame's start, as `Parser::args`).
+    frames: Vec<(usize, Range<usize>)>,
+    ranges: Vec<Range<usize>>,
+    next: usize,
+}
+
+impl Lookahead {
+    /// Parses ahead through the first complete commands of `whole` and
+    /// prefetches the table slots (then the values) of their first keys on
+    /// this core, so that executing the pipeline overlaps its cache misses
+    /// (the table is far larger than the caches; each lookup otherwise waits
+    /// for memory in turn). Stops after a command that runs on the
+    /// connection or a container (AUTH, HELLO, SELECT, CONFIG SET, ...): it may change how the
+    /// frames after it parse, or which database their keys are in.
+    fn fill(&mut self, core: &Core, whole: &[u8], db: usize, p: &mut Parser, max_bulk: usize) {
+        self.frames.clear();
+        self.ranges.clear();
+        self.next = 0;
+        let shard = core.shard.try_borrow().ok();
+        let db = shard.as_ref().and_then(|s| s.dbs.get(db));
+        let many_cores = core.nshards() > 1;
+        // Each command's first key, the argument after it, and whether the
+        // command is on a set or hash (where that argument is a member).
+        let mut keys: [(&[u8], &[u8], bool); PREFETCH_MAX] = [(&[], &[], false); PREFETCH_MAX];
+        let mut n = 0;
+        let mut at = 0;
+        // At most PREFETCH_MAX frames: the queue stays small.
+        for _ in 0..PREFETCH_MAX {
+            let Ok(Parsed::Command { len, source: Source::Buffer }) = p.parse(&whole[at..], max_bulk) else {
+                break;
+            };
+            let frame = &whole[at..at + len];
+            at += len;
+            let first = self.ranges.len();
+            self.ranges.extend_from_slice(&p.args);
+            self.frames.push((len, first..self.ranges.len()));
+            let args = Args::new(frame, &p.args);
+            let Some(ci) = commands::lookup(args.get(0)) else { break };
+            let cmd = commands::by_index(ci);
+            if let (Some(db), Some(k)) = (db, cmd.key_indexes(&args).next()) {
+                let key = &frame[p.args[k].clone()];
+                if !many_cores || core.slots.shard_of_key(key) == core.id {
+                    // A pipeline on one key (LPUSH mylist ...) needs it once.
+                    if n == 0 || keys[n - 1].0 != key {
+                        db.prefetch(key);
                     }
+                    let member = p.args.get(k + 1).map_or(&[][..], |r| &frame[r.clone()]);
+                    keys[n] = (key, member, matches!(cmd.group, "set" | "hash"));
+                    n += 1;
                 }
-                at += len;
             }
-            Ok(Parsed::Empty { len }) => at += len,
-            _ => break,
+            if matches!(cmd.run, Run::Conn(_)) || !cmd.subs.is_empty() {
+                break;
+            }
+        }
+        p.reset();
+        // Second stage: the slots are arriving; start loading the values, and
+        // for a set or hash the slot of the member (SADD, HSET, SISMEMBER,
+        // HGET, ... name it right after the key; a wrong guess costs a hash).
+        let Some(db) = db else { return };
+        // The value last looked up, by key: a pipeline on one set looks it up once.
+        let mut value: Option<(&[u8], Option<&crate::types::Value>)> = None;
+        for (i, &(key, member, collection)) in keys[..n].iter().enumerate() {
+            if !collection {
+                if i == 0 || keys[i - 1].0 != key {
+                    db.prefetch_value(key);
+                }
+                continue;
+            }
+            if value.is_none_or(|(k, _)| k != key) {
+                value = Some((key, db.get_ref(key, 0).map(|e| &e.value)));
+            }
+            if let Some((_, Some(v))) = value {
+                v.prefetch_member(member);
+            }
         }
     }
-    p.reset();
-    // Second stage: the slots are arriving; start loading the values.
-    for key in &keys[..n] {
-        db.prefetch_value(key);
+
+    fn pending(&self) -> bool {
+        self.next < self.frames.len()
+    }
+
+    /// The next queued frame: its length and its ranges in `self.ranges`.
+    fn pop(&mut self) -> Option<(usize, Range<usize>)> {
+        let f = self.frames.get(self.next)?.clone();
+        self.next += 1;
+        Some(f)
     }
 }
 

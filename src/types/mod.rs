@@ -38,6 +38,20 @@ impl Value {
         }
     }
 
+    /// Starts loading where member (or field) `m` would be in a set or hash
+    /// encoded as a hashtable (`util::prefetch_slot`); nothing otherwise.
+    pub fn prefetch_member(&self, m: &[u8]) {
+        match self {
+            Value::Hash(HashValue::Table(t)) => crate::util::prefetch_slot(t, m),
+            Value::Set(s) => {
+                if let SetValue::Table(t) = &**s {
+                    crate::util::prefetch_slot(t, m);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
         match self {
