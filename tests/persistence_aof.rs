@@ -56,7 +56,25 @@ fn state(server: &TestServer) -> BTreeMap<String, String> {
             let content = if ty == "stream" {
                 let r: redis::Value = redis::cmd("XRANGE").arg(&k).arg("-").arg("+").query(&mut con).unwrap();
                 let g: redis::Value = redis::cmd("XINFO").arg("GROUPS").arg(&k).query(&mut con).unwrap();
-                format!("{r:?} {g:?}")
+                // Per group: its consumers and their pending entries (the
+                // summary form, which carries no times).
+                let mut pels = Vec::new();
+                if let redis::Value::Array(groups) = &g {
+                    for group in groups {
+                        let redis::Value::Array(fields) = group else { panic!("{group:?}") };
+                        let name = fields[1].clone();
+                        let name = match name {
+                            redis::Value::BulkString(b) => b,
+                            other => panic!("{other:?}"),
+                        };
+                        let p: redis::Value = redis::cmd("XPENDING").arg(&k).arg(&name).query(&mut con).unwrap();
+                        let cs: Vec<Vec<redis::Value>> = redis::cmd("XINFO").arg("CONSUMERS").arg(&k).arg(&name).query(&mut con).unwrap();
+                        // A consumer's name and pending count (not its idle time).
+                        let cs: Vec<String> = cs.iter().map(|c| format!("{:?} {:?}", c[1], c[3])).collect();
+                        pels.push(format!("{p:?} {cs:?}"));
+                    }
+                }
+                format!("{r:?} {g:?} {pels:?}")
             } else if ty == "set" {
                 // A set's member order is not part of its state.
                 let mut m: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&k).query(&mut con).unwrap();
@@ -103,6 +121,34 @@ fn populate(server: &TestServer) {
     cmd(c, &["XADD", &k[12], "*", "f", "v"]);
     cmd(c, &["XADD", &k[12], "MAXLEN", "10", "*", "g", "w"]);
     cmd(c, &["XGROUP", "CREATE", &k[12], "grp", "0"]);
+    // Consumer groups: deliveries, claims, acks and ID changes, on one
+    // core and across both (a read of two streams spans the cores).
+    let x = keys_on_both_cores("x", 2);
+    for s in &x {
+        for id in ["1-1", "1-2", "1-3", "1-4", "1-5"] {
+            cmd(c, &["XADD", s, id, "f", id]);
+        }
+        cmd(c, &["XGROUP", "CREATE", s, "g1", "0"]);
+        cmd(c, &["XGROUP", "CREATE", s, "g2", "$"]);
+        cmd(c, &["XGROUP", "CREATECONSUMER", s, "g1", "idle"]);
+    }
+    cmd(c, &["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "2", "STREAMS", &x[0], ">"]);
+    cmd(c, &["XREADGROUP", "GROUP", "g1", "bob", "COUNT", "1", "STREAMS", &x[0], &x[1], ">", ">"]);
+    cmd(c, &["XREADGROUP", "GROUP", "g1", "carol", "NOACK", "COUNT", "1", "STREAMS", &x[1], ">"]);
+    cmd(c, &["XREADGROUP", "GROUP", "g1", "alice", "STREAMS", &x[0], "0"]);
+    cmd(c, &["XCLAIM", &x[0], "g1", "dave", "0", "1-1"]);
+    cmd(c, &["XAUTOCLAIM", &x[1], "g1", "erin", "0", "0", "COUNT", "1"]);
+    cmd(c, &["XACK", &x[0], "g1", "1-2"]);
+    cmd(c, &["XGROUP", "SETID", &x[1], "g2", "1-3", "ENTRIESREAD", "3"]);
+    cmd(c, &["XSETID", &x[1], "9-9"]);
+    cmd(c, &["XGROUP", "DELCONSUMER", &x[0], "g1", "idle"]);
+    // A blocked group read served by a later XADD.
+    let mut blocked = server.client();
+    let key = x[0].clone();
+    let t = thread::spawn(move || redis::cmd("XREADGROUP").arg(&["GROUP", "g2", "frank", "BLOCK", "5000", "STREAMS", &key, ">"]).query::<redis::Value>(&mut blocked).unwrap());
+    server.raw().wait_blocked(1);
+    cmd(c, &["XADD", &x[0], "2-1", "f", "late"]);
+    t.join().unwrap();
     cmd(c, &["MSET", &k[13], "m1", &k[14], "m2"]);
     cmd(c, &["RENAME", &k[13], &k[15]]);
     cmd(c, &["SUNIONSTORE", "{u}dest", &k[6], &k[7]]);
