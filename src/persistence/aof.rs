@@ -11,13 +11,16 @@
 //! directory), so a crash at any point leaves a loadable set.
 //!
 //! Writing: a writer task per core takes the journal's records and writes
-//! them on a blocking thread (`spawn_blocking`), so neither write(2) nor
-//! fsync(2) stalls the executor. Records that arrive during a write go out
-//! together in the next one: with `appendfsync always` that is group
-//! commit, every client's write in a batch shares one write and one fsync.
-//! A connection holds its replies until the records of its writes are
-//! durable (`wait_durable`). `everysec` fsyncs once a second in the
-//! background; `no` leaves it to the kernel.
+//! them. With `appendfsync always` it writes and fsyncs on a blocking
+//! thread (`spawn_blocking`), so fsync(2) never stalls the executor;
+//! records that arrive meanwhile go out together in the next one (group
+//! commit: every client's write in a batch shares one write and one
+//! fsync). With `everysec` and `no` the write(2) only reaches the page
+//! cache and is made on the executor, once per writer wakeup for all the
+//! records since. Either way a connection holds its replies until the
+//! records of its writes are written (`wait_durable`), so a kill -9 never
+//! loses an acknowledged write, as in Redis. `everysec` fsyncs once a
+//! second in the background; `no` leaves it to the kernel.
 //!
 //! A failed write (disk full) is undone (the file is truncated back) and
 //! retried every 100 ms; meanwhile write commands get Redis' MISCONF error
@@ -360,9 +363,11 @@ pub fn written(core: &Core) -> Option<oneshot::Receiver<()>> {
 }
 
 /// Holds a connection's replies until the records of its writes on the
-/// shards in `shards` (a bit per core) are durable: `appendfsync always`.
+/// shards in `shards` (a bit per core) are in the AOF: fsynced with
+/// `appendfsync always`, written (to the page cache) with `everysec` and
+/// `no`, so that only an OS crash can lose an acknowledged write.
 pub async fn wait_durable(core: &Rc<Core>, shards: u64) {
-    if RUNNING.load(Ordering::Relaxed) == 0 || config::get_int("appendfsync") != 0 {
+    if RUNNING.load(Ordering::Relaxed) == 0 {
         return;
     }
     let mut waits = Vec::new();
@@ -447,23 +452,26 @@ async fn write_records(aof: &Rc<RefCell<Aof>>, data: &mut Vec<u8>, end: u64) -> 
         (a.file.clone(), a.incr_size, a.core)
     };
     let buf = std::mem::take(data);
-    let (buf, res) = glommio::executor()
-        .spawn_blocking(move || {
-            let res = (|| {
-                (&*file).write_all(&buf)?;
-                if always {
-                    file.sync_data()?;
-                }
-                Ok(())
-            })();
-            if res.is_err() {
-                // Undo a partial write, as Redis does, so the file never
-                // holds half a record followed by the retried whole one.
-                let _ = file.set_len(size);
+    let write = move |buf: Vec<u8>| {
+        let res = (|| {
+            (&*file).write_all(&buf)?;
+            if always {
+                file.sync_data()?;
             }
-            (buf, res)
-        })
-        .await;
+            Ok(())
+        })();
+        if res.is_err() {
+            // Undo a partial write, as Redis does, so the file never
+            // holds half a record followed by the retried whole one.
+            let _ = file.set_len(size);
+        }
+        (buf, res)
+    };
+    // `always` waits for the disk: on a blocking thread. Otherwise the
+    // write(2) only reaches the page cache, and is done here, as Redis does
+    // before replies go out: one write per writer wakeup, shared by every
+    // record that arrived since, and a kill -9 loses no acknowledged write.
+    let (buf, res) = if always { glommio::executor().spawn_blocking(move || write(buf)).await } else { write(buf) };
     let mut a = aof.borrow_mut();
     match res {
         Ok(()) => {
