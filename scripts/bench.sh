@@ -81,28 +81,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# utime + stime of a process (all its threads), in clock ticks.
-cpu_ticks() {
-    # Fields 14 and 15; the command name (field 2) may hold spaces, so count
-    # from after its closing parenthesis, where field 3 is the first.
-    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
-die() {
-    echo "bench.sh: $*" >&2
-    exit 1
-}
-
-check_alive() {
-    kill -0 "${PID[$1]}" 2>/dev/null || {
-        tail -20 "$OUT/$1.log" >&2 || true
-        die "$1 (pid ${PID[$1]}) died; log: $OUT/$1.log"
-    }
-}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 start_server() {
     local s=$1 port
@@ -128,16 +108,8 @@ start_server() {
     # The subshell execs taskset, which execs the server: this is the server's pid.
     PID[$s]=$!
     PORT[$s]=$port
-    local i
-    for ((i = 0; i < 100; i++)); do
-        check_alive "$s"
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$s: pid ${PID[$s]}, port $port"
-            return
-        fi
-        sleep 0.1
-    done
-    die "$s did not accept connections on port $port"
+    wait_port "$s" "$port"
+    echo "$s: pid ${PID[$s]}, port $port"
 }
 
 # Value of KEY=... on the line of FILE starting with TAG.
