@@ -202,18 +202,34 @@ fn every_type_survives_a_restart_on_two_cores() {
     round_trip("2", "rt2");
 }
 
-#[test]
-fn another_thread_count_is_refused_with_a_message() {
-    let dir = scratch("threads");
-    let server = start(&dir, "2", "always", &[]);
-    cmd(&mut server.client(), &["SET", "a", "1"]);
+/// An AOF written with N threads loads into M: each old set's keys go to
+/// the cores owning their slots, and the AOF is rewritten as M sets (the
+/// extra old sets removed), which load again.
+fn resharded(from: &str, to: &str, name: &str) {
+    let dir = scratch(name);
+    let server = start(&dir, from, "always", &[]);
+    populate(&server);
+    let before = state(&server);
     kill9(server);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvick"))
-        .args(["--threads", "1", "--port", &common::pick_free_port().to_string(), "--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads 2"), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = start(&dir, to, "always", &[]);
+    assert_eq!(state(&server), before);
+    cmd(&mut server.client(), &["SET", "after", "resharding"]);
+    let before = state(&server);
+    kill9(server);
+    let manifests = std::fs::read_dir(dir.join("appendonlydir")).unwrap().filter(|f| f.as_ref().unwrap().file_name().to_string_lossy().ends_with(".manifest")).count();
+    assert_eq!(manifests.to_string(), to);
+    let server = start(&dir, to, "always", &[]);
+    assert_eq!(state(&server), before);
+}
+
+#[test]
+fn an_aof_of_two_threads_loads_into_one() {
+    resharded("2", "1", "2to1");
+}
+
+#[test]
+fn an_aof_of_one_thread_loads_into_two() {
+    resharded("1", "2", "1to2");
 }
 
 /// Clients SET their own keys in sequence and note each acknowledged one
@@ -570,4 +586,50 @@ fn a_full_disk_gives_misconf_and_recovers() {
         assert_eq!(n, value.len() as i64);
     }
     assert_eq!(cmd(&mut con, &["GET", "x"]), redis::Value::BulkString(b"y".to_vec()));
+}
+
+/// A rewrite scans its shard in slices with the snapshot epoch, which a
+/// BGSAVE needs too: asked for together under a write load, one waits for
+/// the other, and both the rewritten AOF and the snapshot load back right.
+#[test]
+fn a_rewrite_and_a_bgsave_together_under_writes_are_both_correct() {
+    let dir = scratch("rewrite-bgsave");
+    let server = start(&dir, "2", "everysec", &[]);
+    let mut con = server.client();
+    for chunk in 0..10 {
+        let mut p = redis::pipe();
+        for i in 0..2000 {
+            p.cmd("SET").arg(format!("bulk:{chunk}:{i}")).arg(vec![b'v'; 100]).ignore();
+        }
+        p.query::<()>(&mut con).unwrap();
+    }
+    populate(&server);
+    let acked = write_load(&server, 4, Duration::from_millis(1500), || {
+        assert_eq!(cmd(&mut con, &["BGREWRITEAOF"]), redis::Value::SimpleString("Background append only file rewriting started".into()));
+        let bgsave = cmd(&mut con, &["BGSAVE", "SCHEDULE"]);
+        assert!(
+            matches!(&bgsave, redis::Value::SimpleString(s) if s == "Background saving started" || s == "Background saving scheduled"),
+            "{bgsave:?}"
+        );
+        wait_rewrites(&mut con, "2");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while info_field(&mut con, "rdb_saves") != "1" || info_field(&mut con, "rdb_bgsave_in_progress") != "0" {
+            assert!(Instant::now() < deadline, "the save did not finish");
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(info_field(&mut con, "rdb_last_bgsave_status"), "ok");
+    });
+    let before = state(&server);
+    assert!(before.len() > 20_000);
+    kill9(server);
+    // The rewritten AOF: everything.
+    let server = start(&dir, "2", "everysec", &[]);
+    assert!(missing(&server, &acked).is_empty());
+    assert_eq!(state(&server), before);
+    drop(server);
+    // The snapshot: everything but the load's keys, which it holds as of
+    // some point during the load.
+    let server = KvickServer::start(&["--threads", "2", "--dir", dir.to_str().unwrap()]);
+    let not_load = |s: BTreeMap<String, String>| s.into_iter().filter(|(k, _)| !k.starts_with("0/c")).collect::<BTreeMap<_, _>>();
+    assert_eq!(not_load(state(&server)), not_load(before));
 }

@@ -429,6 +429,12 @@ impl Db {
         self.map.raw_table().buckets()
     }
 
+    /// The entries, taken (loading an AOF written by another thread count
+    /// moves a scratch shard's keys to their owners).
+    pub fn into_entries(self) -> impl Iterator<Item = (Key, Entry)> {
+        self.map.into_iter()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
         self.map.iter()
     }
