@@ -4,6 +4,8 @@
 # The sourcing script sets OUT (logs go there), KVICK (the binary),
 # KVICK_THREADS, KVICK_ARGS, REDIS_ARGS, SERVER_CPUS; `start_server NAME`
 # then fills PID[NAME] and PORT[NAME], and the EXIT trap stops the servers.
+# A script with other needs (bench/persistence.sh) redefines start_server
+# and cleanup after sourcing this.
 
 declare -A PID PORT
 
@@ -64,15 +66,20 @@ start_server() {
     # The subshell execs taskset, which execs the server: this is the server's pid.
     PID[$s]=$!
     PORT[$s]=$port
-    local i
-    for ((i = 0; i < 100; i++)); do
+    wait_port "$s" "$port"
+    echo "$s: pid ${PID[$s]}, port $port"
+}
+
+# Waits until server NAME (pid in PID[NAME]) accepts connections on PORT;
+# gives up after TRIES tenths of a second (default 100).
+wait_port() {
+    local s=$1 port=$2 tries=${3:-100} i
+    for ((i = 0; i < tries; i++)); do
         check_alive "$s"
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$s: pid ${PID[$s]}, port $port"
             return
         fi
         sleep 0.1
     done
     die "$s did not accept connections on port $port"
 }
-

@@ -133,6 +133,19 @@ fn flushall(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let Some(lazy) = flush_is_async(s, &a) else { return };
         on_every_shard(s, move |sh| sh.journal_whole(0, &[b"FLUSHALL"], |sh| empty(sh, None, lazy))).await;
+        // With save points, Redis saves the empty dataset at once, so that a
+        // restart does not bring the old one back. Inside EXEC (which holds
+        // locks a snapshot's start needs) the save is scheduled instead.
+        if !snapshot::save_points().is_empty() {
+            if s.exec.is_some() {
+                snapshot::schedule();
+            } else {
+                // A save already running has the old data: save after it.
+                while let Err(snapshot::SaveError::InProgress) = snapshot::save(&s.core).await {
+                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        }
         s.reply().ok();
     })
 }
@@ -187,22 +200,34 @@ fn save(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     })
 }
 
-/// BGSAVE [SCHEDULE]. Inside EXEC the save is scheduled (as Redis does);
-/// SCHEDULE matters only while an AOF rewrite runs, which kvick has not.
+/// BGSAVE [SCHEDULE]. Inside EXEC, or with SCHEDULE while an AOF rewrite
+/// scans (it holds the shards' snapshot epochs), the save is scheduled, as
+/// Redis does while its rewrite child runs.
 fn bgsave(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
-        if a.len() > 2 || (a.len() == 2 && !a.is(1, "schedule")) {
+        let schedule = a.len() == 2 && a.is(1, "schedule");
+        if a.len() > 2 || (a.len() == 2 && !schedule) {
             return s.reply().error(err::SYNTAX);
         }
         if snapshot::in_progress() {
             return s.reply().error("ERR Background save already in progress");
         }
-        if s.exec.is_some() {
+        if snapshot::rewrites_running() && !schedule && s.exec.is_none() {
+            return s.reply().error(
+                "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+            );
+        }
+        if s.exec.is_some() || snapshot::rewrites_running() {
             snapshot::schedule();
             return s.reply().simple("Background saving scheduled");
         }
         if !snapshot::try_claim() {
-            return s.reply().error("ERR Background save already in progress");
+            // Lost a race with another save or a starting rewrite.
+            if snapshot::in_progress() {
+                return s.reply().error("ERR Background save already in progress");
+            }
+            snapshot::schedule();
+            return s.reply().simple("Background saving scheduled");
         }
         // The point in time is taken before the reply: writes the client
         // sends after it are not in the snapshot.
@@ -505,7 +530,10 @@ fn bgrewriteaof(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
             return s.reply().error("ERR kvick rewrites the AOF only while appendonly is yes");
         }
         let started = s.core.call_all(|_| crate::persistence::aof::request_rewrite()).await;
-        if started.iter().any(|&b| b) {
+        if started.iter().any(|&b| b) && snapshot::in_progress() {
+            // It starts once the save is done.
+            s.reply().simple("Background append only file rewriting scheduled");
+        } else if started.iter().any(|&b| b) {
             s.reply().simple("Background append only file rewriting started");
         } else {
             s.reply().error("ERR Background append only file rewriting already in progress");

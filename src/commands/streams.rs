@@ -89,6 +89,15 @@ fn write_stream<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Strea
     }
 }
 
+/// The stream at `key`, which this command has looked up as a read, about
+/// to change in place: its groups (see `Db::changing`).
+fn changing_stream<'a>(ctx: &'a mut Ctx, key: &[u8]) -> &'a mut StreamValue {
+    let now = ctx.now;
+    let db = &mut ctx.shard.dbs[ctx.db];
+    db.changing(key);
+    db.get_mut(key, now).and_then(|e| e.value.as_stream_mut()).expect("checked: a stream")
+}
+
 fn node_limits() -> NodeLimits {
     NodeLimits { max_bytes: config::stream_node_max_bytes() as u64, max_entries: config::stream_node_max_entries() as u64 }
 }
@@ -594,6 +603,7 @@ fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, fr
         return true;
     };
     // Only a stream that is served creates the consumer (and marks it seen).
+    let s = changing_stream(ctx, key);
     let new_after = s.groups[gname].last_id;
     let g = s.groups.get_mut(gname).expect("checked: the group exists");
     let (consumer, c, created) = g.consumer(cname, now);
@@ -939,11 +949,11 @@ fn claim_int(arg: &[u8], what: &str) -> Result<i64, String> {
 fn xclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let now = ctx.now;
     let (key, gname) = (a.get(1), a.get(2));
-    let s = match read_stream(ctx, key) {
+    match read_stream(ctx, key) {
         Err(()) => return r.error(err::WRONGTYPE),
-        Ok(Some(s)) if s.groups.contains_key(gname) => s,
+        Ok(Some(s)) if s.groups.contains_key(gname) => {}
         Ok(_) => return r.error(&nogroup(key, gname)),
-    };
+    }
     let min_idle = match claim_int(a.get(4), "min-idle-time") {
         Ok(n) => n.max(0) as u64,
         Err(e) => return r.error(&e),
@@ -985,6 +995,7 @@ fn xclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         }
         j += 1;
     }
+    let s = changing_stream(ctx, key);
     let g = s.groups.get_mut(gname).expect("checked above");
     g.last_id = g.last_id.max(last_id);
     // A bogus time (negative or in the future) becomes now, as in Redis.
@@ -1071,11 +1082,12 @@ fn xautoclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         j += 1;
     }
     let (key, gname) = (a.get(1), a.get(2));
-    let s = match read_stream(ctx, key) {
+    match read_stream(ctx, key) {
         Err(()) => return r.error(err::WRONGTYPE),
-        Ok(Some(s)) if s.groups.contains_key(gname) => s,
+        Ok(Some(s)) if s.groups.contains_key(gname) => {}
         Ok(_) => return r.error(&nogroup(key, gname)),
-    };
+    }
+    let s = changing_stream(ctx, key);
     let mut attempts = count * 10;
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();

@@ -11,26 +11,32 @@
 //! directory), so a crash at any point leaves a loadable set.
 //!
 //! Writing: a writer task per core takes the journal's records and writes
-//! them on a blocking thread (`spawn_blocking`), so neither write(2) nor
-//! fsync(2) stalls the executor. Records that arrive during a write go out
-//! together in the next one: with `appendfsync always` that is group
-//! commit, every client's write in a batch shares one write and one fsync.
-//! A connection holds its replies until the records of its writes are
-//! durable (`wait_durable`). `everysec` fsyncs once a second in the
-//! background; `no` leaves it to the kernel.
+//! them. With `appendfsync always` it writes and fsyncs on a blocking
+//! thread (`spawn_blocking`), so fsync(2) never stalls the executor;
+//! records that arrive meanwhile go out together in the next one (group
+//! commit: every client's write in a batch shares one write and one
+//! fsync). With `everysec` and `no` the write(2) only reaches the page
+//! cache and is made on the executor, once per writer wakeup for all the
+//! records since. Either way a connection holds its replies until the
+//! records of its writes are written (`wait_durable`), so a kill -9 never
+//! loses an acknowledged write, as in Redis. `everysec` fsyncs once a
+//! second in the background; `no` leaves it to the kernel.
 //!
 //! A failed write (disk full) is undone (the file is truncated back) and
 //! retried every 100 ms; meanwhile write commands get Redis' MISCONF error
 //! and nothing that is not on disk is acknowledged.
 //!
 //! Rewrite (BGREWRITEAOF, or automatic past `auto-aof-rewrite-percentage`):
-//! at one point between commands the core serializes its data to a buffer
-//! (RDB or commands) and switches the journal to a new incremental file; a
-//! blocking thread writes the new base, then the manifest switches to (new
-//! base, new incr) and the old files go. Serializing holds the core for the
-//! time it takes to encode its data (not the I/O). TODO: reuse the RDB
-//! snapshot's slicing (`snapshot`) for a rewrite that never holds the core;
-//! it needs a snapshot epoch of its own, as one BGSAVE may run meanwhile.
+//! at one point between commands the core switches the journal to a new
+//! incremental file and takes the base there. With an RDB base (the
+//! default `aof-use-rdb-preamble yes`) the base is written like a forkless
+//! snapshot (`snapshot::write_rewrite_base`): the shard is scanned in
+//! slices between requests, with its snapshot epoch saving old values
+//! before they change, so the core never stalls for its keyspace. A BGSAVE
+//! holds that epoch: a rewrite asked for meanwhile waits for it (Redis'
+//! "rewrite scheduled"). A command base is serialized at that point, which
+//! holds the core for its data's encoding time. Then the manifest switches
+//! to (new base, new incr) and the old files go.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -43,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
+use super::snapshot;
 use crate::commands::{self, Args, Ctx, OwnedArgs, Run};
 use crate::config;
 use crate::resp::parser::{Parsed, Parser, Source};
@@ -360,9 +367,11 @@ pub fn written(core: &Core) -> Option<oneshot::Receiver<()>> {
 }
 
 /// Holds a connection's replies until the records of its writes on the
-/// shards in `shards` (a bit per core) are durable: `appendfsync always`.
+/// shards in `shards` (a bit per core) are in the AOF: fsynced with
+/// `appendfsync always`, written (to the page cache) with `everysec` and
+/// `no`, so that only an OS crash can lose an acknowledged write.
 pub async fn wait_durable(core: &Rc<Core>, shards: u64) {
-    if RUNNING.load(Ordering::Relaxed) == 0 || config::get_int("appendfsync") != 0 {
+    if RUNNING.load(Ordering::Relaxed) == 0 {
         return;
     }
     let mut waits = Vec::new();
@@ -447,23 +456,26 @@ async fn write_records(aof: &Rc<RefCell<Aof>>, data: &mut Vec<u8>, end: u64) -> 
         (a.file.clone(), a.incr_size, a.core)
     };
     let buf = std::mem::take(data);
-    let (buf, res) = glommio::executor()
-        .spawn_blocking(move || {
-            let res = (|| {
-                (&*file).write_all(&buf)?;
-                if always {
-                    file.sync_data()?;
-                }
-                Ok(())
-            })();
-            if res.is_err() {
-                // Undo a partial write, as Redis does, so the file never
-                // holds half a record followed by the retried whole one.
-                let _ = file.set_len(size);
+    let write = move |buf: Vec<u8>| {
+        let res = (|| {
+            (&*file).write_all(&buf)?;
+            if always {
+                file.sync_data()?;
             }
-            (buf, res)
-        })
-        .await;
+            Ok(())
+        })();
+        if res.is_err() {
+            // Undo a partial write, as Redis does, so the file never
+            // holds half a record followed by the retried whole one.
+            let _ = file.set_len(size);
+        }
+        (buf, res)
+    };
+    // `always` waits for the disk: on a blocking thread. Otherwise the
+    // write(2) only reaches the page cache, and is done here, as Redis does
+    // before replies go out: one write per writer wakeup, shared by every
+    // record that arrived since, and a kill -9 loses no acknowledged write.
+    let (buf, res) = if always { glommio::executor().spawn_blocking(move || write(buf)).await } else { write(buf) };
     let mut a = aof.borrow_mut();
     match res {
         Ok(()) => {
@@ -553,20 +565,40 @@ pub fn rewriting_here() -> bool {
 async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
     let id = core.id;
     let started = Instant::now();
+    // An RDB base is scanned in slices with the shard's snapshot epoch,
+    // which a running BGSAVE holds: then the rewrite waits (is scheduled).
+    let sliced = config::get_int("aof-use-rdb-preamble") == 1;
+    if sliced && !snapshot::claim_rewrite(id) {
+        aof.borrow_mut().rewrite_requested = true;
+        return;
+    }
     // Everything recorded so far goes to the old file first, so the old
-    // set stays complete until the new manifest replaces it.
+    // set stays complete until the new manifest replaces it. The base is
+    // the data at this point: begun here, or serialized here (commands).
     let (base, pending) = {
         let mut sh = core.shard.borrow_mut();
         sh.journal_pending();
         let pending = sh.journal.take(std::task::Waker::noop());
         sh.journal.reselect();
-        (serialize(&sh), pending)
+        let base = if sliced {
+            snapshot::begin_rewrite(&mut sh);
+            None
+        } else {
+            Some(serialize_commands(&sh))
+        };
+        (base, pending)
+    };
+    let cancel = || {
+        if sliced {
+            snapshot::cancel_rewrite(id, &mut core.shard.borrow_mut());
+        }
+        rewrite_done(false, started);
     };
     if let Some((mut data, end)) = pending {
         if !write_records(aof, &mut data, end).await {
             // Put it back in front: the writer retries it.
             core.shard.borrow_mut().journal.unshift(data);
-            rewrite_done(false, started);
+            cancel();
             return;
         }
     }
@@ -578,7 +610,7 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
         Err(e) => {
             eprintln!("Can't create the AOF file {incr} for a rewrite: {e}");
             drop(a);
-            rewrite_done(false, started);
+            cancel();
             return;
         }
     };
@@ -589,7 +621,7 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
         eprintln!("Can't write the AOF manifest for a rewrite: {e}");
         let _ = std::fs::remove_file(dir().join(&incr));
         drop(a);
-        rewrite_done(false, started);
+        cancel();
         return;
     }
     let old = total(&a);
@@ -602,8 +634,18 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
     REWRITING.fetch_add(1, Ordering::Relaxed);
     drop(a);
     let aof = aof.clone();
+    let core = core.clone();
     glommio::spawn_local(async move {
-        let (base_name, len, written) = write_base(id, seq, base).await;
+        let (base_name, len, written) = match base {
+            Some(bytes) => write_base(id, seq, Base { bytes, rdb: false }).await,
+            None => {
+                let name = Base::name_of(id, seq, true);
+                match snapshot::write_rewrite_base(core, dir().join(&name)).await {
+                    Ok(len) => (name, len, Ok(())),
+                    Err(e) => (name, 0, Err(e)),
+                }
+            }
+        };
         let mut a = aof.borrow_mut();
         a.rewriting = false;
         REWRITING.fetch_sub(1, Ordering::Relaxed);
@@ -658,13 +700,17 @@ struct Base {
 impl Base {
     /// Its name in the set: Redis names an RDB base `.base.rdb`.
     fn name(&self, core: usize, seq: u64) -> String {
-        format!("{}.{seq}.base.{}", prefix(core), if self.rdb { "rdb" } else { "aof" })
+        Self::name_of(core, seq, self.rdb)
+    }
+
+    fn name_of(core: usize, seq: u64, rdb: bool) -> String {
+        format!("{}.{seq}.base.{}", prefix(core), if rdb { "rdb" } else { "aof" })
     }
 }
 
 /// Writes and fsyncs base file `seq` of core `id` on the blocking pool;
 /// returns its name, its size and how the write went.
-async fn write_base(id: usize, seq: u64, base: Base) -> (String, u64, std::io::Result<()>) {
+async fn write_base(id: usize, seq: u64, base: Base) -> (String, u64, Result<(), String>) {
     let name = base.name(id, seq);
     let path = dir().join(&name);
     let (len, bytes) = (base.bytes.len() as u64, base.bytes);
@@ -675,7 +721,7 @@ async fn write_base(id: usize, seq: u64, base: Base) -> (String, u64, std::io::R
             f.sync_all()
         })
         .await;
-    (name, len, written)
+    (name, len, written.map_err(|e| e.to_string()))
 }
 
 /// The shard's data as a base file: an RDB file with `aof-use-rdb-preamble
@@ -869,41 +915,91 @@ fn run_one(sh: &mut Shard, db: &mut usize, a: Args, scratch: &mut Vec<u8>) -> Re
 /// empty set) and opens it; exits naming the file and offset that cannot
 /// be loaded. Returns once every core has loaded, so no core serves (or
 /// forwards to) a shard that is still loading.
+///
+/// An AOF written by another thread count (N sets, M cores) is resharded:
+/// the cores share out the N sets, replay each into a scratch shard (a
+/// set's records only ever touch its own keys) and send its keys to the
+/// cores owning their slots, as an RDB load does. Then every core writes a
+/// fresh set of its data (base + empty incremental file) and, once all
+/// have, the sets numbered M and above are removed.
 pub async fn load_at_startup(core: &Rc<Core>) {
     static LOADED: AtomicUsize = AtomicUsize::new(0);
+    static RESHARDED: AtomicUsize = AtomicUsize::new(0);
+    let n = core.nshards();
+    let mut found = 0;
     if config::get_int("appendonly") == 1 {
         let started = now_ms();
         // Checked once, before any core creates files.
-        static LAYOUT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-        if let Err(e) = LAYOUT.get_or_init(|| check_layout(core)) {
-            eprintln!("{e}");
-            std::process::exit(1);
-        }
-        if let Err(e) = open(core, true).await {
+        static LAYOUT: std::sync::OnceLock<Result<usize, String>> = std::sync::OnceLock::new();
+        found = match LAYOUT.get_or_init(|| sets_found(core)) {
+            Ok(found) => *found,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        };
+        let opened = if found == 0 || found == n {
+            open(core, true).await
+        } else {
+            let resharded = reshard(core, found).await;
+            RESHARDED.fetch_add(1, Ordering::AcqRel);
+            // Every core's keys are in place before any writes its base.
+            while RESHARDED.load(Ordering::Acquire) < n {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+            match resharded {
+                Ok(()) => open(core, false).await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = opened {
             eprintln!("{e}");
             std::process::exit(1);
         }
         eprintln!("core {}: DB loaded from append only file: {:.3} seconds", core.id, (now_ms() - started) as f64 / 1000.0);
     }
     LOADED.fetch_add(1, Ordering::AcqRel);
-    while LOADED.load(Ordering::Acquire) < core.nshards() {
+    while LOADED.load(Ordering::Acquire) < n {
         glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    if core.id == 0 && found > n {
+        // Every core has its fresh set: the sets of the cores gone go.
+        for old in n..found {
+            if let Ok(Some(m)) = Manifest::read(old) {
+                m.files().for_each(|f| drop(std::fs::remove_file(dir().join(f))));
+            }
+            let _ = std::fs::remove_file(Manifest::path(old));
+        }
+        eprintln!("The AOF of {found} threads was loaded into {n} and rewritten as {n} sets");
     }
 }
 
-/// The AOF must have been written with the same number of cores: each
-/// core's files hold exactly its slots.
-fn check_layout(core: &Core) -> Result<(), String> {
-    let n = core.nshards();
+/// How many per-core sets the AOF directory holds (0: none); an error if
+/// their numbering has a gap.
+fn sets_found(core: &Core) -> Result<usize, String> {
     let present = |i: usize| Manifest::path(i).exists();
-    let any_before = (0..n).any(present);
-    if present(n) || (any_before && !(0..n).all(present)) {
-        let found = (0..1024).take_while(|&i| present(i)).count();
-        return Err(format!(
-            "The AOF in {} was written by {found} thread(s); start kvick with --threads {found} \
-             (loading it with another thread count is not supported yet).",
-            dir().display()
-        ));
+    let found = (0..1024).take_while(|&i| present(i)).count();
+    if (found..found + core.nshards().max(64)).any(present) {
+        return Err(format!("The AOF in {} has a gap in its per-core manifests after {found}", dir().display()));
+    }
+    Ok(found)
+}
+
+/// Loads this core's share of `found` sets written by another thread
+/// count, each key onto the core owning its slot.
+async fn reshard(core: &Rc<Core>, found: usize) -> Result<(), String> {
+    let databases = core.shard.borrow().dbs.len();
+    for set in (core.id..found).step_by(core.nshards()) {
+        let m = Manifest::read(set)?.ok_or_else(|| format!("The AOF manifest {} is gone", Manifest::path(set).display()))?;
+        let mut scratch = Shard::new(set, databases);
+        load_files(&mut scratch, &m)?;
+        let mut router = super::load::Router::new(core);
+        for (db, d) in scratch.dbs.iter_mut().enumerate() {
+            for (key, e) in d.take_keys().into_entries() {
+                router.add(super::rdbfile::Loaded { db, key: key.to_vec(), value: e.value, expire_at: e.expire_at }).await;
+            }
+        }
+        router.finish().await;
     }
     Ok(())
 }

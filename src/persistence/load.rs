@@ -69,7 +69,7 @@ async fn load_file(core: &Rc<Core>, path: &Path) {
     let databases = core.shard.borrow().dbs.len();
     let bad = |e: super::rdbfile::LoadError| -> ! { fatal(&format!("Fatal error loading the DB {} at offset {}: {}. Exiting.", path.display(), e.offset, e.what)) };
     let mut keys = Keys::new(&buf, databases).unwrap_or_else(|e| bad(e));
-    let mut batches: Vec<Vec<Loaded>> = (0..core.nshards()).map(|_| Vec::new()).collect();
+    let mut router = Router::new(core);
     let now = now_ms();
     let (mut loaded, mut expired) = (0u64, 0u64);
     while let Some(k) = keys.next_key().unwrap_or_else(|e| bad(e)) {
@@ -78,26 +78,47 @@ async fn load_file(core: &Rc<Core>, path: &Path) {
             continue;
         }
         loaded += 1;
-        let owner = core.slots.shard_of_key(&k.key);
-        if owner == core.id {
-            insert(&mut core.shard.borrow_mut(), k);
-            continue;
-        }
-        batches[owner].push(k);
-        if batches[owner].len() >= BATCH {
-            send(core, owner, std::mem::take(&mut batches[owner])).await;
-        }
+        router.add(k).await;
     }
-    for (owner, batch) in batches.into_iter().enumerate() {
-        if !batch.is_empty() {
-            send(core, owner, batch).await;
-        }
-    }
+    router.finish().await;
     if keys.skipped_functions > 0 {
         eprintln!("{}: skipped {} function libraries (kvick has no functions)", path.display(), keys.skipped_functions);
     }
     LOADED_KEYS.fetch_add(loaded, Relaxed);
     LOADED_EXPIRED.fetch_add(expired, Relaxed);
+}
+
+/// Puts loaded keys on the cores that own their slots: this core's at
+/// once, the others' in batches (the owner may be loading too).
+pub(super) struct Router<'a> {
+    core: &'a Rc<Core>,
+    batches: Vec<Vec<Loaded>>,
+}
+
+impl<'a> Router<'a> {
+    pub(super) fn new(core: &'a Rc<Core>) -> Self {
+        Router { core, batches: (0..core.nshards()).map(|_| Vec::new()).collect() }
+    }
+
+    pub(super) async fn add(&mut self, k: Loaded) {
+        let owner = self.core.slots.shard_of_key(&k.key);
+        if owner == self.core.id {
+            return insert(&mut self.core.shard.borrow_mut(), k);
+        }
+        self.batches[owner].push(k);
+        if self.batches[owner].len() >= BATCH {
+            send(self.core, owner, std::mem::take(&mut self.batches[owner])).await;
+        }
+    }
+
+    /// Sends what is left; every key is in place when this returns.
+    pub(super) async fn finish(self) {
+        for (owner, batch) in self.batches.into_iter().enumerate() {
+            if !batch.is_empty() {
+                send(self.core, owner, batch).await;
+            }
+        }
+    }
 }
 
 fn insert(shard: &mut crate::shard::Shard, k: Loaded) {

@@ -17,10 +17,14 @@
 //! last, atomically, so a crash mid-save leaves the previous set usable.
 //! With `rdb-single-file yes` the per-core bodies are instead joined into one
 //! Redis-compatible `dbfilename` (which redis-server and redis-check-rdb read).
+//!
+//! An AOF rewrite writes its RDB base with the same scan, on its own core's
+//! shard (`write_rewrite_base`). A shard has one epoch, so snapshots and
+//! rewrites take turns (`USERS`).
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Relaxed};
 
 use futures_channel::oneshot;
 use glommio::io::BufferedFile;
@@ -91,6 +95,12 @@ static LAST_SECS: AtomicI64 = AtomicI64::new(-1);
 static STARTED_MS: AtomicU64 = AtomicU64::new(0);
 static SAVES: AtomicU64 = AtomicU64::new(0);
 static EPOCH: AtomicU32 = AtomicU32::new(0);
+/// Who scans the shards with their epochs: a snapshot (`SAVING`, every
+/// shard) or AOF rewrites (a bit per core, each its own shard, `aof`). A
+/// shard has one epoch, so a snapshot and a rewrite take turns: BGSAVE
+/// refuses or is scheduled, a rewrite waits (is scheduled) as in Redis.
+static USERS: AtomicU64 = AtomicU64::new(0);
+const SAVING: u64 = 1 << 63;
 pub(super) static LOADED_KEYS: AtomicU64 = AtomicU64::new(0);
 pub(super) static LOADED_EXPIRED: AtomicU64 = AtomicU64::new(0);
 
@@ -160,9 +170,57 @@ pub enum SaveError {
     Failed,
 }
 
-/// Claims the right to save; false while another save runs.
+/// Claims the right to save; false while another save or a rewrite runs.
 pub fn try_claim() -> bool {
-    !IN_PROGRESS.swap(true, std::sync::atomic::Ordering::AcqRel)
+    let claimed = USERS.compare_exchange(0, SAVING, AcqRel, Relaxed).is_ok();
+    if claimed {
+        IN_PROGRESS.store(true, Relaxed);
+    }
+    claimed
+}
+
+/// Whether some core's AOF rewrite is scanning its shard.
+pub fn rewrites_running() -> bool {
+    USERS.load(Relaxed) & !SAVING != 0
+}
+
+fn rewrite_bit(core: usize) -> u64 {
+    1 << (core % 63)
+}
+
+/// An AOF rewrite of `core`'s shard claims its epoch; false while a
+/// snapshot runs.
+pub(super) fn claim_rewrite(core: usize) -> bool {
+    USERS.fetch_update(AcqRel, Relaxed, |u| (u & SAVING == 0).then_some(u | rewrite_bit(core))).is_ok()
+}
+
+/// The rewrite's scan will not run after all (claimed, not begun or ended).
+pub(super) fn release_rewrite(core: usize) {
+    USERS.fetch_and(!rewrite_bit(core), AcqRel);
+}
+
+/// After `claim_rewrite`, at the rewrite's point in time: from here on this
+/// shard's changes save old values first (`write_rewrite_base` scans).
+pub(super) fn begin_rewrite(shard: &mut Shard) {
+    begin_epoch(shard, next_epoch(), config::get_int("rdbcompression") != 0);
+}
+
+/// A rewrite that claimed and began but will not scan.
+pub(super) fn cancel_rewrite(core: usize, shard: &mut Shard) {
+    end(shard);
+    release_rewrite(core);
+}
+
+/// Streams this core's shard, as of `begin_rewrite`, into `path` as an AOF
+/// base (an RDB file marked aof-base), between requests like a snapshot;
+/// releases the claim. Returns the file's size.
+pub(super) async fn write_rewrite_base(core: Rc<Core>, path: PathBuf) -> Result<u64, String> {
+    let checksum = config::get_int("rdbchecksum") != 0;
+    let id = core.id;
+    let written = write_core(core, path, checksum, true).await;
+    release_rewrite(id);
+    // The body, EOF and the 8-byte checksum.
+    written.map(|(_, end)| end + 9)
 }
 
 pub fn in_progress() -> bool {
@@ -176,8 +234,12 @@ pub fn schedule() {
 
 /// SAVE, SHUTDOWN and save points: claims, saves, and returns when done.
 pub async fn save(core: &Rc<Core>) -> Result<(), SaveError> {
-    if !try_claim() {
-        return Err(SaveError::InProgress);
+    // An AOF rewrite's scan is bounded: wait for it.
+    while !try_claim() {
+        if in_progress() {
+            return Err(SaveError::InProgress);
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
     }
     let start = begin_all(core).await;
     if finish(core.clone(), start).await {
@@ -196,10 +258,7 @@ pub async fn begin_all(core: &Rc<Core>) -> u64 {
     STARTED_MS.store(start, Relaxed);
     LAST_TRY.store(start / 1000, Relaxed);
     let compress = config::get_int("rdbcompression") != 0;
-    let epoch = match EPOCH.fetch_add(1, Relaxed).wrapping_add(1) {
-        0 => EPOCH.fetch_add(1, Relaxed).wrapping_add(1),
-        e => e,
-    };
+    let epoch = next_epoch();
     let n = core.nshards();
     let whole = |i| (i, LockSet { db: 0, keys: Vec::new(), mode: Mode::Shared, whole_shard: true });
     let txn = Txn::acquire(core, (0..n).map(whole).collect()).await;
@@ -229,6 +288,7 @@ pub async fn finish(core: Rc<Core>, start: u64) -> bool {
     };
     LAST_OK.store(ok, Relaxed);
     IN_PROGRESS.store(false, Relaxed);
+    USERS.fetch_and(!SAVING, AcqRel);
     ok
 }
 
@@ -261,7 +321,7 @@ async fn save_set(core: &Rc<Core>, seq: u64) -> Result<(), String> {
                 let (tx, rx) = oneshot::channel();
                 let c = c.clone();
                 glommio::spawn_local(async move {
-                    let _ = tx.send(write_core(c, tmp, checksum).await.map(|body| CoreFile { name: file, body }));
+                    let _ = tx.send(write_core(c, tmp, checksum, false).await.map(|body| CoreFile { name: file, body }));
                 })
                 .detach();
                 rx
@@ -307,13 +367,25 @@ async fn save_set(core: &Rc<Core>, seq: u64) -> Result<(), String> {
     Ok(())
 }
 
+fn next_epoch() -> u32 {
+    // 0 means "no scan runs".
+    match EPOCH.fetch_add(1, Relaxed).wrapping_add(1) {
+        0 => EPOCH.fetch_add(1, Relaxed).wrapping_add(1),
+        e => e,
+    }
+}
+
 /// A shard starts a snapshot: from here on, changes save old values first.
 fn begin(shard: &mut Shard, epoch: u32, compress: bool) {
+    begin_epoch(shard, epoch, compress);
+    shard.dbs.iter_mut().for_each(|d| d.snap.dirty_at_start = d.snap.dirty);
+}
+
+fn begin_epoch(shard: &mut Shard, epoch: u32, compress: bool) {
     for d in &mut shard.dbs {
         d.snap.epoch = epoch;
         d.snap.compress = compress;
         d.snap.pending.clear();
-        d.snap.dirty_at_start = d.snap.dirty;
     }
 }
 
@@ -324,9 +396,10 @@ fn end(shard: &mut Shard) {
     }
 }
 
-/// Streams this core's shard into `tmp`; returns the keys' byte range.
-async fn write_core(core: Rc<Core>, tmp: PathBuf, checksum: bool) -> Result<(u64, u64), String> {
-    let result = scan_to_file(&core, &tmp, checksum).await;
+/// Streams this core's shard into `tmp` (an AOF base if `aof_base`);
+/// returns the keys' byte range.
+async fn write_core(core: Rc<Core>, tmp: PathBuf, checksum: bool, aof_base: bool) -> Result<(u64, u64), String> {
+    let result = scan_to_file(&core, &tmp, checksum, aof_base).await;
     // Whatever happened, this shard's snapshot is over.
     end(&mut core.shard.borrow_mut());
     if result.is_err() {
@@ -335,9 +408,9 @@ async fn write_core(core: Rc<Core>, tmp: PathBuf, checksum: bool) -> Result<(u64
     result
 }
 
-async fn scan_to_file(core: &Rc<Core>, tmp: &Path, checksum: bool) -> Result<(u64, u64), String> {
+async fn scan_to_file(core: &Rc<Core>, tmp: &Path, checksum: bool, aof_base: bool) -> Result<(u64, u64), String> {
     let mut out = Out::create(tmp, checksum).await?;
-    rdbfile::header(&mut out.buf, 0, false);
+    rdbfile::header(&mut out.buf, 0, aof_base);
     let body_start = out.len();
     let (epoch, ndbs) = {
         let sh = core.shard.borrow();
@@ -535,7 +608,7 @@ pub(super) fn read_manifest(path: &Path) -> Result<Option<Vec<CoreFile>>, String
 pub async fn save_points_loop(core: Rc<Core>) {
     loop {
         glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
-        if in_progress() {
+        if in_progress() || rewrites_running() {
             continue;
         }
         let scheduled = SCHEDULED.swap(false, Relaxed);

@@ -329,6 +329,17 @@ impl Db {
         }
     }
 
+    /// An entry a command changes in place after looking it up as a read:
+    /// XREADGROUP, XCLAIM and XAUTOCLAIM change a stream's groups, which
+    /// Redis does not count as a modification for WATCH. The journal and a
+    /// running snapshot must still see the change.
+    pub fn changing(&mut self, key: &[u8]) {
+        if super::journal::note_touch() {
+            self.changed.push(key.into());
+        }
+        self.before_change(key);
+    }
+
     /// Marks the watchers of `key` (a write, a deletion or an expiry), and
     /// tells the journal. Costs two branches while nobody watches this
     /// database and the journal is off.
@@ -416,6 +427,12 @@ impl Db {
     /// (a resize moves entries behind the cursor; saved ones are skipped).
     pub fn buckets(&self) -> usize {
         self.map.raw_table().buckets()
+    }
+
+    /// The entries, taken (loading an AOF written by another thread count
+    /// moves a scratch shard's keys to their owners).
+    pub fn into_entries(self) -> impl Iterator<Item = (Key, Entry)> {
+        self.map.into_iter()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {

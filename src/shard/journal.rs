@@ -269,6 +269,8 @@ fn record(ctx: &mut Ctx, cmd: &Command, args: Args, reply: &[u8]) {
             cmd.name,
             "setex" | "psetex" | "getex" | "restore" | "incrbyfloat" | "spop" | "hincrbyfloat"
                 | "expire" | "pexpire" | "expireat" | "pexpireat"
+                // Delivery and claim times come from the clock.
+                | "xreadgroup" | "xclaim" | "xautoclaim"
         );
     if key_state {
         // A failed command that touched keys (a type check after a lookup)
