@@ -19,6 +19,7 @@
 #   HASHES=1000000 FIELDS=5 MEMBERS=1000000 ELEMENTS=1000000
 #   KVICK_THREADS=1     kvick --threads
 #   NOBUILD=1           skip `cargo build --release`
+#   KVICK=path          another kvick binary (e.g. an older build), implies NOBUILD
 #
 # Both servers run with persistence off and their built-in defaults, so a
 # 5-field hash is listpack-encoded in both (OBJECT ENCODING is printed).
@@ -40,8 +41,10 @@ OUT=$(mktemp -d /tmp/kvick-memory.XXXXXX)
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 PIDS=()
 
-[[ -n ${NOBUILD:-} ]] || cargo build --release --bin kvick >&2
-KVICK=$PWD/target/release/kvick
+if [[ -z ${KVICK:-} ]]; then
+    [[ -n ${NOBUILD:-} ]] || cargo build --release --bin kvick >&2
+    KVICK=$PWD/target/release/kvick
+fi
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
