@@ -159,12 +159,15 @@ impl KeyTable {
         self.overflow.raw_table_mut().remove_entry(hash, eq).map(|(_, e)| e)
     }
 
-    /// The table a new key goes to: `main` while it has room (or is small),
-    /// else `overflow` while it can grow within half of `main`, else both
-    /// merged into a `main` twice as large.
+    /// The table a new key goes to: `main` while it has room (or is small,
+    /// or so full of deleted slots that hashbrown rehashes it in place
+    /// rather than grow it: at most 7/16 of its buckets live), else
+    /// `overflow` while it can grow within half of `main`, else both merged
+    /// into a `main` twice as large.
     fn for_new_key(&mut self) -> &mut Map {
         let main_buckets = self.main.raw_table().buckets();
-        if self.main.len() < self.main.capacity() || main_buckets < STAGED_FROM {
+        let main_len = self.main.len();
+        if main_len < self.main.capacity() || main_buckets < STAGED_FROM || main_len < main_buckets * 7 / 16 {
             return &mut self.main;
         }
         let overflow_full = self.overflow.len() == self.overflow.capacity();
@@ -321,6 +324,15 @@ mod tests {
             assert!(matches!(t.get_live(format!("key:{}", i + 2).as_bytes(), |_| false), Lookup::Live(_)));
         }
         assert_eq!(t.len(), (n / 4) as usize);
+        // Churn: the deleted slots are reused, the tables do not keep growing.
+        let buckets = t.buckets();
+        for round in 0..4u64 {
+            let base = n * (round + 1);
+            (base..base + n / 2).for_each(|i| insert(&mut t, i));
+            (base..base + n / 2).for_each(|i| assert!(t.remove(format!("key:{i}").as_bytes()).is_some()));
+        }
+        assert_eq!(t.len(), (n / 4) as usize);
+        assert!(t.buckets() <= buckets, "{} buckets, {buckets} before the churn", t.buckets());
         let mut r = crate::util::rng_from(7);
         let k = t.random(&mut r).map(|(k, _)| k.clone()).unwrap();
         assert!(t.contains_key(&k));
