@@ -338,7 +338,9 @@ fn failed_snapshots_refuse_writes_until_a_save_works() {
 #[test]
 fn bgsave_is_point_in_time_under_concurrent_writes() {
     let dir = temp_dir("pit");
-    let n = 200_000;
+    // 125K keys a shard: past a full key table of 2^17 buckets, so the scan
+    // also runs over its second, staged table (`shard::table`).
+    let n = 250_000;
     let s = kvick(&dir, 2, &[]);
     fill_many(&s, "k:", n, "old");
     let mut c = s.client();

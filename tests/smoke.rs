@@ -163,3 +163,47 @@ fn redis_cli_commands_and_pipe_mode() {
         assert_eq!(size, 10_001, "10000 piped keys plus 'a'");
     });
 }
+
+/// Enough keys that a shard's key table stages its growth in a second
+/// table (`shard::table`): every key is found, SCAN returns each once,
+/// deletions and RANDOMKEY reach keys in both tables.
+#[test]
+fn a_large_keyspace_is_fully_reachable() {
+    with_each_thread_count(|server| {
+        let n = 40_000;
+        let mut raw = server.raw();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+            chunk.iter().for_each(|i| raw.send(&["SET", &format!("key:{i}"), &i.to_string()]).unwrap());
+            chunk.iter().for_each(|_| assert_eq!(raw.read_reply().unwrap(), b"+OK\r\n"));
+        }
+        let mut con = server.client();
+        let size: usize = redis::cmd("DBSIZE").query(&mut con).unwrap();
+        assert_eq!(size, n);
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(500).query(&mut con).unwrap();
+            keys.into_iter().for_each(|k| assert!(seen.insert(k.clone()), "{k} returned twice"));
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), n);
+        for i in (0..n).step_by(2) {
+            raw.send(&["DEL", &format!("key:{i}")]).unwrap();
+        }
+        for _ in (0..n).step_by(2) {
+            assert_eq!(raw.read_reply().unwrap(), b":1\r\n");
+        }
+        for i in 0..n {
+            let want = if i % 2 == 0 { "$-1\r\n".to_string() } else { format!("${}\r\n{i}\r\n", i.to_string().len()) };
+            assert_eq!(raw.cmd(&["GET", &format!("key:{i}")]), want.into_bytes(), "key:{i}");
+        }
+        for _ in 0..100 {
+            let k: String = redis::cmd("RANDOMKEY").query(&mut con).unwrap();
+            let i: usize = k.strip_prefix("key:").unwrap().parse().unwrap();
+            assert_eq!(i % 2, 1, "{k} was deleted");
+        }
+    });
+}

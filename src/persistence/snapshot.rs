@@ -28,7 +28,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::A
 
 use futures_channel::oneshot;
 use glommio::io::BufferedFile;
-use hashbrown::HashMap;
 
 use super::crc64::crc64;
 use super::rdbfile;
@@ -76,11 +75,11 @@ impl DbSnap {
         }
     }
 
-    /// Saves every entry of `map` not saved yet (before FLUSHDB or SWAPDB
+    /// Saves every one of `entries` not saved yet (before FLUSHDB or SWAPDB
     /// takes them away from the scan).
-    pub fn save_all<S>(&mut self, map: &HashMap<Key, Entry, S>) {
+    pub fn save_all<'a>(&mut self, entries: impl Iterator<Item = (&'a Key, &'a Entry)>) {
         if self.epoch != 0 {
-            map.iter().for_each(|(k, e)| self.save(k, e));
+            entries.for_each(|(k, e)| self.save(k, e));
         }
     }
 }

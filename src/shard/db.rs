@@ -16,6 +16,7 @@ use crate::types::Value;
 
 pub use super::key::Key;
 use super::notify;
+use super::table::{KeyTable, Lookup, Slot};
 type Hasher = foldhash::fast::RandomState;
 
 #[derive(Clone)]
@@ -36,7 +37,7 @@ pub struct Entry {
 pub struct Db {
     /// This database's number (keyspace notifications name it).
     pub index: usize,
-    map: HashMap<Key, Entry, Hasher>,
+    map: KeyTable,
     expires: BTreeSet<(u64, Key)>,
     /// Keys removed on access because they had expired (INFO expired_keys).
     pub lazy_expired: u64,
@@ -85,28 +86,7 @@ impl Db {
     /// a pipeline's keys overlap their cache misses instead of paying them
     /// one after another. Only a hint: it reads nothing.
     pub fn prefetch(&self, key: &[u8]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::hash::BuildHasher;
-            let table = self.map.raw_table();
-            if table.is_empty() {
-                return;
-            }
-            let pos = self.map.hasher().hash_one(key) as usize & (table.buckets() - 1);
-            let end = table.data_end().as_ptr();
-            // hashbrown's layout: control bytes start at `data_end`, slot i
-            // ends i slots before it. Prefetching an address never faults.
-            let ctrl = (end as *const u8).wrapping_add(pos);
-            let slot = end.wrapping_sub(pos + 1) as *const u8;
-            // SAFETY: prefetch is a hint and accepts any address.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch(ctrl as *const i8, _MM_HINT_T0);
-                _mm_prefetch(slot as *const i8, _MM_HINT_T0);
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
+        self.map.prefetch(key);
     }
 
     /// Second stage of `prefetch`: finds `key` (whose slot should be in
@@ -133,13 +113,11 @@ impl Db {
 
     pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
         // One hash and probe for the common case (live key or no key).
-        use hashbrown::hash_map::RawEntryMut;
-        match self.map.raw_entry_mut().from_key(key) {
-            RawEntryMut::Vacant(_) => None,
-            RawEntryMut::Occupied(o) if Self::is_expired(o.get(), now) => {
+        match self.map.get_live(key, |e| Self::is_expired(e, now)) {
+            Lookup::Absent => None,
+            Lookup::Removed(k, e) => {
                 self.snap.dirty += 1;
-                self.snap.save(key, o.get());
-                let (k, e) = o.remove_entry();
+                self.snap.save(key, &e);
                 if super::journal::note_touch() {
                     self.changed.push(k.clone());
                 }
@@ -151,7 +129,7 @@ impl Db {
                 }
                 None
             }
-            RawEntryMut::Occupied(o) => Some(o.into_mut()),
+            Lookup::Live(e) => Some(e),
         }
     }
 
@@ -206,21 +184,19 @@ impl Db {
 
     /// Stores a value with the given expiry (0 = none), replacing any old one.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: u64) {
-        use hashbrown::hash_map::RawEntryMut;
         self.touch(key);
         self.before_change(key);
         let lru = lru_clock();
         // One hash and probe whether the key is new or replaced.
-        let old_expiry = match self.map.raw_entry_mut().from_key(key) {
-            RawEntryMut::Occupied(mut o) => {
-                let e = o.get_mut();
+        let old_expiry = match self.map.entry(key) {
+            Slot::Occupied(e) => {
                 e.value = value;
                 e.lru = lru;
                 std::mem::replace(&mut e.expire_at, expire_at)
             }
-            RawEntryMut::Vacant(v) => {
+            Slot::Vacant(v) => {
                 // Created after the running snapshot began: not part of it.
-                v.insert(key.into(), Entry { value, expire_at, lru, saved: Cell::new(self.snap.epoch) });
+                v.insert(key, Entry { value, expire_at, lru, saved: Cell::new(self.snap.epoch) });
                 notify::event(notify::NEW, "new", self.index, key);
                 0
             }
@@ -290,7 +266,7 @@ impl Db {
     pub fn take_keys(&mut self) -> Db {
         self.touch_existing(None);
         self.snap.dirty += self.map.len() as u64;
-        self.snap.save_all(&self.map);
+        self.snap.save_all(self.map.iter());
         let (watched, blocked) = (std::mem::take(&mut self.watched), std::mem::take(&mut self.blocked));
         // Blocked clients see their keys deleted (XREADGROUP replies so).
         let ready = blocked.keys().filter(|k| self.map.contains_key(*k)).cloned().collect();
@@ -317,7 +293,7 @@ impl Db {
         // A running snapshot saves both sides first: its scan goes by index.
         for db in [&mut *a, &mut *b] {
             db.snap.dirty += 1;
-            db.snap.save_all(&db.map);
+            db.snap.save_all(db.map.iter());
         }
         std::mem::swap(a, b);
         std::mem::swap(&mut a.index, &mut b.index);
@@ -426,7 +402,7 @@ impl Db {
     /// Buckets of the key table: a snapshot's scan restarts when it changes
     /// (a resize moves entries behind the cursor; saved ones are skipped).
     pub fn buckets(&self) -> usize {
-        self.map.raw_table().buckets()
+        self.map.buckets()
     }
 
     /// The entries, taken (loading an AOF written by another thread count
@@ -445,11 +421,11 @@ impl Db {
     /// the whole iteration is returned) holds while the table does not resize
     /// mid-scan; a resize may repeat or skip elements. See NOTES in README.
     pub fn scan(&self, cursor: usize, count: usize, mut visit: impl FnMut(&Key, &Entry)) -> usize {
-        crate::util::table_scan(&self.map, cursor, count, |(k, e)| visit(k, e))
+        self.map.scan(cursor, count, |k, e| visit(k, e))
     }
 
     /// A uniformly random key (see `util::table_random`).
     pub fn random_key(&self, mut rand: impl FnMut() -> u64) -> Option<&Key> {
-        crate::util::table_random(&self.map, &mut rand).map(|(k, _)| k)
+        self.map.random(&mut rand).map(|(k, _)| k)
     }
 }
