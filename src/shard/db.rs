@@ -408,7 +408,7 @@ impl Db {
     /// The entries, taken (loading an AOF written by another thread count
     /// moves a scratch shard's keys to their owners).
     pub fn into_entries(self) -> impl Iterator<Item = (Key, Entry)> {
-        self.map.into_iter()
+        self.map.into_entries()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {

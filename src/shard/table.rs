@@ -187,6 +187,10 @@ impl KeyTable {
         self.main.iter().chain(self.overflow.iter())
     }
 
+    pub fn into_entries(self) -> impl Iterator<Item = (Key, Entry)> {
+        self.main.into_iter().chain(self.overflow)
+    }
+
     /// Buckets of both tables (a snapshot's scan restarts when it changes).
     pub fn buckets(&self) -> usize {
         self.main.raw_table().buckets() + self.overflow.raw_table().buckets()
