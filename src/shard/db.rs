@@ -146,6 +146,7 @@ impl Db {
                 self.expires.remove(&(e.expire_at, k));
                 self.lazy_expired += 1;
                 notify::event(notify::EXPIRED, "expired", self.index, key);
+                super::tracking::key_changed(key);
                 if let Some(flags) = self.watched.remove(key) {
                     flags.iter().for_each(|f| f.store(true, Ordering::Release));
                 }
@@ -289,6 +290,7 @@ impl Db {
     /// those watching a key that existed are told.
     pub fn take_keys(&mut self) -> Db {
         self.touch_existing(None);
+        super::tracking::flushed();
         self.snap.dirty += self.map.len() as u64;
         self.snap.save_all(&self.map);
         let (watched, blocked) = (std::mem::take(&mut self.watched), std::mem::take(&mut self.blocked));
@@ -336,6 +338,7 @@ impl Db {
         if super::journal::note_touch() {
             self.changed.push(key.into());
         }
+        super::tracking::key_changed(key);
         if self.watched.is_empty() {
             return;
         }

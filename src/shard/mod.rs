@@ -8,6 +8,7 @@ pub mod journal;
 pub mod key;
 pub mod locks;
 pub mod notify;
+pub mod tracking;
 
 use db::Db;
 use locks::LockTable;
