@@ -282,7 +282,11 @@ fn client_tracking(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                     return s.reply().error("ERR A client can only redirect to a single other client");
                 }
                 let Some(id) = parse_i64(a.get(i)) else { return s.reply().error(err::NOT_INT) };
-                o.redirect = Some(id as u64);
+                // The target must exist now (it may go away later), as in Redis.
+                match tracking::find_client(&s.core, id as u64).await {
+                    Some(core) => o.redirect = Some((id as u64, core)),
+                    None => return s.reply().error("ERR The client ID you want redirect to does not exist"),
+                }
             } else if a.is(i, "bcast") {
                 o.bcast = true;
             } else if a.is(i, "optin") {

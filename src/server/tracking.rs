@@ -52,7 +52,8 @@ pub struct Mode {
 
 /// The options of CLIENT TRACKING ON.
 pub struct Options {
-    pub redirect: Option<u64>,
+    /// The redirect target's id and core (`find_client`).
+    pub redirect: Option<(u64, usize)>,
     pub bcast: bool,
     pub optin: bool,
     pub optout: bool,
@@ -80,7 +81,7 @@ pub async fn enable(s: &mut Session, o: Options) -> Result<(), String> {
         return Err("ERR OPTIN and OPTOUT are not compatible with BCAST".into());
     }
     if o.optin && o.optout {
-        return Err("ERR You can't use both OPTIN and OPTOUT".into());
+        return Err("ERR You can't specify both OPTIN mode and OPTOUT mode".into());
     }
     if (o.optin && mode.optout) || (o.optout && mode.optin) {
         return Err("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.".into());
@@ -103,14 +104,6 @@ pub async fn enable(s: &mut Session, o: Options) -> Result<(), String> {
             }
         }
     }
-    let mut redirect_core = 0;
-    if let Some(id) = o.redirect {
-        let found = s.core.call_all(move |c| c.clients.borrow().map.contains_key(&id)).await;
-        match found.iter().position(|f| *f) {
-            Some(core) => redirect_core = core,
-            None => return Err("ERR The client ID you want redirect to does not exist".into()),
-        }
-    }
     // BCAST without prefixes tracks the empty prefix: every key.
     let mut new_prefixes = o.prefixes;
     if o.bcast && new_prefixes.is_empty() {
@@ -127,8 +120,7 @@ pub async fn enable(s: &mut Session, o: Options) -> Result<(), String> {
     m.optout = o.optout;
     m.noloop = o.noloop;
     m.broken_redirect = false;
-    m.redirect = o.redirect.unwrap_or(0);
-    m.redirect_core = redirect_core;
+    (m.redirect, m.redirect_core) = o.redirect.unwrap_or((0, 0));
     m.prefixes.extend(new_prefixes);
     m.prefixes.sort_unstable();
     s.tracking = true;
@@ -148,6 +140,12 @@ pub async fn disable(s: &mut Session) {
     }
     *s.info.tracking.borrow_mut() = Mode::default();
     s.tracking = false;
+}
+
+/// The core of client `id`, if it is connected.
+pub async fn find_client(core: &Rc<Core>, id: u64) -> Option<usize> {
+    let found = core.call_all(move |c| c.clients.borrow().map.contains_key(&id)).await;
+    found.iter().position(|f| *f)
 }
 
 async fn set_prefixes(core: &Rc<Core>, id: u64, prefixes: Vec<Vec<u8>>, add: bool) {
@@ -225,24 +223,29 @@ pub fn redirection(m: &Mode) -> i64 {
     }
 }
 
+/// Whether the session's reads are remembered now (tracking in default
+/// mode, and OPTIN/OPTOUT's CLIENT CACHING says so): the client and the
+/// table bound per shard to remember them with.
+pub fn reader(s: &Session) -> Option<(Client, usize)> {
+    let m = s.info.tracking.borrow();
+    if !m.on || m.bcast || (m.optin && !m.caching) || (m.optout && m.caching) {
+        return None;
+    }
+    let max = match crate::config::get_int("tracking-table-max-keys") {
+        0 => 0,
+        n => (n as usize / s.core.nshards()).max(1),
+    };
+    Some((Client { id: s.info.id, core: s.core.id }, max))
+}
+
 /// Remembers the keys of read-only command `cmd` for the session's client,
 /// on their shards, before the command runs (see the module comment).
 pub async fn remember(s: &Session, cmd: &Command, args: &dyn ArgList) {
     if cmd.flags & crate::commands::flags::READONLY == 0 {
         return;
     }
-    {
-        let m = s.info.tracking.borrow();
-        if !m.on || m.bcast || (m.optin && !m.caching) || (m.optout && m.caching) {
-            return;
-        }
-    }
+    let Some((client, max)) = reader(s) else { return };
     let core = &s.core;
-    let client = Client { id: s.info.id, core: core.id };
-    let max = match crate::config::get_int("tracking-table-max-keys") {
-        0 => 0,
-        n => (n as usize / core.nshards()).max(1),
-    };
     let mut groups: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
     for i in cmd.key_indexes(args) {
         let key = args.arg(i);

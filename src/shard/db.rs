@@ -332,7 +332,7 @@ impl Db {
     }
 
     /// Marks the watchers of `key` (a write, a deletion or an expiry), and
-    /// tells the journal. Costs two branches while nobody watches this
+    /// tells the journal and client-side caching (`tracking`). Costs two branches while nobody watches this
     /// database and the journal is off.
     pub fn touch(&mut self, key: &[u8]) {
         if super::journal::note_touch() {
