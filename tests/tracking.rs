@@ -57,11 +57,15 @@ fn conn(server: &TestServer, resp3: bool, setup: &[&[&str]]) -> RawConn {
 fn invalidated(c: &mut RawConn, n: usize) -> Vec<String> {
     let mut keys = Vec::new();
     while keys.len() < n {
-        let f = c.read_reply().unwrap_or_else(|e| panic!("waiting for {n} invalidations, got {keys:?}: {e}"));
+        let f = c
+            .read_reply()
+            .unwrap_or_else(|e| panic!("waiting for {n} invalidations, got {keys:?}: {e}"));
         let it = items(&f);
         match it.first().map(String::as_str) {
             Some("invalidate") => keys.extend(it[1..].iter().cloned()),
-            Some("message") if it[1] == "__redis__:invalidate" => keys.extend(it[2..].iter().cloned()),
+            Some("message") if it[1] == "__redis__:invalidate" => {
+                keys.extend(it[2..].iter().cloned())
+            }
             _ => panic!("not an invalidation: {}", escape(&f)),
         }
     }
@@ -73,11 +77,17 @@ fn invalidated(c: &mut RawConn, n: usize) -> Vec<String> {
 fn assert_quiet(c: &mut RawConn) {
     thread::sleep(Duration::from_millis(150));
     let r = c.cmd(&["PING"]);
-    assert!(r == b"+PONG\r\n" || items(&r) == ["pong", ""], "unexpected frame: {}", escape(&r));
+    assert!(
+        r == b"+PONG\r\n" || items(&r) == ["pong", ""],
+        "unexpected frame: {}",
+        escape(&r)
+    );
 }
 
 fn client_id(c: &mut RawConn) -> String {
-    String::from_utf8_lossy(&c.cmd(&["CLIENT", "ID"]))[1..].trim().to_string()
+    String::from_utf8_lossy(&c.cmd(&["CLIENT", "ID"]))[1..]
+        .trim()
+        .to_string()
 }
 
 fn sorted(keys: &[String]) -> Vec<String> {
@@ -102,8 +112,12 @@ fn commands_and_errors_match_redis() {
         &["CLIENT", "TRACKING", "on", "redirect", "notanumber"],
         &["CLIENT", "TRACKING", "on", "redirect", "987654"],
         &["CLIENT", "TRACKING", "on", "redirect", "987654", "bogus"],
-        &["CLIENT", "TRACKING", "on", "bcast", "prefix", "ab", "prefix", "a"],
-        &["CLIENT", "TRACKING", "on", "bcast", "prefix", "", "prefix", "x"],
+        &[
+            "CLIENT", "TRACKING", "on", "bcast", "prefix", "ab", "prefix", "a",
+        ],
+        &[
+            "CLIENT", "TRACKING", "on", "bcast", "prefix", "", "prefix", "x",
+        ],
         &["CLIENT", "TRACKING"],
         &["CLIENT", "TRACKING", "on", "optin"],
         &["CLIENT", "GETREDIR"],
@@ -117,7 +131,9 @@ fn commands_and_errors_match_redis() {
         &["CLIENT", "TRACKINGINFO"],
         &["CLIENT", "TRACKING", "off"],
         &["CLIENT", "TRACKINGINFO"],
-        &["CLIENT", "TRACKING", "on", "bcast", "prefix", "b", "prefix", "a", "noloop"],
+        &[
+            "CLIENT", "TRACKING", "on", "bcast", "prefix", "b", "prefix", "a", "noloop",
+        ],
         &["CLIENT", "TRACKING", "on", "bcast", "prefix", "bc"],
         &["CLIENT", "TRACKING", "on", "bcast", "prefix", "c"],
         &["CLIENT", "TRACKINGINFO"],
@@ -135,7 +151,11 @@ fn commands_and_errors_match_redis() {
             })
             .collect();
         for (i, cmd) in script.iter().enumerate() {
-            assert_eq!(escape(&replies[1][i]), escape(&replies[0][i]), "{cmd:?} (RESP3: {resp3}): kvick vs redis-server");
+            assert_eq!(
+                escape(&replies[1][i]),
+                escape(&replies[0][i]),
+                "{cmd:?} (RESP3: {resp3}): kvick vs redis-server"
+            );
         }
     }
 }
@@ -147,7 +167,9 @@ fn resp3_default_mode_on_both_cores() {
     let keys = keys_on_both_cores("cache:", 6);
     for server in [RedisServer::start(), kvick()] {
         // Several readers: the kernel spreads them over the cores.
-        let mut readers: Vec<RawConn> = (0..3).map(|_| conn(&server, true, &[&["CLIENT", "TRACKING", "on"]])).collect();
+        let mut readers: Vec<RawConn> = (0..3)
+            .map(|_| conn(&server, true, &[&["CLIENT", "TRACKING", "on"]]))
+            .collect();
         let mut writer = server.raw();
         for r in &mut readers {
             for k in &keys {
@@ -160,7 +182,12 @@ fn resp3_default_mode_on_both_cores() {
             writer.cmd(&["SET", k.as_str(), "v"]);
         }
         for r in &mut readers {
-            assert_eq!(invalidated(r, keys.len()), sorted(&keys), "{}", server.name());
+            assert_eq!(
+                invalidated(r, keys.len()),
+                sorted(&keys),
+                "{}",
+                server.name()
+            );
         }
         // Forgotten after one invalidation.
         for k in &keys {
@@ -174,7 +201,11 @@ fn resp3_default_mode_on_both_cores() {
         r.cmd(&["GET", keys[1].as_str()]);
         writer.cmd(&["DEL", keys[1].as_str()]);
         let push = r.read_reply().unwrap();
-        let want = format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{}\r\n", keys[1].len(), keys[1]);
+        let want = format!(
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{}\r\n",
+            keys[1].len(),
+            keys[1]
+        );
         assert_eq!(escape(&push), escape(want.as_bytes()), "{}", server.name());
     }
 }
@@ -190,8 +221,15 @@ fn resp2_redirect_and_broken_redirect() {
             let mut target = server.raw();
             let id = client_id(&mut target);
             target.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
-            let mut tracked = conn(&server, false, &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]]);
-            assert_eq!(String::from_utf8_lossy(&tracked.cmd(&["CLIENT", "GETREDIR"])), format!(":{id}\r\n"));
+            let mut tracked = conn(
+                &server,
+                false,
+                &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]],
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&tracked.cmd(&["CLIENT", "GETREDIR"])),
+                format!(":{id}\r\n")
+            );
             for k in &keys {
                 tracked.cmd(&["GET", k.as_str()]);
             }
@@ -199,12 +237,21 @@ fn resp2_redirect_and_broken_redirect() {
             for k in &keys {
                 writer.cmd(&["SET", k.as_str(), "1"]);
             }
-            assert_eq!(invalidated(&mut target, keys.len()), sorted(&keys), "{}", server.name());
+            assert_eq!(
+                invalidated(&mut target, keys.len()),
+                sorted(&keys),
+                "{}",
+                server.name()
+            );
             // One message's exact bytes.
             tracked.cmd(&["GET", keys[0].as_str()]);
             writer.cmd(&["INCR", keys[0].as_str()]);
             let msg = target.read_reply().unwrap();
-            let want = format!("*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n${}\r\n{}\r\n", keys[0].len(), keys[0]);
+            let want = format!(
+                "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n${}\r\n{}\r\n",
+                keys[0].len(),
+                keys[0]
+            );
             assert_eq!(escape(&msg), escape(want.as_bytes()), "{}", server.name());
             // The RESP2 tracked client itself gets nothing.
             assert_eq!(tracked.cmd(&["PING"]), b"+PONG\r\n");
@@ -213,15 +260,29 @@ fn resp2_redirect_and_broken_redirect() {
         // A RESP3 client whose redirect target disconnects.
         let mut target = server.raw();
         let id = client_id(&mut target);
-        let mut tracked = conn(&server, true, &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]]);
+        let mut tracked = conn(
+            &server,
+            true,
+            &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]],
+        );
         tracked.cmd(&["GET", keys[1].as_str()]);
         drop(target);
         thread::sleep(Duration::from_millis(100));
         server.raw().cmd(&["SET", keys[1].as_str(), "x"]);
         let push = tracked.read_reply().unwrap();
-        assert_eq!(escape(&push), escape(format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{id}\r\n").as_bytes()), "{}", server.name());
+        assert_eq!(
+            escape(&push),
+            escape(format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{id}\r\n").as_bytes()),
+            "{}",
+            server.name()
+        );
         let info = items(&tracked.cmd(&["CLIENT", "TRACKINGINFO"]));
-        assert_eq!(info[..4], ["flags", "on", "broken_redirect", "redirect"], "{}", server.name());
+        assert_eq!(
+            info[..4],
+            ["flags", "on", "broken_redirect", "redirect"],
+            "{}",
+            server.name()
+        );
     }
 }
 
@@ -234,7 +295,13 @@ fn bcast_prefixes_and_noloop() {
     let a = keys_on_both_cores("user:", 4);
     let b = keys_on_both_cores("order:", 4);
     let other = keys_on_both_cores("misc:", 4);
-    let mut bcast = conn(&server, true, &[&["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "user:", "PREFIX", "order:", "NOLOOP"]]);
+    let mut bcast = conn(
+        &server,
+        true,
+        &[&[
+            "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "user:", "PREFIX", "order:", "NOLOOP",
+        ]],
+    );
     let mut plain = conn(&server, true, &[&["CLIENT", "TRACKING", "on", "BCAST"]]);
     // Its own write is not announced to the NOLOOP client.
     assert_eq!(bcast.cmd(&["SET", "user:self", "1"]), b"+OK\r\n");
@@ -286,9 +353,19 @@ fn optin_and_optout() {
         for key in &k {
             writer.cmd(&["SET", key.as_str(), "1"]);
         }
-        assert_eq!(invalidated(&mut optin, 3), sorted(&[k[1].clone(), k[3].clone(), k[4].clone()]), "{}", server.name());
+        assert_eq!(
+            invalidated(&mut optin, 3),
+            sorted(&[k[1].clone(), k[3].clone(), k[4].clone()]),
+            "{}",
+            server.name()
+        );
         assert_quiet(&mut optin);
-        assert_eq!(invalidated(&mut optout, 1), [k[1].clone()], "{}", server.name());
+        assert_eq!(
+            invalidated(&mut optout, 1),
+            [k[1].clone()],
+            "{}",
+            server.name()
+        );
         assert_quiet(&mut optout);
     }
 }
@@ -313,13 +390,28 @@ fn noloop_default_mode() {
         let exec = noloop.cmd(&["EXEC"]);
         assert_eq!(items(&exec), ["1"], "{}", server.name());
         server.raw().cmd(&["SET", k[3].as_str(), "1"]);
-        assert_eq!(invalidated(&mut noloop, 1), [k[3].clone()], "{}", server.name());
+        assert_eq!(
+            invalidated(&mut noloop, 1),
+            [k[3].clone()],
+            "{}",
+            server.name()
+        );
         assert_quiet(&mut noloop);
-        assert_eq!(invalidated(&mut looped, 1), [k[0].clone()], "{}", server.name());
+        assert_eq!(
+            invalidated(&mut looped, 1),
+            [k[0].clone()],
+            "{}",
+            server.name()
+        );
         // Without NOLOOP the client's own write comes back to it.
         looped.cmd(&["GET", k[1].as_str()]);
         assert_eq!(looped.cmd(&["SET", k[1].as_str(), "2"]), b"+OK\r\n");
-        assert_eq!(invalidated(&mut looped, 1), [k[1].clone()], "{}", server.name());
+        assert_eq!(
+            invalidated(&mut looped, 1),
+            [k[1].clone()],
+            "{}",
+            server.name()
+        );
     }
 }
 
@@ -341,18 +433,37 @@ fn expiry_and_flushall() {
         // Lazy expiry of two (read by another client), active of the rest.
         writer.cmd(&["GET", k[0].as_str()]);
         writer.cmd(&["GET", k[1].as_str()]);
-        assert_eq!(invalidated(&mut c, k.len()), sorted(&k), "{}", server.name());
+        assert_eq!(
+            invalidated(&mut c, k.len()),
+            sorted(&k),
+            "{}",
+            server.name()
+        );
 
         let mut redirected_target = server.raw();
         let id = client_id(&mut redirected_target);
         redirected_target.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
-        let _resp2 = conn(&server, false, &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]]);
+        let _resp2 = conn(
+            &server,
+            false,
+            &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]],
+        );
         c.cmd(&["GET", k[2].as_str()]);
         assert_eq!(writer.cmd(&["FLUSHALL"]), b"+OK\r\n");
-        assert_eq!(escape(&c.read_reply().unwrap()), escape(b">2\r\n$10\r\ninvalidate\r\n_\r\n"), "{}", server.name());
+        assert_eq!(
+            escape(&c.read_reply().unwrap()),
+            escape(b">2\r\n$10\r\ninvalidate\r\n_\r\n"),
+            "{}",
+            server.name()
+        );
         assert_quiet(&mut c);
         let msg = redirected_target.read_reply().unwrap();
-        assert_eq!(escape(&msg), escape(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n$-1\r\n"), "{}", server.name());
+        assert_eq!(
+            escape(&msg),
+            escape(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n$-1\r\n"),
+            "{}",
+            server.name()
+        );
         // The table was forgotten: a write after the flush owes nothing.
         writer.cmd(&["SET", k[2].as_str(), "1"]);
         assert_quiet(&mut c);
@@ -363,7 +474,10 @@ fn expiry_and_flushall() {
 /// and by scripts, on keys of both cores, invalidate.
 #[test]
 fn transactions_and_scripts() {
-    let k = keys_on_both_cores("{t}x:", 1).into_iter().chain(keys_on_both_cores("tx:", 4)).collect::<Vec<_>>();
+    let k = keys_on_both_cores("{t}x:", 1)
+        .into_iter()
+        .chain(keys_on_both_cores("tx:", 4))
+        .collect::<Vec<_>>();
     for server in [RedisServer::start(), kvick()] {
         let mut c = conn(&server, true, &[&["CLIENT", "TRACKING", "on"]]);
         c.cmd(&["MULTI"]);
@@ -371,7 +485,12 @@ fn transactions_and_scripts() {
             c.cmd(&["GET", key.as_str()]);
         }
         c.cmd(&["EXEC"]);
-        let r = c.cmd(&["EVAL", "return redis.call('get', KEYS[1])", "1", k[3].as_str()]);
+        let r = c.cmd(&[
+            "EVAL",
+            "return redis.call('get', KEYS[1])",
+            "1",
+            k[3].as_str(),
+        ]);
         assert_eq!(r, b"_\r\n");
         c.cmd(&["GET", k[4].as_str()]);
         let mut writer = server.raw();
@@ -397,7 +516,11 @@ fn table_bound_and_info() {
     let mut target = server.raw();
     let id = client_id(&mut target);
     target.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
-    let mut c = conn(&server, false, &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]]);
+    let mut c = conn(
+        &server,
+        false,
+        &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]],
+    );
     let mut d = conn(&server, true, &[&["CLIENT", "TRACKING", "on"]]);
     for k in &keys {
         c.cmd(&["GET", k.as_str()]);
@@ -405,7 +528,10 @@ fn table_bound_and_info() {
     d.cmd(&["GET", keys[39].as_str()]);
     let stats = String::from_utf8_lossy(&admin.cmd(&["INFO", "everything"])).to_string();
     let field = |name: &str| -> usize {
-        let line = stats.lines().find(|l| l.starts_with(&format!("{name}:"))).unwrap_or_else(|| panic!("no {name} in INFO"));
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in INFO"));
         line[name.len() + 1..].trim().parse().unwrap()
     };
     assert_eq!(field("tracking_clients"), 2);

@@ -144,13 +144,20 @@ pub async fn disable(s: &mut Session) {
 
 /// The core of client `id`, if it is connected.
 pub async fn find_client(core: &Rc<Core>, id: u64) -> Option<usize> {
-    let found = core.call_all(move |c| c.clients.borrow().map.contains_key(&id)).await;
+    let found = core
+        .call_all(move |c| c.clients.borrow().map.contains_key(&id))
+        .await;
     found.iter().position(|f| *f)
 }
 
 async fn set_prefixes(core: &Rc<Core>, id: u64, prefixes: Vec<Vec<u8>>, add: bool) {
     let client = Client { id, core: core.id };
-    core.call_all(move |_| prefixes.iter().for_each(|p| table::set_prefix(client, p, add))).await;
+    core.call_all(move |_| {
+        prefixes
+            .iter()
+            .for_each(|p| table::set_prefix(client, p, add))
+    })
+    .await;
 }
 
 /// CLIENT CACHING YES|NO: Err is Redis' error.
@@ -160,8 +167,12 @@ pub fn caching(info: &ClientInfo, yes: bool) -> Result<(), &'static str> {
         return Err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
     }
     match yes {
-        true if !m.optin => Err("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."),
-        false if !m.optout => Err("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."),
+        true if !m.optin => {
+            Err("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+        }
+        false if !m.optout => {
+            Err("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
+        }
         _ => {
             m.caching = true;
             Ok(())
@@ -235,7 +246,13 @@ pub fn reader(s: &Session) -> Option<(Client, usize)> {
         0 => 0,
         n => (n as usize / s.core.nshards()).max(1),
     };
-    Some((Client { id: s.info.id, core: s.core.id }, max))
+    Some((
+        Client {
+            id: s.info.id,
+            core: s.core.id,
+        },
+        max,
+    ))
 }
 
 /// Remembers the keys of read-only command `cmd` for the session's client,
@@ -244,7 +261,9 @@ pub async fn remember(s: &Session, cmd: &Command, args: &dyn ArgList) {
     if cmd.flags & crate::commands::flags::READONLY == 0 {
         return;
     }
-    let Some((client, max)) = reader(s) else { return };
+    let Some((client, max)) = reader(s) else {
+        return;
+    };
     let core = &s.core;
     let mut groups: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
     for i in cmd.key_indexes(args) {
@@ -316,7 +335,9 @@ fn deliver(core: &Rc<Core>, flushed: bool, invs: Vec<Invalidation>) {
             }
         }
         for inv in invs {
-            let Some(info) = clients.map.get(&inv.client) else { continue };
+            let Some(info) = clients.map.get(&inv.client) else {
+                continue;
+            };
             let Some(mut keys) = inv.keys else { continue };
             {
                 let m = info.tracking.borrow();
@@ -353,7 +374,13 @@ fn deliver(core: &Rc<Core>, flushed: bool, invs: Vec<Invalidation>) {
 type ClientMap = hashbrown::HashMap<u64, Rc<ClientInfo>>;
 
 /// Redis' sendTrackingMessage: to the client, or to its redirect target.
-fn send(core: &Core, map: &ClientMap, info: &ClientInfo, keys: Option<Vec<Vec<u8>>>, remote: &mut Vec<(usize, Redirected)>) {
+fn send(
+    core: &Core,
+    map: &ClientMap,
+    info: &ClientInfo,
+    keys: Option<Vec<Vec<u8>>>,
+    remote: &mut Vec<(usize, Redirected)>,
+) {
     let (redirect, redirect_core) = {
         let m = info.tracking.borrow();
         (m.redirect, m.redirect_core)
@@ -362,7 +389,16 @@ fn send(core: &Core, map: &ClientMap, info: &ClientInfo, keys: Option<Vec<Vec<u8
     if redirect == 0 {
         write(info, keys.as_deref(), false, from_resp3);
     } else if redirect_core != core.id {
-        remote.push((redirect_core, Redirected { target: redirect, from: info.id, from_core: core.id, from_resp3, keys }));
+        remote.push((
+            redirect_core,
+            Redirected {
+                target: redirect,
+                from: info.id,
+                from_core: core.id,
+                from_resp3,
+                keys,
+            },
+        ));
     } else {
         match map.get(&redirect) {
             Some(target) => write(target, keys.as_deref(), true, from_resp3),
@@ -385,7 +421,8 @@ fn deliver_redirected(core: &Rc<Core>, r: Redirected) {
         Box::new(()) as AnyBox
     };
     let core = core.clone();
-    glommio::spawn_local(async move { core.send(r.from_core, Msg::Call(Box::new(f), tx)).await }).detach();
+    glommio::spawn_local(async move { core.send(r.from_core, Msg::Call(Box::new(f), tx)).await })
+        .detach();
 }
 
 /// The redirect target is gone: the client is told (RESP3 only), as Redis.
@@ -435,7 +472,13 @@ fn write(target: &ClientInfo, keys: Option<&[Vec<u8>]>, redirected: bool, from_r
 
 /// (clients, keys, items, prefixes) of this core, for INFO.
 pub fn counts(core: &Core) -> (usize, usize, usize, usize) {
-    let clients = core.clients.borrow().map.values().filter(|i| i.tracking.borrow().on).count();
+    let clients = core
+        .clients
+        .borrow()
+        .map
+        .values()
+        .filter(|i| i.tracking.borrow().on)
+        .count();
     let (keys, items, prefixes) = table::counts();
     (clients, keys, items, prefixes)
 }

@@ -133,7 +133,12 @@ fn evict(t: &mut Table, max_keys: usize) {
 fn owe(t: &mut Table, key: &[u8], clients: Vec<Client>, writer: u64) {
     t.items -= clients.len();
     for c in clients {
-        let inv = Invalidation { client: c.id, keys: Some(vec![key.to_vec()]), writers: vec![writer], bcast: false };
+        let inv = Invalidation {
+            client: c.id,
+            keys: Some(vec![key.to_vec()]),
+            writers: vec![writer],
+            bcast: false,
+        };
         t.pending.push((c.core, inv));
     }
 }
@@ -216,7 +221,15 @@ pub fn set_prefix(client: Client, prefix: &[u8], add: bool) {
 /// Moves the keys changed under prefixes into `pending`.
 fn flush_bcast(t: &mut Table) {
     for ((c, _), (keys, writers)) in t.bcast.drain() {
-        t.pending.push((c.core, Invalidation { client: c.id, keys: Some(keys), writers, bcast: true }));
+        t.pending.push((
+            c.core,
+            Invalidation {
+                client: c.id,
+                keys: Some(keys),
+                writers,
+                bcast: true,
+            },
+        ));
     }
 }
 
