@@ -448,7 +448,8 @@ fn broken(info: &ClientInfo, redirect: u64) {
 /// None (a flush) is a null in the tracking client's protocol, as Redis.
 fn write(target: &ClientInfo, keys: Option<&[Vec<u8>]>, redirected: bool, from_resp3: bool) {
     let resp3 = target.proto.get() == Proto::Resp3;
-    if !resp3 && !(redirected && target.outbox.subscribed()) {
+    // RESP2 has no pushes: only a redirect target in pub/sub mode hears.
+    if !(resp3 || redirected && target.outbox.subscribed()) {
         return;
     }
     pubsub::deliver(target, |r| {

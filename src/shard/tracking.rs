@@ -52,6 +52,9 @@ pub struct Invalidation {
     pub bcast: bool,
 }
 
+/// Keys changed, and the client that changed each (0: none).
+type Changed = (Vec<Vec<u8>>, Vec<u64>);
+
 #[derive(Default)]
 struct Table {
     keys: HashMap<Key, Vec<Client>>,
@@ -60,7 +63,7 @@ struct Table {
     /// BCAST prefixes and their clients.
     prefixes: Vec<(Vec<u8>, Vec<Client>)>,
     /// Keys changed under a prefix this turn, by (client, prefix).
-    bcast: HashMap<(Client, usize), (Vec<Vec<u8>>, Vec<u64>)>,
+    bcast: HashMap<(Client, usize), Changed>,
     /// Invalidations owed, with the core of their client.
     pending: Vec<(usize, Invalidation)>,
     /// Every tracking client of this core is owed a null invalidation.
