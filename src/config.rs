@@ -117,6 +117,7 @@ pub static PARAMS: &[Param] = &[
     p("auto-aof-rewrite-min-size", Kind::Memory(0), "67108864", YES),
     p("aof-use-rdb-preamble", Kind::Bool, "yes", YES),
     p("no-appendfsync-on-rewrite", Kind::Bool, "no", YES),
+    p("tracking-table-max-keys", Kind::Int(0, i64::MAX), "1000000", YES),
 ];
 
 /// Old names Redis 7 still accepts for a directive (alias, name): CONFIG

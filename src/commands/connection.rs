@@ -10,6 +10,7 @@ use crate::config;
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Proto, Reply};
 use crate::server::session::Session;
+use crate::server::tracking;
 
 const G: &str = "connection";
 /// Flags of the commands a client may send before authenticating.
@@ -37,6 +38,9 @@ static CLIENT: &[Command] = &[
     cmd("client|getname", 2, CLIENT_FLAGS, (0, 0, 0), G, "2.6.9", "Get the current connection name", Run::Conn(client_getname)),
     cmd("client|unblock", -3, ADMIN | CLIENT_FLAGS, (0, 0, 0), G, "5.0.0", "Unblock a client blocked in a blocking command from a different connection", Run::Conn(client_unblock)),
     cmd("client|getredir", 2, CLIENT_FLAGS, (0, 0, 0), G, "6.0.0", "Get tracking notifications redirection client ID if any", Run::Conn(client_getredir)),
+    cmd("client|tracking", -3, CLIENT_FLAGS, (0, 0, 0), G, "6.0.0", "Enable or disable server assisted client side caching support", Run::Conn(client_tracking)),
+    cmd("client|caching", 3, CLIENT_FLAGS, (0, 0, 0), G, "6.0.0", "Instruct the server about tracking or not keys in the next request", Run::Conn(client_caching)),
+    cmd("client|trackinginfo", 2, CLIENT_FLAGS, (0, 0, 0), G, "6.2.0", "Return information about server assisted client side caching for the current connection", Run::Conn(client_trackinginfo)),
     cmd("client|no-evict", 3, ADMIN | CLIENT_FLAGS, (0, 0, 0), G, "7.0.0", "Set client eviction mode for the current connection", Run::Conn(client_no_evict)),
     cmd("client|help", 2, LOADING | STALE, (0, 0, 0), G, "5.0.0", "Show helpful text about the different subcommands", Run::Conn(client_help)),
 ];
@@ -193,6 +197,7 @@ fn reset(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         s.multi = None;
         super::transactions::forget_watches(s).await;
         crate::server::pubsub::forget(s);
+        tracking::disable(s).await;
         s.reply().simple("RESET");
     })
 }
@@ -255,9 +260,83 @@ fn client_unblock(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     })
 }
 
-/// No client tracking, so never a redirection.
+/// The client invalidations go to: 0 for itself, -1 when not tracking.
 fn client_getredir(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
-    Box::pin(async move { s.reply().int(-1) })
+    Box::pin(async move {
+        let id = tracking::redirection(&s.info.tracking.borrow());
+        s.reply().int(id)
+    })
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p]... [OPTIN]
+/// [OPTOUT] [NOLOOP] (`server::tracking`).
+fn client_tracking(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let mut o = tracking::Options { redirect: None, bcast: false, optin: false, optout: false, noloop: false, prefixes: Vec::new() };
+        let mut i = 3;
+        while i < a.len() {
+            let more = i + 1 < a.len();
+            if a.is(i, "redirect") && more {
+                i += 1;
+                if o.redirect.is_some() {
+                    return s.reply().error("ERR A client can only redirect to a single other client");
+                }
+                let Some(id) = parse_i64(a.get(i)) else { return s.reply().error(err::NOT_INT) };
+                // The target must exist now (it may go away later), as in Redis.
+                match tracking::find_client(&s.core, id as u64).await {
+                    Some(core) => o.redirect = Some((id as u64, core)),
+                    None => return s.reply().error("ERR The client ID you want redirect to does not exist"),
+                }
+            } else if a.is(i, "bcast") {
+                o.bcast = true;
+            } else if a.is(i, "optin") {
+                o.optin = true;
+            } else if a.is(i, "optout") {
+                o.optout = true;
+            } else if a.is(i, "noloop") {
+                o.noloop = true;
+            } else if a.is(i, "prefix") && more {
+                i += 1;
+                o.prefixes.push(a.get(i).to_vec());
+            } else {
+                return s.reply().error(err::SYNTAX);
+            }
+            i += 1;
+        }
+        if a.is(2, "on") {
+            if let Err(e) = tracking::enable(s, o).await {
+                return s.reply().error(&e);
+            }
+        } else if a.is(2, "off") {
+            tracking::disable(s).await;
+        } else {
+            return s.reply().error(err::SYNTAX);
+        }
+        s.reply().ok();
+    })
+}
+
+fn client_caching(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let r = if a.is(2, "yes") {
+            tracking::caching(&s.info, true)
+        } else if a.is(2, "no") {
+            tracking::caching(&s.info, false)
+        } else {
+            Err(err::SYNTAX)
+        };
+        match r {
+            Ok(()) => s.reply().ok(),
+            Err(e) => s.reply().error(e),
+        }
+    })
+}
+
+fn client_trackinginfo(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let mode = s.info.tracking.borrow().clone();
+        tracking::info_reply(&mut s.reply(), &mode);
+    })
 }
 
 /// kvick never evicts clients (no maxmemory-clients), so both modes hold.
@@ -448,10 +527,12 @@ fn client_help(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
             &mut s.reply(),
             "CLIENT",
             &[
-                "GETNAME",
-                "    Return the name of the current connection.",
+                "CACHING (YES|NO)",
+                "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
                 "GETREDIR",
                 "    Return the client ID we are redirecting to when tracking is enabled.",
+                "GETNAME",
+                "    Return the name of the current connection.",
                 "ID",
                 "    Return the ID of the current connection.",
                 "INFO",
@@ -478,6 +559,11 @@ fn client_help(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
                 "    Assign the name <name> to the current connection.",
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 "    Unblock the specified blocked client.",
+                "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+                "         [OPTIN] [OPTOUT] [NOLOOP]",
+                "    Control server assisted client side caching.",
+                "TRACKINGINFO",
+                "    Report tracking status for the current connection.",
                 "NO-EVICT (ON|OFF)",
                 "    Protect current client connection from eviction.",
             ],

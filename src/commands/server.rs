@@ -283,6 +283,8 @@ struct CoreInfo {
     changes: u64,
     /// Per database: keys, keys with an expiry, estimated average TTL (ms).
     dbs: Vec<(usize, usize, u64)>,
+    /// Client-side caching: (clients, keys, items, prefixes).
+    tracking: (usize, usize, usize, usize),
 }
 
 /// INFO's sections in output order; "modules" lists none (kvick has none).
@@ -318,6 +320,7 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                     keys: shard.stats_snapshot(),
                     changes: snapshot::changes_since_save(&shard),
                     dbs: shard.dbs.iter().map(|d| (d.len(), d.expires_len(), d.estimate_avg_ttl(now))).collect(),
+                    tracking: crate::server::tracking::counts(c),
                 }
             })
             .await;
@@ -399,7 +402,7 @@ fn clients_section(out: &mut String, cores: &[CoreInfo]) {
     // The largest query buffer now (Redis: over the last few seconds).
     field(out, "client_recent_max_input_buffer", cores.iter().map(|c| c.max_qbuf).max().unwrap_or(0));
     field(out, "blocked_clients", cores.iter().map(|c| c.blocked).sum::<usize>());
-    field(out, "tracking_clients", 0);
+    field(out, "tracking_clients", cores.iter().map(|c| c.tracking.0).sum::<usize>());
     field(out, "clients_in_timeout_table", 0);
 }
 
@@ -472,6 +475,10 @@ fn stats_section(out: &mut String, cores: &[CoreInfo], [channels, patterns, shar
     field(out, "pubsub_patterns", patterns);
     field(out, "pubsubshard_channels", shard_channels);
     out.push_str("latest_fork_usec:0\r\ntotal_forks:0\r\n");
+    field(out, "tracking_total_keys", cores.iter().map(|c| c.tracking.1).sum::<usize>());
+    field(out, "tracking_total_items", cores.iter().map(|c| c.tracking.2).sum::<usize>());
+    // Every core registers every prefix.
+    field(out, "tracking_total_prefixes", cores.iter().map(|c| c.tracking.3).max().unwrap_or(0));
 }
 
 /// A master without replicas (replication is not implemented yet).

@@ -25,6 +25,7 @@ use crate::server::txn::{Step, Txn};
 use crate::shard::Shard;
 use crate::shard::db::WatchFlag;
 use crate::shard::journal;
+use crate::shard::tracking;
 use crate::shard::locks::{LockSet, Mode};
 use crate::util::now_ms;
 
@@ -232,19 +233,22 @@ pub async fn run_queued(s: &mut Session, txn: &Txn, ci: u16, a: OwnedArgs) {
         let span = span.expect("multi-key commands that can span cores have a coordinator");
         return span(s, a).await;
     }
-    let (db, proto) = (s.db, s.proto);
+    if s.tracking {
+        crate::server::tracking::remember(s, c, &a).await;
+    }
+    let (db, proto, id) = (s.db, s.proto, s.info.id);
     let core = s.core.clone();
     match target.filter(|&t| t != core.id) {
         None => {
             let (base, ranges) = a.flatten();
-            journal::run(f, c, &mut Ctx::new(&mut core.shard.borrow_mut(), db), &mut s.out, proto, Args::new(&base, &ranges));
+            tracking::as_caller(id, || journal::run(f, c, &mut Ctx::new(&mut core.shard.borrow_mut(), db), &mut s.out, proto, Args::new(&base, &ranges)));
         }
         Some(shard) => {
             let out = txn
                 .on(shard, move |sh| {
                     let (base, ranges) = a.flatten();
                     let mut out = Vec::new();
-                    journal::run(f, c, &mut Ctx::new(sh, db), &mut out, proto, Args::new(&base, &ranges));
+                    tracking::as_caller(id, || journal::run(f, c, &mut Ctx::new(sh, db), &mut out, proto, Args::new(&base, &ranges)));
                     out
                 })
                 .await;

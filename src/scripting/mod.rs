@@ -402,6 +402,10 @@ struct RunState {
     /// The last table raised as an error.
     err: RefCell<Option<Table>>,
     busy: busy::Watch,
+    /// The caller's client id, and, if it tracks its reads
+    /// (`server::tracking::reader`), how to remember them.
+    client: u64,
+    tracker: Option<(crate::shard::tracking::Client, usize)>,
 }
 
 fn with_run<R>(f: impl FnOnce(&RunState) -> mlua::Result<R>) -> mlua::Result<R> {
@@ -539,15 +543,22 @@ impl RunState {
             Run::Shard(f) | Run::Span(f, _) if local => {
                 let mut out = Vec::new();
                 let (base, ranges) = a.flatten();
+                // Keys read here are this core's: remembered inline.
+                if let Some((client, max)) = self.tracker.filter(|_| cmd.flags & flags::READONLY != 0) {
+                    let keys: Vec<Vec<u8>> = cmd.key_indexes(&a).map(|i| a.get(i).to_vec()).collect();
+                    crate::shard::tracking::remember(client, &keys, max);
+                }
                 // Through the journal, as every shard command (AOF).
-                crate::shard::journal::run(
-                    f,
-                    cmd,
-                    &mut Ctx::new(&mut core.shard.borrow_mut(), self.db.get()),
-                    &mut out,
-                    self.proto(),
-                    Args::new(&base, &ranges),
-                );
+                crate::shard::tracking::as_caller(self.client, || {
+                    crate::shard::journal::run(
+                        f,
+                        cmd,
+                        &mut Ctx::new(&mut core.shard.borrow_mut(), self.db.get()),
+                        &mut out,
+                        self.proto(),
+                        Args::new(&base, &ranges),
+                    )
+                });
                 convert::reply_to_lua(lua, &out)
             }
             _ => {
@@ -660,6 +671,8 @@ async fn run(
             raise_next: Cell::new(false),
             err: RefCell::new(None),
             busy: busy::Watch::new(),
+            client: s.info.id,
+            tracker: if s.tracking { crate::server::tracking::reader(s) } else { None },
         });
         let outcome = drive(s, &txn, &st, script, &keys, &argv).await;
         s.exec = outer_exec;

@@ -25,14 +25,33 @@ pub struct ClientInfo {
     pub killed: Cell<bool>,
     /// Pushes waiting for the connection (`server::pubsub`).
     pub outbox: crate::server::pubsub::Outbox,
+    /// Client-side caching mode (`server::tracking`).
+    pub tracking: RefCell<crate::server::tracking::Mode>,
 }
 
 impl ClientInfo {
     /// One line of CLIENT LIST / CLIENT INFO, with Redis 7.0's fields
     /// (`blocked`: waiting in a blocking command, flag `b`).
     pub fn line(&self, now_ms: u64, blocked: bool) -> String {
+        let tracking = self.tracking.borrow();
+        // Redis' flag letters, in its order.
+        let mut flags = String::new();
+        for (on, letter) in [
+            (self.outbox.subscribed(), 'P'),
+            (blocked, 'b'),
+            (tracking.on, 't'),
+            (tracking.broken_redirect, 'R'),
+            (tracking.bcast, 'B'),
+        ] {
+            if on {
+                flags.push(letter);
+            }
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -40,17 +59,14 @@ impl ClientInfo {
             String::from_utf8_lossy(&self.name.borrow()),
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_ms.get()) / 1000,
-            match (blocked, self.outbox.subscribed()) {
-                (true, _) => "b",
-                (false, true) => "P",
-                (false, false) => "N",
-            },
+            flags,
             self.db.get(),
             self.outbox.channels.get(),
             self.outbox.patterns.get(),
             self.outbox.shard_channels.get(),
             self.qbuf.get(),
             self.last_cmd.get(),
+            crate::server::tracking::redirection(&tracking),
             if self.proto.get() == Proto::Resp3 { 3 } else { 2 },
         )
     }

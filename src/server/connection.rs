@@ -27,7 +27,7 @@ use crate::commands::{self, transactions, Args, Run};
 use crate::config;
 use crate::resp::parser::{Parsed, Parser, Source};
 use crate::resp::Reply;
-use crate::server::{blocking, pubsub};
+use crate::server::{blocking, pubsub, tracking};
 use crate::server::core::{Batch, BatchBufs, Core, Msg};
 use crate::server::session::Session;
 
@@ -106,11 +106,13 @@ struct Pipeline {
     /// last sent: with `appendfsync always` the replies wait until those
     /// writes are in the AOF (`persistence::aof::wait_durable`).
     wrote: u64,
+    /// The connection's client id, sent with its batches.
+    client: u64,
 }
 
 impl Pipeline {
-    fn new(cores: usize) -> Self {
-        Pipeline { outgoing: (0..cores).map(|_| Outgoing::default()).collect(), ..Default::default() }
+    fn new(cores: usize, client: u64) -> Self {
+        Pipeline { outgoing: (0..cores).map(|_| Outgoing::default()).collect(), client, ..Default::default() }
     }
 
     /// Whether a command for `target` must first wait for the batches before
@@ -143,6 +145,7 @@ impl Pipeline {
             return;
         }
         let mut waiting: Vec<(usize, oneshot::Receiver<BatchBufs>)> = Vec::new();
+        let client = self.client;
         for (to, o) in self.outgoing.iter_mut().enumerate() {
             if o.bufs.cmds.is_empty() {
                 continue;
@@ -153,7 +156,7 @@ impl Pipeline {
             // Room for typical replies, allocated here (see `BatchBufs`).
             bufs.out.reserve(64 * bufs.cmds.len());
             bufs.ends.reserve(bufs.cmds.len());
-            core.send(to, Msg::Batch(Batch { db: s_db, proto, bufs, reply: tx })).await;
+            core.send(to, Msg::Batch(Batch { db: s_db, proto, client, bufs, reply: tx })).await;
             waiting.push((to, rx));
         }
         for (to, rx) in waiting {
@@ -184,7 +187,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
     let mut parser = Parser::new();
     let mut lookahead = Parser::new();
     let mut ahead = Lookahead::default();
-    let mut pipe = Pipeline::new(core.nshards());
+    let mut pipe = Pipeline::new(core.nshards(), session.info.id);
     'conn: loop {
         // Make room: drop consumed bytes, and grow once for a large frame.
         if start == end {
@@ -310,6 +313,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
     }
     transactions::forget_watches(&mut session).await;
     pubsub::forget(&mut session);
+    tracking::disable(&mut session).await;
     core.clients.borrow_mut().map.remove(&session.info.id);
     super::CONNECTED_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     stream.close().await;
@@ -325,7 +329,8 @@ async fn read_input<T: Transport>(core: &Core, stream: &mut T, s: &mut Session, 
             write_out(core, stream, &mut s.out).await?;
             continue;
         }
-        if !outbox.subscribed() {
+        // Tracking clients get invalidations while idle too.
+        if !outbox.subscribed() && !s.tracking {
             return stream.read(buf).await;
         }
         let read = stream.read(buf);
@@ -503,6 +508,9 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
         ci = sub;
         cmd = commands::by_index(ci);
     }
+    if s.tracking {
+        tracking::before_command(s, s.info.last_cmd.get());
+    }
     s.info.last_cmd.set(cmd.name);
     if !cmd.arity_ok(args.len()) {
         reject(s, pipe, &commands::arity_error(cmd.name));
@@ -571,6 +579,9 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
         Run::Shard(_) => None,
         Run::Span(_, span) => Some(span),
     };
+    if s.tracking {
+        tracking::remember(s, cmd, &args).await;
+    }
     core.clients.borrow_mut().stats.commands_processed += 1;
     let mut target: Option<usize> = None;
     let mut spans = false;
@@ -603,10 +614,10 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     }
     if pipe.forwarded {
         let start = pipe.local.len();
-        core.run_local(ci, args, s.db, s.proto, &mut pipe.local).await;
+        core.run_local(ci, args, s.db, s.proto, s.info.id, &mut pipe.local).await;
         pipe.order.push(Piece::Local(start..pipe.local.len()));
-    } else if !core.try_run_local(ci, args, s.db, s.proto, &mut s.out) {
-        core.run_local(ci, args, s.db, s.proto, &mut s.out).await;
+    } else if !core.try_run_local(ci, args, s.db, s.proto, s.info.id, &mut s.out) {
+        core.run_local(ci, args, s.db, s.proto, s.info.id, &mut s.out).await;
     }
 }
 

@@ -16,6 +16,7 @@ use crate::resp::Proto;
 use crate::server::clients::Clients;
 use crate::commands::flags;
 use crate::shard::journal;
+use crate::shard::tracking;
 use crate::shard::locks::{LockSet, LockTable, Mode};
 use crate::shard::Shard;
 
@@ -26,6 +27,8 @@ pub type CallFn = Box<dyn FnOnce(&Rc<Core>) -> AnyBox + Send>;
 pub struct Batch {
     pub db: usize,
     pub proto: Proto,
+    /// The sending client's id (NOLOOP tracking, `shard::tracking`).
+    pub client: u64,
     pub bufs: BatchBufs,
     /// Gets `bufs` back with the replies filled in.
     pub reply: oneshot::Sender<BatchBufs>,
@@ -185,7 +188,7 @@ impl Core {
         let mut at = 0;
         for (i, &(ci, argc)) in b.bufs.cmds.iter().enumerate() {
             let args = Args::new(&b.bufs.data, &b.bufs.ranges[at..at + argc as usize]);
-            if !self.try_run_local(ci, args, b.db, b.proto, &mut out) {
+            if !self.try_run_local(ci, args, b.db, b.proto, b.client, &mut out) {
                 let core = self.clone();
                 glommio::spawn_local(async move { core.finish_batch(b, i, at, out).await }).detach();
                 return;
@@ -226,7 +229,7 @@ impl Core {
     async fn finish_batch(self: Rc<Self>, mut b: Batch, from: usize, mut at: usize, mut out: Vec<u8>) {
         for &(ci, argc) in &b.bufs.cmds[from..] {
             let args = Args::new(&b.bufs.data, &b.bufs.ranges[at..at + argc as usize]);
-            self.run_local(ci, args, b.db, b.proto, &mut out).await;
+            self.run_local(ci, args, b.db, b.proto, b.client, &mut out).await;
             b.bufs.ends.push(out.len());
             at += argc as usize;
         }
@@ -236,20 +239,21 @@ impl Core {
 
     /// Runs a single-shard command on this core's shard unless a held or
     /// queued lock conflicts with it; returns false (having done nothing) then.
-    pub fn try_run_local(&self, ci: u16, args: Args, db: usize, proto: Proto, out: &mut Vec<u8>) -> bool {
+    /// `client` is the id of the client that sent it.
+    pub fn try_run_local(&self, ci: u16, args: Args, db: usize, proto: Proto, client: u64, out: &mut Vec<u8>) -> bool {
         let cmd = commands::by_index(ci);
         let mut shard = self.shard.borrow_mut();
         if !shard.locks.is_idle() && !may_run(&shard.locks, cmd, args, db) {
             return false;
         }
-        journal::run(f_of(cmd), cmd, &mut Ctx::new(&mut shard, db), out, proto, args);
+        tracking::as_caller(client, || journal::run(f_of(cmd), cmd, &mut Ctx::new(&mut shard, db), out, proto, args));
         shard.serve_blocked();
         true
     }
 
     /// Runs a single-shard command here, waiting for conflicting locks first.
-    pub async fn run_local(&self, ci: u16, args: Args<'_>, db: usize, proto: Proto, out: &mut Vec<u8>) {
-        if self.try_run_local(ci, args, db, proto, out) {
+    pub async fn run_local(&self, ci: u16, args: Args<'_>, db: usize, proto: Proto, client: u64, out: &mut Vec<u8>) {
+        if self.try_run_local(ci, args, db, proto, client, out) {
             return;
         }
         let cmd = commands::by_index(ci);
@@ -264,7 +268,7 @@ impl Core {
         let _ = rx.await;
         // Holding the locks, nothing can conflict; run, then let others in.
         let mut shard = self.shard.borrow_mut();
-        journal::run(f_of(cmd), cmd, &mut Ctx::new(&mut shard, db), out, proto, args);
+        tracking::as_caller(client, || journal::run(f_of(cmd), cmd, &mut Ctx::new(&mut shard, db), out, proto, args));
         shard.locks.release(txid);
         shard.serve_blocked();
     }

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod core;
 pub mod pubsub;
 pub mod session;
+pub mod tracking;
 pub mod txn;
 pub mod uring;
 
@@ -99,6 +100,7 @@ pub fn run() -> Result<(), String> {
                 glommio::spawn_local(crate::shard::expire::active_expiry_loop(core.clone())).detach();
                 glommio::spawn_local(clients::close_idle_clients(core.clone())).detach();
                 glommio::spawn_local(pubsub::forward_notifications(core.clone())).detach();
+                glommio::spawn_local(crate::server::tracking::forward(core.clone())).detach();
                 let ring = if config::get_text("io-engine") == "uring" {
                     match uring::Ring::new() {
                         Ok(ring) => {
@@ -344,6 +346,7 @@ async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener, ring: 
             qbuf: 0.into(),
             killed: false.into(),
             outbox: Default::default(),
+            tracking: Default::default(),
         });
         core.clients.borrow_mut().map.insert(info.id, info.clone());
         CONNECTED_CLIENTS.fetch_add(1, Ordering::Relaxed);

@@ -29,12 +29,15 @@ pub struct Session {
     pub blocked: Option<crate::server::blocking::Blocked>,
     /// Channels, patterns and shard channels subscribed to (`server::pubsub`).
     pub subs: crate::server::pubsub::Subscriptions,
+    /// CLIENT TRACKING is on (its mode is in `info.tracking`): spares the
+    /// common path a look at it.
+    pub tracking: bool,
 }
 
 impl Session {
     pub fn new(core: Rc<Core>, info: Rc<ClientInfo>) -> Self {
         let authenticated = crate::config::get_text("requirepass").is_empty();
-        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated, multi: None, watching: None, exec: None, blocked: None, subs: Default::default() }
+        Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated, multi: None, watching: None, exec: None, blocked: None, subs: Default::default(), tracking: false }
     }
 
     pub fn reply(&mut self) -> Reply<'_> {

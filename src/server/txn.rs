@@ -198,7 +198,7 @@ pub fn gather_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             commands::Run::Span(f, _) => f,
             _ => unreachable!("gather_span serves Run::Span commands"),
         };
-        let (db, proto) = (s.db, s.proto);
+        let (db, proto, id) = (s.db, s.proto, s.info.id);
         let groups = group_keys(&s.core, cmd.key_indexes(&a).map(|i| (i, a.get(i).to_vec())));
         let home = groups[0].0;
         let txn = Txn::lock(s, lock_sets(db, &groups, lock_mode(cmd))).await;
@@ -220,7 +220,7 @@ pub fn gather_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 let mut out = Vec::new();
                 let mut ctx = Ctx::new(sh, db);
                 ctx.remote = Some(&mut remote);
-                journal::run(f, cmd, &mut ctx, &mut out, proto, Args::new(&base, &ranges));
+                crate::shard::tracking::as_caller(id, || journal::run(f, cmd, &mut ctx, &mut out, proto, Args::new(&base, &ranges)));
                 out
             })
             .await;

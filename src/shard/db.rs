@@ -124,6 +124,7 @@ impl Db {
                 self.expires.remove(&(e.expire_at, k));
                 self.lazy_expired += 1;
                 notify::event(notify::EXPIRED, "expired", self.index, key);
+                super::tracking::key_changed(key);
                 if let Some(flags) = self.watched.remove(key) {
                     flags.iter().for_each(|f| f.store(true, Ordering::Release));
                 }
@@ -265,6 +266,7 @@ impl Db {
     /// those watching a key that existed are told.
     pub fn take_keys(&mut self) -> Db {
         self.touch_existing(None);
+        super::tracking::flushed();
         self.snap.dirty += self.map.len() as u64;
         self.snap.save_all(self.map.iter());
         let (watched, blocked) = (std::mem::take(&mut self.watched), std::mem::take(&mut self.blocked));
@@ -317,12 +319,13 @@ impl Db {
     }
 
     /// Marks the watchers of `key` (a write, a deletion or an expiry), and
-    /// tells the journal. Costs two branches while nobody watches this
+    /// tells the journal and client-side caching (`tracking`). Costs two branches while nobody watches this
     /// database and the journal is off.
     pub fn touch(&mut self, key: &[u8]) {
         if super::journal::note_touch() {
             self.changed.push(key.into());
         }
+        super::tracking::key_changed(key);
         if self.watched.is_empty() {
             return;
         }

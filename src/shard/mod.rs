@@ -9,6 +9,7 @@ pub mod key;
 pub mod locks;
 pub mod notify;
 pub mod table;
+pub mod tracking;
 
 use db::Db;
 use locks::LockTable;
