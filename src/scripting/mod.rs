@@ -29,6 +29,7 @@ mod cmsgpack;
 mod convert;
 pub mod functions;
 mod libs;
+mod structlib;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
