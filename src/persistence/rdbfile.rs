@@ -98,7 +98,7 @@ pub struct Keys<'a> {
     databases: usize,
     db: usize,
     done: bool,
-    /// Function libraries skipped (kvick has no functions yet).
+    /// Function libraries skipped (not loaded from RDB files yet).
     pub skipped_functions: usize,
 }
 
@@ -167,7 +167,7 @@ impl<'a> Keys<'a> {
                     self.r.byte().map_err(|_| bad(self))?;
                 }
                 op::FUNCTION2 => {
-                    // A library's source: kvick has no functions yet, so it
+                    // A library's source: not loaded from RDB files yet, so it
                     // is skipped (and reported) rather than refused.
                     self.r.string().map_err(|_| bad(self))?;
                     self.skipped_functions += 1;
