@@ -1,7 +1,9 @@
 //! Lua scripts across cores (`--threads 2`): concurrent scripts moving value
 //! between keys of different cores keep the sum, scripts reaching undeclared
 //! keys work, EVALSHA finds a script from any core, the lock-release script,
-//! and a busy script answered with -BUSY and stopped by SCRIPT KILL.
+//! and a busy script answered with -BUSY and stopped by SCRIPT KILL; the
+//! same for functions (FCALL, FUNCTION KILL), whose libraries every core
+//! gets from FUNCTION LOAD on any one.
 
 mod common;
 
@@ -24,12 +26,38 @@ const SUM_ALL: &str = "local s = 0
 for i = 1, #KEYS do s = s + tonumber(redis.call('get', KEYS[i])) end
 return s";
 
+/// The library of `Via::Fcall`: TRANSFER and SUM_ALL as functions.
+const LIBRARY: &str = "#!lua name=bank
+redis.register_function('transfer', function(KEYS, ARGV)
+  local n = tonumber(ARGV[1])
+  redis.call('decrby', KEYS[1], n)
+  redis.call('incrby', KEYS[2], n)
+  return redis.call('get', KEYS[2])
+end)
+redis.register_function{function_name='sum_all', flags={'no-writes'}, callback=function(KEYS)
+  local s = 0
+  for i = 1, #KEYS do s = s + tonumber(redis.call('get', KEYS[i])) end
+  return s
+end}";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    Eval,
+    /// EVAL with the keys in ARGV.
+    EvalUndeclared,
+    Fcall,
+}
+
 /// Transfers by script between keys of both cores, in parallel with
 /// scripts that read every key: the sum never changes.
-fn transfers_keep_the_sum(undeclared: bool) {
+fn transfers_keep_the_sum(via: Via) {
     let server = KvickServer::start(&["--threads", "2"]);
     let keys = keys_on_both_cores("acct:", 6);
     let mut con = server.client();
+    if via == Via::Fcall {
+        let name: String = redis::cmd("FUNCTION").arg("LOAD").arg(LIBRARY).query(&mut con).unwrap();
+        assert_eq!(name, "bank");
+    }
     for k in &keys {
         let _: () = redis::cmd("SET").arg(k).arg(START).query(&mut con).unwrap();
     }
@@ -48,7 +76,16 @@ fn transfers_keep_the_sum(undeclared: bool) {
                 let from = &keys[(x >> 33) as usize % keys.len()];
                 let to = &keys[(x >> 17) as usize % keys.len()];
                 let amount = (x >> 50) as i64 % 50 + 1;
-                let _: i64 = if undeclared {
+                let _: i64 = if via == Via::Fcall {
+                    redis::cmd("FCALL")
+                        .arg("transfer")
+                        .arg(2)
+                        .arg(from)
+                        .arg(to)
+                        .arg(amount)
+                        .query(&mut con)
+                        .unwrap()
+                } else if via == Via::EvalUndeclared {
                     // Key names in ARGV: the script must lock every shard.
                     let script = TRANSFER
                         .replace("KEYS[1]", "ARGV[2]")
@@ -80,8 +117,9 @@ fn transfers_keep_the_sum(undeclared: bool) {
     let checker = thread::spawn(move || {
         let mut checks = 0u64;
         while !stop_r.load(Ordering::Relaxed) {
-            let seen: i64 = redis::cmd("EVAL")
-                .arg(SUM_ALL)
+            let mut sum = redis::cmd(if via == Via::Fcall { "FCALL_RO" } else { "EVAL" });
+            sum.arg(if via == Via::Fcall { "sum_all" } else { SUM_ALL });
+            let seen: i64 = sum
                 .arg(keys_r.len())
                 .arg(&keys_r)
                 .query(&mut reader)
@@ -111,12 +149,94 @@ fn transfers_keep_the_sum(undeclared: bool) {
 
 #[test]
 fn script_transfers_keep_the_sum_across_cores() {
-    transfers_keep_the_sum(false);
+    transfers_keep_the_sum(Via::Eval);
 }
 
 #[test]
 fn script_transfers_on_undeclared_keys_keep_the_sum() {
-    transfers_keep_the_sum(true);
+    transfers_keep_the_sum(Via::EvalUndeclared);
+}
+
+#[test]
+fn function_transfers_keep_the_sum_across_cores() {
+    transfers_keep_the_sum(Via::Fcall);
+}
+
+/// FUNCTION LOAD, DELETE and RESTORE from one connection reach every core:
+/// connections (spread over both cores) see the change as soon as the
+/// changing one has its reply.
+#[test]
+fn function_changes_reach_every_core() {
+    let server = KvickServer::start(&["--threads", "2"]);
+    let mut conns: Vec<_> = (0..8).map(|_| server.raw()).collect();
+    for round in 0..3 {
+        let lib = format!("#!lua name=lib\nredis.register_function('f', function() return {round} end)");
+        let reply = conns[round].cmd(&["FUNCTION", "LOAD", "REPLACE", &lib]);
+        assert_eq!(reply, b"$3\r\nlib\r\n");
+        for c in conns.iter_mut() {
+            assert_eq!(c.cmd(&["FCALL", "f", "0"]), format!(":{round}\r\n").into_bytes());
+        }
+    }
+    let dump = conns[0].cmd(&["FUNCTION", "DUMP"]);
+    for c in conns.iter_mut() {
+        assert_eq!(c.cmd(&["FUNCTION", "DUMP"]), dump);
+    }
+    // `$<len>\r\n<payload>\r\n`
+    let start = dump.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let payload = dump[start..dump.len() - 2].to_vec();
+    assert_eq!(conns[1].cmd(&["FUNCTION", "DELETE", "lib"]), b"+OK\r\n");
+    for c in conns.iter_mut() {
+        assert_eq!(c.cmd(&["FCALL", "f", "0"]), b"-ERR Function not found\r\n");
+    }
+    let mut restore = vec![b"FUNCTION".to_vec(), b"RESTORE".to_vec(), payload];
+    assert_eq!(conns[2].cmd(&restore), b"+OK\r\n");
+    restore.push(b"APPEND".to_vec());
+    assert_eq!(conns[3].cmd(&restore), b"-ERR Library lib already exists\r\n");
+    for c in conns.iter_mut() {
+        assert_eq!(c.cmd(&["FCALL", "f", "0"]), b":2\r\n");
+    }
+}
+
+/// A busy function is answered with -BUSY naming FUNCTION KILL; SCRIPT
+/// KILL does not stop it, FUNCTION KILL does.
+#[test]
+fn busy_function_and_function_kill() {
+    let server = KvickServer::start(&["--threads", "2", "--busy-reply-threshold", "200"]);
+    let port = server.port();
+    let mut c = server.raw();
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() local i = 0 while true do i = i + 1 end end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), b"$4\r\nspin\r\n");
+    let runner = thread::spawn(move || {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_secs(30)).unwrap();
+        c.command(&["FCALL", "spin", "0"]).unwrap()
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut killed = false;
+    while Instant::now() < deadline && !killed {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_millis(500)).unwrap();
+        let reply = c.command(&["GET", "x"]).unwrap_or_default();
+        if reply.starts_with(b"-BUSY") {
+            let busy = b"-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n";
+            assert_eq!(reply, busy);
+            assert_eq!(c.command(&["SCRIPT", "KILL"]).unwrap(), busy);
+            assert_eq!(c.command(&["FUNCTION", "KILL"]).unwrap(), b"+OK\r\n");
+            killed = true;
+        } else {
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(killed, "no client saw -BUSY");
+    let reply = String::from_utf8(runner.join().unwrap()).unwrap();
+    assert!(
+        reply.starts_with("-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2."),
+        "{reply}"
+    );
+    assert_eq!(
+        c.cmd(&["FUNCTION", "KILL"]),
+        b"-NOTBUSY No scripts in execution right now.\r\n"
+    );
 }
 
 /// A script that declares one key but reads and writes others, on both cores.

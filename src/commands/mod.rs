@@ -13,6 +13,7 @@
 pub mod bitmaps;
 pub mod cluster;
 pub mod connection;
+pub mod functions;
 pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
@@ -470,6 +471,7 @@ fn table() -> &'static Table {
             sort::COMMANDS,
             pubsub::COMMANDS,
             scripting::COMMANDS,
+            functions::COMMANDS,
         ] {
             cmds.extend(family.iter());
         }

@@ -172,7 +172,7 @@ fn script_flush(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
 
 fn script_kill(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
-        match scripting::kill() {
+        match scripting::kill(true) {
             None => s.reply().ok(),
             Some(e) => s.reply().error(e),
         }

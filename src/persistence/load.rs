@@ -82,7 +82,7 @@ async fn load_file(core: &Rc<Core>, path: &Path) {
     }
     router.finish().await;
     if keys.skipped_functions > 0 {
-        eprintln!("{}: skipped {} function libraries (kvick has no functions)", path.display(), keys.skipped_functions);
+        eprintln!("{}: skipped {} function libraries (kvick does not load functions from RDB files yet)", path.display(), keys.skipped_functions);
     }
     LOADED_KEYS.fetch_add(loaded, Relaxed);
     LOADED_EXPIRED.fetch_add(expired, Relaxed);

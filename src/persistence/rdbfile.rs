@@ -14,8 +14,10 @@ use crate::types::Value;
 
 /// Opcodes between keys (Redis' RDB_OPCODE_*).
 pub mod op {
-    pub const FUNCTION: u8 = 0xF5;
-    pub const FUNCTION2: u8 = 0xF6;
+    /// A library (Redis 7.0 GA, RDB_OPCODE_FUNCTION2 = 245).
+    pub const FUNCTION2: u8 = 0xF5;
+    /// A library in 7.0-rc1/rc2's format (RDB_OPCODE_FUNCTION_PRE_GA).
+    pub const FUNCTION: u8 = 0xF6;
     pub const MODULE_AUX: u8 = 0xF7;
     pub const IDLE: u8 = 0xF8;
     pub const FREQ: u8 = 0xF9;
@@ -96,7 +98,7 @@ pub struct Keys<'a> {
     databases: usize,
     db: usize,
     done: bool,
-    /// Function libraries skipped (kvick has no functions yet).
+    /// Function libraries skipped (not loaded from RDB files yet).
     pub skipped_functions: usize,
 }
 
@@ -165,7 +167,7 @@ impl<'a> Keys<'a> {
                     self.r.byte().map_err(|_| bad(self))?;
                 }
                 op::FUNCTION2 => {
-                    // A library's source: kvick has no functions yet, so it
+                    // A library's source: not loaded from RDB files yet, so it
                     // is skipped (and reported) rather than refused.
                     self.r.string().map_err(|_| bad(self))?;
                     self.skipped_functions += 1;

@@ -20,6 +20,8 @@ pub const HOOK_EVERY: u32 = 100_000;
 struct Entry {
     kill: AtomicBool,
     wrote: AtomicBool,
+    /// An EVAL script (SCRIPT KILL), not a function (FUNCTION KILL).
+    eval: bool,
 }
 
 static BUSY_COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -31,14 +33,34 @@ pub fn busy() -> bool {
     BUSY_COUNT.load(Ordering::Relaxed) > 0
 }
 
-/// SCRIPT KILL: the reply's error line, or None for OK.
-pub fn kill() -> Option<&'static str> {
+const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+/// The -BUSY error line for a command refused while a script is busy: it
+/// names the KILL that stops it.
+pub fn busy_error() -> &'static str {
+    let busy = BUSY.lock().expect("busy registry");
+    if busy.iter().any(|e| e.eval) {
+        BUSY_EVAL
+    } else {
+        BUSY_FUNCTION
+    }
+}
+
+/// SCRIPT KILL (`eval`) and FUNCTION KILL: the reply's error line, or None
+/// for OK. Each stops only its own kind, as in Redis.
+pub fn kill(eval: bool) -> Option<&'static str> {
     let busy = BUSY.lock().expect("busy registry");
     if busy.is_empty() {
         return Some("NOTBUSY No scripts in execution right now.");
     }
     if busy.iter().any(|e| e.wrote.load(Ordering::Acquire)) {
         return Some("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+    }
+    if busy.iter().any(|e| e.eval != eval) {
+        return Some(if eval { BUSY_FUNCTION } else { BUSY_EVAL });
     }
     for e in busy.iter() {
         e.kill.store(true, Ordering::Release);
@@ -49,14 +71,16 @@ pub fn kill() -> Option<&'static str> {
 /// A script run's clock and its busy registration.
 pub struct Watch {
     start: u64,
+    eval: bool,
     wrote: std::cell::Cell<bool>,
     entry: std::cell::RefCell<Option<Arc<Entry>>>,
 }
 
 impl Watch {
-    pub fn new() -> Watch {
+    pub fn new(eval: bool) -> Watch {
         Watch {
             start: crate::util::now_ms(),
+            eval,
             wrote: Default::default(),
             entry: Default::default(),
         }
@@ -87,6 +111,7 @@ impl Watch {
             let e = Arc::new(Entry {
                 kill: AtomicBool::new(false),
                 wrote: AtomicBool::new(self.wrote.get()),
+                eval: self.eval,
             });
             BUSY.lock().expect("busy registry").push(e.clone());
             BUSY_COUNT.fetch_add(1, Ordering::Relaxed);

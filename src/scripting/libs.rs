@@ -1,6 +1,6 @@
 //! The libraries Redis gives scripts beyond Lua's own, written in Rust as
-//! mlua's vendored Lua 5.1 has none of them: `bit` (LuaBitOp) here, `cjson` and
-//! `cmsgpack` in their own modules.
+//! mlua's vendored Lua 5.1 has none of them: `bit` (LuaBitOp) here, `cjson`,
+//! `cmsgpack` and `struct` in their own modules.
 
 use mlua::{Lua, MultiValue, Table, Value};
 
@@ -10,6 +10,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     lua.globals()
         .raw_set("cjson", super::cjson::library(lua)?)?;
     lua.globals().raw_set("cmsgpack", super::cmsgpack::library(lua)?)?;
+    lua.globals().raw_set("struct", super::structlib::library(lua)?)?;
     Ok(())
 }
 

@@ -27,7 +27,9 @@ mod busy;
 mod cjson;
 mod cmsgpack;
 mod convert;
+pub mod functions;
 mod libs;
+mod structlib;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -43,7 +45,7 @@ use crate::server::session::Session;
 use crate::server::txn::Txn;
 use crate::shard::locks::{LockSet, Mode};
 
-pub use busy::{busy, kill};
+pub use busy::{busy, busy_error, kill};
 
 /// A script's SHA1 in lowercase hex: its name in EVALSHA and SCRIPT EXISTS.
 pub type Sha = [u8; 40];
@@ -61,10 +63,13 @@ pub struct ScriptFlags {
     pub no_writes: bool,
 }
 
-/// A compiled script of this core.
+/// A compiled script or function of this core.
 struct Script {
     func: Function,
     flags: ScriptFlags,
+    /// A function of a library (FCALL): called with KEYS and ARGV as its
+    /// arguments, where an EVAL script finds them as globals.
+    function: bool,
     /// The script reached an undeclared key once: lock every shard whole.
     whole: Cell<bool>,
 }
@@ -80,6 +85,10 @@ struct Engine {
     /// The prelude's helper: the source and line of the innermost script
     /// frame of a coroutine that failed.
     where_fn: Function,
+    /// The prelude's helpers for libraries (`functions`): a library's
+    /// environment while it loads, and turning it into its run-time one.
+    lib_env: Function,
+    lib_ready: Function,
     scripts: RefCell<HashMap<Sha, Rc<Script>>>,
 }
 
@@ -97,7 +106,7 @@ fn engine() -> Rc<Engine> {
 /// Lua code run once per state: the sandbox and the `redis` table. The
 /// native helpers come in as arguments, so scripts cannot reach them.
 const PRELUDE: &str = r#"
-local ccall, cpcall, seterr, setresp, rlog, sha1hex = ...
+local ccall, cpcall, seterr, setresp, rlog, sha1hex, register = ...
 local G = _G
 local raw_error, type, tostring, getinfo, rawget = error, type, tostring, debug.getinfo, rawget
 loadfile = nil
@@ -136,6 +145,11 @@ redis = {
   REDIS_VERSION = '7.0.0', REDIS_VERSION_NUM = 0x00070000,
 }
 
+local function nonexistent(name)
+  raw_error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 3)
+end
+local function readonly() raw_error('Attempt to modify a readonly table', 2) end
+
 local env = setmetatable({}, {
   __index = function(_, name)
     local v = rawget(G, name)
@@ -160,7 +174,37 @@ local function where(co)
   end
 end
 
-return env, where
+-- Functions (FUNCTION LOAD): while a library's code runs, its globals are
+-- only this `redis`; afterwards they are the globals of EVAL minus KEYS and
+-- ARGV (Redis' luaEngineCreate). Either way they cannot be written.
+local load_api = setmetatable({
+  register_function = register,
+  log = rlog,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}, {__index = function(_, name) nonexistent(name) end, __newindex = readonly, __metatable = false})
+local loading = setmetatable({}, {__mode = 'k'})
+local lib_mt = {
+  __index = function(t, name)
+    local v = nil
+    if not loading[t] and name ~= 'KEYS' and name ~= 'ARGV' then v = rawget(G, name) end
+    if v == nil then nonexistent(name) end
+    return v
+  end,
+  __newindex = readonly,
+  __metatable = false,
+}
+local function lib_env()
+  local t = setmetatable({redis = load_api}, lib_mt)
+  loading[t] = true
+  return t
+end
+local function lib_ready(t)
+  rawset(t, 'redis', nil)
+  loading[t] = nil
+end
+
+return env, where, lib_env, lib_ready
 "#;
 
 impl Engine {
@@ -235,15 +279,18 @@ impl Engine {
             let sha = sha1_hex(&s.as_bytes());
             lua.create_string(sha)
         })?;
+        let register = lua.create_function(functions::register)?;
         let prelude = lua.load(PRELUDE).set_name("=kvick").into_function()?;
-        let (env, where_fn): (Table, Function) =
-            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex))?;
+        let (env, where_fn, lib_env, lib_ready): (Table, Function, Function, Function) =
+            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex, register))?;
         let globals = lua.globals();
         Ok(Engine {
             lua,
             globals,
             env,
             where_fn,
+            lib_env,
+            lib_ready,
             scripts: RefCell::new(HashMap::new()),
         })
     }
@@ -341,6 +388,7 @@ pub fn load_local(body: &[u8]) -> Result<Sha, String> {
         Rc::new(Script {
             func,
             flags,
+            function: false,
             whole: Cell::new(false),
         }),
     );
@@ -606,14 +654,16 @@ pub async fn eval(s: &mut Session, a: OwnedArgs, by_sha: bool, ro: bool) {
     };
     let keys: Vec<Vec<u8>> = (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect();
     let argv: Vec<Vec<u8>> = (3 + numkeys..a.len()).map(|i| a.get(i).to_vec()).collect();
-    run(s, &sha, &script, keys, argv, ro || script.flags.no_writes).await;
+    let name = std::str::from_utf8(&sha).expect("hex");
+    run(s, name, &script, keys, argv, ro || script.flags.no_writes).await;
 }
 
-/// Runs a script under its locks, again with every shard locked if it
-/// reaches an undeclared key before writing, and writes its reply.
+/// Runs a script (or function, by `name`) under its locks, again with every
+/// shard locked if it reaches an undeclared key before writing, and writes
+/// its reply.
 async fn run(
     s: &mut Session,
-    sha: &Sha,
+    name: &str,
     script: &Rc<Script>,
     keys: Vec<Vec<u8>>,
     argv: Vec<Vec<u8>>,
@@ -670,7 +720,7 @@ async fn run(
             pending: RefCell::new(None),
             raise_next: Cell::new(false),
             err: RefCell::new(None),
-            busy: busy::Watch::new(),
+            busy: busy::Watch::new(!script.function),
             client: s.info.id,
             tracker: if s.tracking { crate::server::tracking::reader(s) } else { None },
         });
@@ -693,7 +743,7 @@ async fn run(
         match outcome {
             Ok(out) => s.out.extend_from_slice(&out),
             Err(msg) => Reply::new(&mut s.out, proto)
-                .error(&msg.replace("{sha}", std::str::from_utf8(sha).expect("hex"))),
+                .error(&msg.replace("{sha}", name)),
         }
         return;
     }
@@ -767,12 +817,18 @@ async fn drive(
         .create_thread(script.func.clone())
         .map_err(|e| format!("ERR {}", e))?;
     let (saved_db, saved_proto) = (s.db, s.proto);
-    let mut resume_with = Value::Nil;
+    let mut resume_with = if script.function {
+        MultiValue::from_vec(vec![kt.clone(), at.clone()])
+    } else {
+        MultiValue::new()
+    };
     let mut result;
     loop {
         // Another script of this core may have run while this one was parked.
-        let _ = e.globals.raw_set("KEYS", kt.clone());
-        let _ = e.globals.raw_set("ARGV", at.clone());
+        if !script.function {
+            let _ = e.globals.raw_set("KEYS", kt.clone());
+            let _ = e.globals.raw_set("ARGV", at.clone());
+        }
         let every = if st.raise_next.get() {
             1
         } else {
@@ -780,7 +836,7 @@ async fn drive(
         };
         thread.set_hook(mlua::HookTriggers::new().every_nth_instruction(every), hook);
         CURRENT.with(|c| *c.borrow_mut() = Some(st.clone()));
-        result = thread.resume::<Value>(std::mem::replace(&mut resume_with, Value::Nil));
+        result = thread.resume::<Value>(std::mem::replace(&mut resume_with, MultiValue::new()));
         CURRENT.with(|c| *c.borrow_mut() = None);
         if result.is_err() || thread.status() != ThreadStatus::Resumable {
             break;
@@ -807,7 +863,7 @@ async fn drive(
             }
             st.raise_next.set(true);
         }
-        resume_with = v;
+        resume_with = MultiValue::from_vec(vec![v]);
     }
     if st.restart.get() {
         return Err(String::new());

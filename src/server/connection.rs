@@ -550,7 +550,7 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     }
     // A script past busy-reply-threshold on some core (one relaxed load).
     if crate::scripting::busy() && cmd.flags & commands::flags::ALLOW_BUSY == 0 {
-        reject(s, pipe, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+        reject(s, pipe, crate::scripting::busy_error());
         return;
     }
     if s.multi.is_some() && !transactions::runs_inside_multi(cmd.name) {

@@ -1,0 +1,394 @@
+//! FUNCTION and FCALL / FCALL_RO (Redis' functions.c). The libraries and
+//! how a change reaches every core are `crate::scripting::functions`.
+
+use super::{cmd, flags::*, numkeys_at, ArgList, BoxFuture, Command, OwnedArgs, Run, NOKEYS};
+use crate::config;
+use crate::scripting::functions::{self, Op, Policy};
+use crate::server::session::Session;
+
+const G: &str = "scripting";
+
+fn fcall_keys(a: &dyn ArgList) -> [std::ops::Range<usize>; 2] {
+    numkeys_at(a, 2, 0..0)
+}
+
+pub static COMMANDS: &[Command] = &[
+    cmd(
+        "fcall",
+        -3,
+        NOSCRIPT | STALE | MAY_REPLICATE,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Invoke a function",
+        Run::Conn(fcall),
+    )
+    .with_keys(fcall_keys),
+    cmd(
+        "fcall_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Invoke a read-only function",
+        Run::Conn(fcall_ro),
+    )
+    .with_keys(fcall_keys),
+    cmd(
+        "function",
+        -2,
+        0,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "A container for function commands",
+        Run::Conn(function_help),
+    )
+    .with_subs(FUNCTION),
+];
+
+static FUNCTION: &[Command] = &[
+    cmd(
+        "function|load",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Create a function with the given arguments (name, code, description)",
+        Run::Conn(function_load),
+    ),
+    cmd(
+        "function|delete",
+        3,
+        WRITE | NOSCRIPT,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Delete a function by name",
+        Run::Conn(function_delete),
+    ),
+    cmd(
+        "function|flush",
+        -2,
+        WRITE | NOSCRIPT,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Deleting all functions",
+        Run::Conn(function_flush),
+    ),
+    cmd(
+        "function|restore",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Restore all the functions on the given payload",
+        Run::Conn(function_restore),
+    ),
+    cmd(
+        "function|dump",
+        2,
+        NOSCRIPT,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Dump all functions into a serialized binary payload",
+        Run::Conn(function_dump),
+    ),
+    cmd(
+        "function|list",
+        -2,
+        NOSCRIPT,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "List information about all the functions",
+        Run::Conn(function_list),
+    ),
+    cmd(
+        "function|stats",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Return information about the function currently running (name, description, duration)",
+        Run::Conn(function_stats),
+    ),
+    cmd(
+        "function|kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Kill the function currently in execution.",
+        Run::Conn(function_kill),
+    ),
+    cmd(
+        "function|help",
+        2,
+        LOADING | STALE,
+        NOKEYS,
+        G,
+        "7.0.0",
+        "Show helpful text about the different subcommands",
+        Run::Conn(function_help),
+    ),
+];
+
+fn fcall(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(functions::fcall(s, a, false))
+}
+
+fn fcall_ro(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(functions::fcall(s, a, true))
+}
+
+/// Applies a change on core 0, then brings every core to its version
+/// before the reply, so that FCALL finds the change from any connection.
+async fn change(s: &mut Session, op: Op) -> Result<Option<String>, String> {
+    let c = s.core.call(0, move |_| functions::apply(op)).await?;
+    let (version, sources) = (c.version, c.sources);
+    s.core
+        .call_all(move |_| functions::sync(version, &sources))
+        .await;
+    Ok(c.loaded)
+}
+
+fn function_load(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let mut replace = false;
+        for i in 2..a.len() - 1 {
+            if a.is(i, "replace") {
+                replace = true;
+            } else {
+                let e = format!(
+                    "ERR Unknown option given: {}",
+                    String::from_utf8_lossy(a.get(i))
+                );
+                return s.reply().error(&e);
+            }
+        }
+        let code = a.get(a.len() - 1).to_vec();
+        match change(s, Op::Load { code, replace }).await {
+            Ok(name) => s.reply().bulk(name.unwrap_or_default().as_bytes()),
+            Err(e) => s.reply().error(&e),
+        }
+    })
+}
+
+fn function_delete(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        match change(s, Op::Delete(a.get(2).to_vec())).await {
+            Ok(_) => s.reply().ok(),
+            Err(e) => s.reply().error(&e),
+        }
+    })
+}
+
+fn function_flush(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if a.len() > 3 {
+            return subcommand_syntax(s, &a);
+        }
+        if a.len() == 3 && !a.is(2, "sync") && !a.is(2, "async") {
+            return s
+                .reply()
+                .error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+        }
+        match change(s, Op::Flush).await {
+            Ok(_) => s.reply().ok(),
+            Err(e) => s.reply().error(&e),
+        }
+    })
+}
+
+fn function_restore(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        if a.len() > 4 {
+            return subcommand_syntax(s, &a);
+        }
+        let policy = if a.len() < 4 || a.is(3, "append") {
+            Policy::Append
+        } else if a.is(3, "replace") {
+            Policy::Replace
+        } else if a.is(3, "flush") {
+            Policy::Flush
+        } else {
+            return s.reply().error(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            );
+        };
+        let payload = a.get(2).to_vec();
+        match change(s, Op::Restore { payload, policy }).await {
+            Ok(_) => s.reply().ok(),
+            Err(e) => s.reply().error(&e),
+        }
+    })
+}
+
+fn function_dump(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let payload = functions::dump(config::get_int("rdbcompression") != 0);
+        s.reply().bulk(&payload);
+    })
+}
+
+fn function_list(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let (mut with_code, mut pattern) = (false, None);
+        let mut i = 2;
+        while i < a.len() {
+            if !with_code && a.is(i, "withcode") {
+                with_code = true;
+            } else if pattern.is_none() && a.is(i, "libraryname") {
+                if i + 1 >= a.len() {
+                    return s.reply().error("ERR library name argument was not given");
+                }
+                i += 1;
+                pattern = Some(a.get(i));
+            } else {
+                let e = format!("ERR Unknown argument {}", String::from_utf8_lossy(a.get(i)));
+                return s.reply().error(&e);
+            }
+            i += 1;
+        }
+        let libs: Vec<_> = functions::libraries()
+            .into_iter()
+            .filter(|l| pattern.is_none_or(|p| crate::util::glob_match(p, l.name.as_bytes(), true)))
+            .collect();
+        let mut r = s.reply();
+        r.array(libs.len());
+        for lib in libs {
+            r.map(if with_code { 4 } else { 3 });
+            r.bulk(b"library_name");
+            r.bulk(lib.name.as_bytes());
+            r.bulk(b"engine");
+            r.bulk(b"LUA");
+            r.bulk(b"functions");
+            r.array(lib.funcs.len());
+            for f in &lib.funcs {
+                r.map(3);
+                r.bulk(b"name");
+                r.bulk(f.name.as_bytes());
+                r.bulk(b"description");
+                match &f.desc {
+                    Some(d) => r.bulk(d),
+                    None => r.null(),
+                }
+                r.bulk(b"flags");
+                let names = || {
+                    functions::FLAGS
+                        .iter()
+                        .enumerate()
+                        .filter(|(bit, _)| f.flags & (1 << bit) != 0)
+                };
+                r.set(names().count());
+                for (_, name) in names() {
+                    r.simple(name);
+                }
+            }
+            if with_code {
+                r.bulk(b"library_code");
+                r.bulk(&lib.code);
+            }
+        }
+    })
+}
+
+fn function_stats(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let libs = functions::libraries();
+        let nfuncs: usize = libs.iter().map(|l| l.funcs.len()).sum();
+        let mut r = s.reply();
+        r.map(2);
+        // A function runs as its core's coroutine between other commands,
+        // and this connection's core is serving this one: nothing is
+        // running from where it stands.
+        r.bulk(b"running_script");
+        r.null();
+        r.bulk(b"engines");
+        r.map(1);
+        r.bulk(b"LUA");
+        r.map(2);
+        r.bulk(b"libraries_count");
+        r.int(libs.len() as i64);
+        r.bulk(b"functions_count");
+        r.int(nfuncs as i64);
+    })
+}
+
+fn function_kill(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        match crate::scripting::kill(false) {
+            None => s.reply().ok(),
+            Some(e) => s.reply().error(e),
+        }
+    })
+}
+
+/// Redis' addReplySubcommandSyntaxError: names the subcommand as sent.
+fn subcommand_syntax(s: &mut Session, a: &OwnedArgs) {
+    let e = format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+        String::from_utf8_lossy(a.get(1))
+    );
+    s.reply().error(&e);
+}
+
+const HELP: &[&str] = &[
+    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    "STATS",
+    "    Return information about the current function running:",
+    "    * Function name",
+    "    * Command used to run the function",
+    "    * Duration in MS that the function is running",
+    "    If no function is running, return nil",
+    "    In addition, returns a list of available engines.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "DUMP",
+    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+    "      in case of functions name collision with another library).",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn function_help(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        s.reply().array(HELP.len());
+        for line in HELP {
+            s.reply().simple(line);
+        }
+    })
+}
