@@ -13,13 +13,19 @@ pub fn now_ms() -> u64 {
 /// them one after another. Only a hint: it reads nothing.
 #[inline]
 pub fn prefetch_slot<K, V, S: std::hash::BuildHasher, Q: std::hash::Hash + ?Sized>(map: &hashbrown::HashMap<K, V, S>, key: &Q) {
+    prefetch_hashed(map, map.hasher().hash_one(key));
+}
+
+/// `prefetch_slot` for a key whose hash is already known.
+#[inline]
+pub fn prefetch_hashed<K, V, S>(map: &hashbrown::HashMap<K, V, S>, hash: u64) {
     #[cfg(target_arch = "x86_64")]
     {
         let table = map.raw_table();
         if table.is_empty() {
             return;
         }
-        let pos = map.hasher().hash_one(key) as usize & (table.buckets() - 1);
+        let pos = hash as usize & (table.buckets() - 1);
         let end = table.data_end().as_ptr();
         // Control bytes start at `data_end`; slot i ends i slots before it.
         let ctrl = (end as *const u8).wrapping_add(pos);
@@ -32,7 +38,7 @@ pub fn prefetch_slot<K, V, S: std::hash::BuildHasher, Q: std::hash::Hash + ?Size
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (map, key);
+    let _ = (map, hash);
 }
 
 pub fn now_us() -> u64 {

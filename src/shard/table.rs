@@ -230,37 +230,11 @@ impl KeyTable {
     /// each table (its control group and first candidate slot).
     #[inline]
     pub fn prefetch(&self, key: &[u8]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let hash = self.hash(key);
-            prefetch_in(&self.main, hash);
-            if !self.overflow.is_empty() {
-                prefetch_in(&self.overflow, hash);
-            }
+        let hash = self.hash(key);
+        crate::util::prefetch_hashed(&self.main, hash);
+        if !self.overflow.is_empty() {
+            crate::util::prefetch_hashed(&self.overflow, hash);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn prefetch_in(map: &Map, hash: u64) {
-    let table = map.raw_table();
-    if table.is_empty() {
-        return;
-    }
-    let pos = hash as usize & (table.buckets() - 1);
-    let end = table.data_end().as_ptr();
-    // hashbrown's layout: control bytes start at `data_end`, slot i ends i
-    // slots before it. Prefetching an address never faults.
-    let ctrl = (end as *const u8).wrapping_add(pos);
-    let slot = end.wrapping_sub(pos + 1) as *const u8;
-    // SAFETY: prefetch is a hint and accepts any address.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch(ctrl as *const i8, _MM_HINT_T0);
-        _mm_prefetch(slot as *const i8, _MM_HINT_T0);
     }
 }
 
