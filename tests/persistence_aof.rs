@@ -636,3 +636,19 @@ fn a_rewrite_and_a_bgsave_together_under_writes_are_both_correct() {
     let not_load = |s: BTreeMap<String, String>| s.into_iter().filter(|(k, _)| !k.starts_with("0/c")).collect::<BTreeMap<_, _>>();
     assert_eq!(not_load(state(&server)), not_load(before));
 }
+
+/// An AOF start loads no RDB, yet LASTSAVE is the start (as in Redis), so
+/// the default save point "3600 1" does not fire at the first write.
+#[test]
+fn lastsave_is_the_start_after_an_aof_load() {
+    let dir = scratch("lastsave");
+    let server = start(&dir, "1", "everysec", &[]);
+    let mut con = server.client();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let last: i64 = redis::cmd("LASTSAVE").query(&mut con).unwrap();
+    assert!((now - last).abs() < 60, "LASTSAVE {last}, now {now}");
+    cmd(&mut con, &["SET", "k", "v"]);
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(info_field(&mut con, "rdb_bgsave_in_progress"), "0");
+    assert_eq!(info_field(&mut con, "rdb_changes_since_last_save"), "1");
+}

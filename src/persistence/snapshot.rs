@@ -605,6 +605,11 @@ pub(super) fn read_manifest(path: &Path) -> Result<Option<Vec<CoreFile>>, String
 
 /// Save points, BGSAVE SCHEDULE: runs on one core for the life of the server.
 pub async fn save_points_loop(core: Rc<Core>) {
+    // As Redis: LASTSAVE is the start until a save happens. An AOF start
+    // loads no RDB to set it, and save points count from it ("3600 1").
+    if last_save() == 0 {
+        set_last_save(now_ms() / 1000);
+    }
     loop {
         glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
         if in_progress() || rewrites_running() {
