@@ -18,24 +18,9 @@ fn start() -> TestServer {
 
 /// The elements of a flat array or push of bulk strings and integers.
 fn items(raw: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(raw).to_string();
-    let mut lines = text.split("\r\n");
-    let head = lines.next().unwrap_or_default();
-    assert!(
-        head.starts_with('*') || head.starts_with('>'),
-        "not an array: {text:?}"
-    );
-    let mut out = Vec::new();
-    while let Some(l) = lines.next() {
-        match l.as_bytes().first() {
-            Some(b'$') if l == "$-1" => out.push("(nil)".to_string()),
-            Some(b'$') => out.push(lines.next().unwrap_or_default().to_string()),
-            Some(b':') => out.push(l[1..].to_string()),
-            Some(b'_') => out.push("(nil)".to_string()),
-            _ => {}
-        }
-    }
-    out
+    let head = raw.first().copied().unwrap_or_default();
+    assert!(head == b'*' || head == b'>', "not an array: {:?}", String::from_utf8_lossy(raw));
+    common::frame_strings(raw)
 }
 
 fn subscriber(port: u16, resp3: bool, cmd: &[&str]) -> RawConn {

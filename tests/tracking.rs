@@ -13,29 +13,12 @@ mod common;
 use std::thread;
 use std::time::Duration;
 
-use common::{escape, keys_on_both_cores, KvickServer, RawConn, RedisServer, TestServer};
+use common::{escape, frame_strings as items, keys_on_both_cores, KvickServer, RawConn, RedisServer, TestServer};
 
 fn kvick() -> TestServer {
     KvickServer::start(&["--threads", "2"])
 }
 
-/// The strings of a frame (bulk strings, integers, nulls as "(nil)"),
-/// flattened, after its first line.
-fn items(raw: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(raw).to_string();
-    let mut lines = text.split("\r\n").skip(1);
-    let mut out = Vec::new();
-    while let Some(l) = lines.next() {
-        match l.as_bytes().first() {
-            Some(b'$') if l == "$-1" => out.push("(nil)".to_string()),
-            Some(b'$') => out.push(lines.next().unwrap_or_default().to_string()),
-            Some(b':') => out.push(l[1..].to_string()),
-            Some(b'_') => out.push("(nil)".to_string()),
-            _ => {}
-        }
-    }
-    out
-}
 
 /// A connection with `setup` done (each command must answer +OK or a
 /// HELLO map, checked loosely).

@@ -500,3 +500,21 @@ pub fn escape(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// The strings of a frame (bulk strings, integers, nulls as "(nil)"),
+/// flattened, after its first line.
+pub fn frame_strings(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw).to_string();
+    let mut lines = text.split("\r\n").skip(1);
+    let mut out = Vec::new();
+    while let Some(l) = lines.next() {
+        match l.as_bytes().first() {
+            Some(b'$') if l == "$-1" => out.push("(nil)".to_string()),
+            Some(b'$') => out.push(lines.next().unwrap_or_default().to_string()),
+            Some(b':') => out.push(l[1..].to_string()),
+            Some(b'_') => out.push("(nil)".to_string()),
+            _ => {}
+        }
+    }
+    out
+}
