@@ -190,6 +190,9 @@ fn exec(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
             forget_watches(s).await;
             return s.reply().error("EXECABORT Transaction discarded because of previous errors.");
         }
+        if let Some(plan) = by_shard(s, &multi.queued) {
+            return exec_by_shard(s, multi.queued, plan).await;
+        }
         let txn = Txn::acquire(&s.core, exec_locks(s, &multi.queued)).await;
         if watch_broken(s, &txn).await {
             txn.release().await;
@@ -213,6 +216,110 @@ fn exec(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         txn.release().await;
         forget_watches(s).await;
     })
+}
+
+/// A queue whose commands each run on one shard by themselves (no
+/// connection-level, spanning or other-database command; no tracking, whose
+/// reads are remembered per command): per queued command, its shard.
+fn by_shard(s: &Session, queued: &[(u16, OwnedArgs)]) -> Option<Vec<usize>> {
+    if s.tracking {
+        return None;
+    }
+    let core = &s.core;
+    queued
+        .iter()
+        .map(|(ci, a)| {
+            let c = by_index(*ci);
+            if matches!(c.run, Run::Conn(_)) || c.flags & flags::OTHER_DB != 0 {
+                return None;
+            }
+            let mut owners = c.key_indexes(a).map(|i| core.slots.shard_of_key(a.get(i)));
+            let first = owners.next().unwrap_or(core.id);
+            owners.all(|o| o == first).then_some(first)
+        })
+        .collect()
+}
+
+/// EXEC of a queue that `by_shard` split: each shard gets its commands in
+/// one step, run as soon as its locks are held (`Txn::run_locked`); with
+/// watched keys every lock is taken and the watches checked first.
+async fn exec_by_shard(s: &mut Session, queued: Vec<(u16, OwnedArgs)>, shard_of: Vec<usize>) {
+    let n = queued.len();
+    let mut sets = exec_locks(s, &queued);
+    let mut programs: Vec<(usize, Vec<(u16, OwnedArgs)>)> = Vec::new();
+    // Per queued command: its program and its place there.
+    let mut place = Vec::with_capacity(n);
+    for ((ci, a), shard) in queued.into_iter().zip(shard_of) {
+        let p = match programs.iter().position(|(sh, _)| *sh == shard) {
+            Some(p) => p,
+            None => {
+                programs.push((shard, Vec::new()));
+                programs.len() - 1
+            }
+        };
+        place.push((p, programs[p].1.len()));
+        programs[p].1.push((ci, a));
+    }
+    // Keyless commands run on this core, which may hold no lock yet.
+    for (shard, _) in &programs {
+        if !sets.iter().any(|(sh, _)| sh == shard) {
+            sets.push((*shard, LockSet { db: s.db, keys: Vec::new(), mode: Mode::Shared, whole_shard: false }));
+        }
+    }
+    let (db, proto, id) = (s.db, s.proto, s.info.id);
+    let journaled = crate::config::get_int("appendonly") == 1;
+    let steps: Vec<(usize, Step<(Vec<u8>, Vec<usize>)>)> = programs
+        .into_iter()
+        .map(|(shard, cmds)| {
+            let step: Step<_> = Box::new(move |sh: &mut Shard| {
+                if journaled {
+                    sh.journal_begin_multi();
+                }
+                let (mut out, mut ends) = (Vec::new(), Vec::with_capacity(cmds.len()));
+                for (ci, a) in cmds {
+                    let c = by_index(ci);
+                    let (Run::Shard(f) | Run::Span(f, _)) = c.run else { unreachable!("by_shard keeps shard commands") };
+                    let (base, ranges) = a.flatten();
+                    tracking::as_caller(id, || journal::run(f, c, &mut Ctx::new(sh, db), &mut out, proto, Args::new(&base, &ranges)));
+                    ends.push(out.len());
+                }
+                if journaled {
+                    sh.journal_end_multi();
+                }
+                (out, ends)
+            });
+            (shard, step)
+        })
+        .collect();
+    let results = if s.watching.is_none() {
+        // Without watches the locked shards are exactly the programs' shards.
+        let plan = steps
+            .into_iter()
+            .map(|(shard, step)| {
+                let i = sets.iter().position(|(sh, _)| *sh == shard).expect("every program's shard is locked");
+                (shard, sets.swap_remove(i).1, step)
+            })
+            .collect();
+        Txn::run_locked(&s.core, plan).await
+    } else {
+        let txn = Txn::acquire(&s.core, sets).await;
+        if watch_broken(s, &txn).await {
+            txn.release().await;
+            forget_watches(s).await;
+            return s.reply().null_array();
+        }
+        let results = txn.on_many(steps).await;
+        txn.release().await;
+        forget_watches(s).await;
+        results
+    };
+    s.core.clients.borrow_mut().stats.commands_processed += n as u64;
+    s.reply().array(n);
+    for (p, j) in place {
+        let (out, ends) = &results[p];
+        let start = if j == 0 { 0 } else { ends[j - 1] };
+        s.out.extend_from_slice(&out[start..ends[j]]);
+    }
 }
 
 /// Runs one queued command inside EXEC's transaction, its reply appended to

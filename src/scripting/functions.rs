@@ -52,7 +52,7 @@ pub struct Func {
     pub desc: Option<Vec<u8>>,
     /// Bit i set: `FLAGS[i]`.
     pub flags: u8,
-    script: Rc<Script>,
+    pub(super) script: Rc<Script>,
 }
 
 /// One library of this core.
@@ -551,5 +551,5 @@ pub async fn fcall(s: &mut Session, a: OwnedArgs, ro: bool) {
     }
     let keys: Vec<Vec<u8>> = (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect();
     let argv: Vec<Vec<u8>> = (3 + numkeys..a.len()).map(|i| a.get(i).to_vec()).collect();
-    run(s, &f.name, &f.script, keys, argv, no_writes).await;
+    run(s, &f.name, &f.script, super::Source::Function(f.name.clone()), keys, argv, no_writes).await;
 }

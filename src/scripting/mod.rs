@@ -90,6 +90,9 @@ struct Engine {
     lib_env: Function,
     lib_ready: Function,
     scripts: RefCell<HashMap<Sha, Rc<Script>>>,
+    /// Coroutines of scripts that returned, reused (a fresh one per run is
+    /// an allocation and garbage for Lua's collector).
+    idle: RefCell<Vec<mlua::Thread>>,
 }
 
 thread_local! {
@@ -97,6 +100,25 @@ thread_local! {
     /// The script being resumed on this core (several can be in flight,
     /// each parked while another core runs one of its commands).
     static CURRENT: RefCell<Option<Rc<RunState>>> = const { RefCell::new(None) };
+}
+
+impl Engine {
+    /// A coroutine that will call `func`: an idle one if there is one.
+    fn coroutine(&self, func: &Function) -> mlua::Result<mlua::Thread> {
+        match self.idle.borrow_mut().pop() {
+            Some(t) => t.reset(func.clone()).map(|_| t),
+            None => self.lua.create_thread(func.clone()),
+        }
+    }
+
+    /// Keeps a coroutine whose script returned, for `coroutine`.
+    fn recycle(&self, thread: mlua::Thread) {
+        const KEEP: usize = 16;
+        let mut idle = self.idle.borrow_mut();
+        if thread.status() == ThreadStatus::Finished && idle.len() < KEEP {
+            idle.push(thread);
+        }
+    }
 }
 
 fn engine() -> Rc<Engine> {
@@ -292,6 +314,7 @@ impl Engine {
             lib_env,
             lib_ready,
             scripts: RefCell::new(HashMap::new()),
+            idle: RefCell::new(Vec::new()),
         })
     }
 
@@ -420,8 +443,8 @@ pub fn flush_local() {
 enum Locked {
     /// Every shard whole.
     Whole,
-    /// The declared keys, by owning shard.
-    Keys(Vec<(usize, Vec<u8>)>),
+    /// The declared keys.
+    Keys(Rc<[Vec<u8>]>),
 }
 
 /// A `redis.call` the coroutine yielded for: run by the driver.
@@ -559,9 +582,7 @@ impl RunState {
         for i in cmd.key_indexes(&a) {
             let owner = core.slots.shard_of_key(a.get(i));
             if let Locked::Keys(keys) = &self.locked {
-                covered &= keys
-                    .iter()
-                    .any(|(s, k)| *s == owner && k.as_slice() == a.get(i));
+                covered &= keys.iter().any(|k| k.as_slice() == a.get(i));
             }
             match target {
                 None => target = Some(owner),
@@ -655,13 +676,81 @@ pub async fn eval(s: &mut Session, a: OwnedArgs, by_sha: bool, ro: bool) {
     let keys: Vec<Vec<u8>> = (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect();
     let argv: Vec<Vec<u8>> = (3 + numkeys..a.len()).map(|i| a.get(i).to_vec()).collect();
     let name = std::str::from_utf8(&sha).expect("hex");
-    run(s, name, &script, keys, argv, ro || script.flags.no_writes).await;
+    run(s, name, &script, Source::Script(sha), keys, argv, ro || script.flags.no_writes).await;
+}
+
+/// A script by what names it on every core, each of which has its own
+/// compiled copy: its SHA, or a function's name.
+pub(crate) enum Source {
+    Script(Sha),
+    Function(String),
+}
+
+impl Source {
+    /// This core's copy and its name (a SCRIPT FLUSH or FUNCTION DELETE may
+    /// have removed it meanwhile).
+    fn resolve(&self) -> Result<(String, Rc<Script>), &'static str> {
+        match self {
+            Source::Script(sha) => engine()
+                .scripts
+                .borrow()
+                .get(sha)
+                .map(|sc| (String::from_utf8_lossy(sha).into_owned(), sc.clone()))
+                .ok_or("NOSCRIPT No matching script. Please use EVAL."),
+            Source::Function(name) => functions::lookup(name.as_bytes())
+                .map(|f| (f.name.clone(), f.script.clone()))
+                .ok_or("ERR Function not found"),
+        }
+    }
+}
+
+/// The core a script runs on: the one that owns all of its declared keys if
+/// that is another core, so the script and its locks stay on that core
+/// instead of every `redis.call` and lock being a message away. Inside EXEC
+/// (which holds the locks here) and for tracking clients (their reads are
+/// remembered on this core) it runs here.
+fn owner_elsewhere(s: &Session, keys: &[Vec<u8>]) -> Option<usize> {
+    let core = &s.core;
+    let owner = core.slots.shard_of_key(keys.first()?);
+    let elsewhere = owner != core.id && s.exec.is_none() && !s.tracking;
+    (elsewhere && keys[1..].iter().all(|k| core.slots.shard_of_key(k) == owner)).then_some(owner)
 }
 
 /// Runs a script (or function, by `name`) under its locks, again with every
 /// shard locked if it reaches an undeclared key before writing, and writes
-/// its reply.
+/// its reply; on the core of its keys (`owner_elsewhere`).
 async fn run(
+    s: &mut Session,
+    name: &str,
+    script: &Rc<Script>,
+    source: Source,
+    keys: Vec<Vec<u8>>,
+    argv: Vec<Vec<u8>>,
+    readonly: bool,
+) {
+    if let Some(owner) = owner_elsewhere(s, &keys) {
+        let (id, db, proto) = (s.info.id, s.db, s.proto);
+        let out = s
+            .core
+            .run_on(owner, move |core| {
+                Box::pin(async move {
+                    let mut proxy = Session::proxy(core, id, db, proto);
+                    match source.resolve() {
+                        Ok((name, script)) => run_here(&mut proxy, &name, &script, keys, argv, readonly).await,
+                        Err(e) => proxy.reply().error(e),
+                    }
+                    proxy.out
+                })
+            })
+            .await;
+        s.out.extend_from_slice(&out);
+        return;
+    }
+    run_here(s, name, script, keys, argv, readonly).await
+}
+
+/// `run` on this core.
+async fn run_here(
     s: &mut Session,
     name: &str,
     script: &Rc<Script>,
@@ -675,45 +764,39 @@ async fn run(
     } else {
         Mode::Exclusive
     };
+    let keys: Rc<[Vec<u8>]> = keys.into();
     loop {
         let whole = script.whole.get() || keys.is_empty() || s.exec.is_some();
-        let sets: Vec<(usize, LockSet)> = if whole {
-            (0..core.nshards())
-                .map(|i| {
-                    (
-                        i,
-                        LockSet {
-                            db: 0,
-                            keys: Vec::new(),
-                            mode,
-                            whole_shard: true,
-                        },
-                    )
-                })
-                .collect()
-        } else {
-            let groups = crate::server::txn::group_keys(&core, keys.iter().cloned().enumerate());
-            crate::server::txn::lock_sets(s.db, &groups, mode)
+        // Every declared key on this core and none locked by a transaction:
+        // the script runs to its end without waiting (each redis.call runs
+        // at once, or stops it for a rerun with every shard locked), so no
+        // other task can come between its calls and it takes no locks.
+        let inline = !whole && keys.iter().all(|k| core.slots.shard_of_key(k) == core.id) && {
+            let shard = core.shard.borrow();
+            keys.iter().all(|k| shard.locks.may_run(s.db, &[&k[..]], mode))
         };
-        let locked = if whole {
-            Locked::Whole
+        let txn = if inline {
+            None
         } else {
-            Locked::Keys(
-                keys.iter()
-                    .map(|k| (core.slots.shard_of_key(k), k.clone()))
-                    .collect(),
-            )
+            let sets: Vec<(usize, LockSet)> = if whole {
+                (0..core.nshards())
+                    .map(|i| (i, LockSet { db: 0, keys: Vec::new(), mode, whole_shard: true }))
+                    .collect()
+            } else {
+                let groups = crate::server::txn::group_keys(&core, keys.iter().cloned().enumerate());
+                crate::server::txn::lock_sets(s.db, &groups, mode)
+            };
+            Some(Txn::lock(s, sets).await)
         };
-        let txn = Txn::lock(s, sets).await;
         let outer_exec = s.exec.clone();
-        if outer_exec.is_none() {
+        if let (None, Some(txn)) = (&outer_exec, &txn) {
             s.exec = Some(txn.scope());
         }
         let st = Rc::new(RunState {
             core: core.clone(),
             db: Cell::new(s.db),
             readonly,
-            locked,
+            locked: if whole { Locked::Whole } else { Locked::Keys(keys.clone()) },
             wrote: Cell::new(false),
             resp3: Cell::new(false),
             restart: Cell::new(false),
@@ -724,9 +807,11 @@ async fn run(
             client: s.info.id,
             tracker: if s.tracking { crate::server::tracking::reader(s) } else { None },
         });
-        let outcome = drive(s, &txn, &st, script, &keys, &argv).await;
+        let outcome = drive(s, txn.as_ref(), &st, script, &keys, &argv).await;
         s.exec = outer_exec;
-        txn.release().await;
+        if let Some(txn) = txn {
+            txn.release().await;
+        }
         if st.restart.get() {
             script.whole.set(true);
             continue;
@@ -796,7 +881,7 @@ fn hook(_: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
 /// where the script's SHA goes).
 async fn drive(
     s: &mut Session,
-    txn: &Txn,
+    txn: Option<&Txn>,
     st: &Rc<RunState>,
     script: &Script,
     keys: &[Vec<u8>],
@@ -812,10 +897,7 @@ async fn drive(
     };
     let kt = seq(keys).map_err(|e| format!("ERR {}", e))?;
     let at = seq(argv).map_err(|e| format!("ERR {}", e))?;
-    let thread = e
-        .lua
-        .create_thread(script.func.clone())
-        .map_err(|e| format!("ERR {}", e))?;
+    let thread = e.coroutine(&script.func).map_err(|e| format!("ERR {}", e))?;
     let (saved_db, saved_proto) = (s.db, s.proto);
     let mut resume_with = if script.function {
         MultiValue::from_vec(vec![kt.clone(), at.clone()])
@@ -851,7 +933,18 @@ async fn drive(
         let saved_out = std::mem::take(&mut s.out);
         s.db = st.db.get();
         s.proto = st.proto();
-        transactions::run_queued(s, txn, p.ci, p.args).await;
+        match txn {
+            Some(txn) => transactions::run_queued(s, txn, p.ci, p.args).await,
+            // Run inline (see `run_here`), a script parks only commands that
+            // touch no data (PING, ECHO, TIME), which finish without waiting.
+            None => {
+                let Run::Conn(f) = commands::by_index(p.ci).run else {
+                    unreachable!("an inline script runs its shard commands itself")
+                };
+                s.core.clients.borrow_mut().stats.commands_processed += 1;
+                f(s, p.args).await
+            }
+        }
         st.db.set(s.db);
         let reply = std::mem::replace(&mut s.out, saved_out);
         (s.db, s.proto) = (saved_db, saved_proto);
@@ -873,6 +966,7 @@ async fn drive(
             let mut out = Vec::new();
             let mut r = Reply::new(&mut out, s.proto);
             convert::lua_to_reply(&v, &mut r, st.resp3.get(), 0);
+            e.recycle(thread);
             Ok(out)
         }
         Err(err) => Err(error_reply(&e, &thread, st, &err)),

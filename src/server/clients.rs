@@ -30,6 +30,28 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// The information of client `id` where no connection of it is (see
+    /// `Session::proxy`).
+    pub fn detached(id: u64) -> Self {
+        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+        ClientInfo {
+            id,
+            fd: -1,
+            addr: nowhere,
+            laddr: nowhere,
+            created_ms: 0,
+            last_ms: 0.into(),
+            name: Default::default(),
+            db: 0.into(),
+            proto: crate::resp::Proto::Resp2.into(),
+            last_cmd: "NULL".into(),
+            qbuf: 0.into(),
+            killed: false.into(),
+            outbox: Default::default(),
+            tracking: Default::default(),
+        }
+    }
+
     /// One line of CLIENT LIST / CLIENT INFO, with Redis 7.0's fields
     /// (`blocked`: waiting in a blocking command, flag `b`).
     pub fn line(&self, now_ms: u64, blocked: bool) -> String {

@@ -22,6 +22,9 @@ use crate::shard::Shard;
 
 pub type AnyBox = Box<dyn Any + Send>;
 pub type CallFn = Box<dyn FnOnce(&Rc<Core>) -> AnyBox + Send>;
+/// Starts a task on the receiving core (work that may wait there, such as a
+/// script under its locks).
+pub type TaskFn = Box<dyn FnOnce(Rc<Core>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
 
 /// Single-shard commands from one pipeline, forwarded together to their shard.
 pub struct Batch {
@@ -73,8 +76,12 @@ pub enum Msg {
     Batch(Batch),
     /// Run a closure on the receiving core (fan-out, transaction steps).
     Call(CallFn, oneshot::Sender<AnyBox>),
+    Task(TaskFn),
     /// Take a transaction's locks; the sender fires once they are held.
     Lock(u64, LockSet, oneshot::Sender<()>),
+    /// Take a transaction's locks, run a step once they are held and answer
+    /// its result; then release them if `release` (`Txn::run_locked`).
+    LockRun { txid: u64, set: LockSet, step: CallFn, release: bool, reply: oneshot::Sender<AnyBox> },
     Unlock(u64),
 }
 
@@ -130,6 +137,26 @@ impl Core {
         *any.downcast::<T>().expect("call result type")
     }
 
+    /// Runs the future `f` builds as a task on core `to` (this core
+    /// included) and returns its output.
+    pub async fn run_on<T, F>(self: &Rc<Self>, to: usize, f: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(Rc<Core>) -> std::pin::Pin<Box<dyn std::future::Future<Output = T>>> + Send + 'static,
+    {
+        if to == self.id {
+            return f(self.clone()).await;
+        }
+        let (tx, rx) = oneshot::channel();
+        let task: TaskFn = Box::new(move |c| {
+            Box::pin(async move {
+                let _ = tx.send(f(c).await);
+            })
+        });
+        self.send(to, Msg::Task(task)).await;
+        rx.await.expect("peer core dropped a task")
+    }
+
     /// Runs `f` on every core, concurrently, and returns the results by core id.
     pub async fn call_all<T: Send + 'static>(self: &Rc<Self>, f: impl Fn(&Rc<Core>) -> T + Send + Clone + 'static) -> Vec<T> {
         let mut pending = Vec::with_capacity(self.nshards());
@@ -160,6 +187,9 @@ impl Core {
                 Msg::Call(f, reply) => {
                     let _ = reply.send(f(&self));
                 }
+                Msg::Task(f) => {
+                    glommio::spawn_local(f(self.clone())).detach();
+                }
                 Msg::Lock(txid, set, granted) => {
                     let rx = self.shard.borrow_mut().locks.acquire(txid, set);
                     // Forward the grant without blocking this inbox.
@@ -170,6 +200,20 @@ impl Core {
                     })
                     .detach();
                 }
+                Msg::LockRun { txid, set, step, release, reply } => {
+                    let mut granted = self.shard.borrow_mut().locks.acquire(txid, set);
+                    if let Ok(Some(())) = granted.try_recv() {
+                        let _ = reply.send(self.step_locked(txid, step, release));
+                    } else {
+                        let core = self.clone();
+                        glommio::spawn_local(async move {
+                            if granted.await.is_ok() {
+                                let _ = reply.send(core.step_locked(txid, step, release));
+                            }
+                        })
+                        .detach();
+                    }
+                }
                 Msg::Unlock(txid) => {
                     let mut shard = self.shard.borrow_mut();
                     shard.locks.release(txid);
@@ -177,6 +221,17 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Runs a transaction's step under its granted locks, releasing them after if `release`.
+    fn step_locked(self: &Rc<Self>, txid: u64, step: CallFn, release: bool) -> AnyBox {
+        let out = step(self);
+        if release {
+            let mut shard = self.shard.borrow_mut();
+            shard.locks.release(txid);
+            shard.serve_blocked();
+        }
+        out
     }
 
     /// Executes a forwarded batch. Commands whose keys are locked by an

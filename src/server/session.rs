@@ -40,6 +40,13 @@ impl Session {
         Session { core, info, db: 0, proto: Proto::Resp2, out: Vec::with_capacity(16 * 1024), close: false, authenticated, multi: None, watching: None, exec: None, blocked: None, subs: Default::default(), tracking: false }
     }
 
+    /// A session standing in for client `id` of another core while a
+    /// command of it runs here (a script on the core of its keys).
+    pub fn proxy(core: Rc<Core>, id: u64, db: usize, proto: Proto) -> Self {
+        let info = Rc::new(ClientInfo::detached(id));
+        Session { core, info, db, proto, out: Vec::new(), close: false, authenticated: true, multi: None, watching: None, exec: None, blocked: None, subs: Default::default(), tracking: false }
+    }
+
     pub fn reply(&mut self) -> Reply<'_> {
         Reply::new(&mut self.out, self.proto)
     }

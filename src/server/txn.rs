@@ -96,6 +96,49 @@ impl Txn {
         Txn { core: core.clone(), txid, shards, nested: false }
     }
 
+    /// Runs a transaction whose steps depend on nothing but their own
+    /// shard (EXEC of single-shard commands): takes the locks of `plan`
+    /// shard by shard in ascending order as `acquire` does, but runs each
+    /// shard's step in the same message as soon as its locks are held, and
+    /// the last shard's releases its locks right after. No lock is released
+    /// before every one is held (two-phase locking), so other clients see all
+    /// of the steps or none, at one message per shard. Results come back in
+    /// the order of `plan`.
+    pub async fn run_locked<T: Send + 'static>(core: &Rc<Core>, plan: Vec<(usize, LockSet, Step<T>)>) -> Vec<T> {
+        let mut order: Vec<usize> = (0..plan.len()).collect();
+        order.sort_by_key(|&i| plan[i].0);
+        let mut plan: Vec<_> = plan.into_iter().map(Some).collect();
+        let mut out: Vec<Option<T>> = (0..plan.len()).map(|_| None).collect();
+        let txid = core.new_txid();
+        let mut held = Vec::with_capacity(plan.len());
+        for (n, &i) in order.iter().enumerate() {
+            let (shard, set, step) = plan[i].take().expect("each step once");
+            let last = n + 1 == order.len();
+            let result = if shard == core.id {
+                let granted = core.shard.borrow_mut().locks.acquire(txid, set);
+                granted.await.expect("a shard dropped a lock request");
+                let mut sh = core.shard.borrow_mut();
+                let result = step(&mut sh);
+                if last {
+                    sh.locks.release(txid);
+                    sh.serve_blocked();
+                }
+                result
+            } else {
+                let (tx, rx) = oneshot::channel();
+                let step: CallFn = Box::new(move |c| Box::new(step(&mut c.shard.borrow_mut())));
+                core.send(shard, Msg::LockRun { txid, set, step, release: last, reply: tx }).await;
+                *rx.await.expect("peer core dropped a step").downcast::<T>().expect("step result type")
+            };
+            if !last {
+                held.push(shard);
+            }
+            out[i] = Some(result);
+        }
+        Txn { core: core.clone(), txid, shards: held, nested: false }.release().await;
+        out.into_iter().map(|o| o.expect("every step ran")).collect()
+    }
+
     /// What commands running inside this transaction join (EXEC).
     pub fn scope(&self) -> ExecScope {
         ExecScope { txid: self.txid, shards: self.shards.clone() }
