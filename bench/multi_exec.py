@@ -2,7 +2,7 @@
 """MULTI/EXEC load for bench/scripting.sh (redis-benchmark sends one command
 per request and cannot group a transaction).
 
-    multi_exec.py PORT REQUESTS CONNECTIONS KEY...
+    multi_exec.py PORT REQUESTS CONNECTIONS [--own] KEY...
 
 Each connection keeps one transaction in flight: MULTI, INCR of every KEY,
 EXEC, written at once; a transaction is complete when its EXEC reply (an
@@ -11,6 +11,10 @@ Prints `RESULT ops=.. secs=.. ops_per_sec=..` (ops: transactions). One
 thread and non-blocking sockets, to keep the client as cheap as a Python
 client can be; on a 2-core machine it may still be the bottleneck, so the
 server's CPU time per transaction is the number to compare.
+
+With --own, connection i uses its own keys `{KEY}:i` instead of KEY: the hash
+tag keeps each key in KEY's slot (so on KEY's core), but no two connections'
+transactions touch the same key (no contention on the keys' locks).
 """
 import selectors
 import socket
@@ -29,7 +33,14 @@ def encode(*args):
 def main():
     port, requests, connections = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     keys = sys.argv[4:]
-    tx = encode("MULTI") + b"".join(encode("INCR", k) for k in keys) + encode("EXEC")
+    own = keys[:1] == ["--own"]
+    if own:
+        keys = keys[1:]
+
+    def transaction(conn):
+        names = ["{%s}:%d" % (k, conn) for k in keys] if own else keys
+        return encode("MULTI") + b"".join(encode("INCR", k) for k in names) + encode("EXEC")
+
     marker = b"*%d\r\n" % len(keys)
     sel = selectors.DefaultSelector()
     sent = done = 0
@@ -38,11 +49,11 @@ def main():
         s = socket.create_connection(("127.0.0.1", port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, [b""])
+        sel.register(s, selectors.EVENT_READ, [b"", transaction(len(conns))])
         conns.append(s)
     start = time.monotonic()
     for s in conns:
-        s.sendall(tx)
+        s.sendall(sel.get_key(s).data[1])
         sent += 1
     while done < requests:
         for key, _ in sel.select(timeout=30) or [(None, None)]:
@@ -61,7 +72,7 @@ def main():
             done += n
             for _ in range(n):
                 if sent < requests:
-                    s.sendall(tx)
+                    s.sendall(state[1])
                     sent += 1
     secs = time.monotonic() - start
     print("RESULT ops=%d secs=%.3f ops_per_sec=%.0f" % (done, secs, done / secs))

@@ -7,6 +7,11 @@
 # 2. multi: MULTI, INCR x3, EXEC (bench/multi_exec.py), on three keys
 #    picked with CLUSTER KEYSLOT so that with KVICK_THREADS=2 they live on
 #    both of kvick's cores (slots below 8192 are core 0's, the rest core 1's).
+#    Every connection increments the same three keys: the transactions queue
+#    on their locks, so with several threads each waits for messages between
+#    cores (the worst case of cross-core atomicity).
+#    multi-own: the same with each connection's own three keys (the same
+#    slots, through hash tags): cross-core transactions without contention.
 # 3. publish: PUBLISH to a channel with $SUBSCRIBERS subscribers
 #    (redis-cli processes on the client CPU; the kernel spreads their
 #    connections over kvick's cores) with redis-benchmark.
@@ -87,12 +92,16 @@ run_test() {
         # shellcheck disable=SC2086 # TX_KEYS is a list of words
         taskset -c "$CLIENT_CPUS" python3 bench/multi_exec.py "$port" "$REQUESTS" "$CONNECTIONS" $TX_KEYS >"$log" 2>&1
         ;;
+    multi-own)
+        # shellcheck disable=SC2086 # TX_KEYS is a list of words
+        taskset -c "$CLIENT_CPUS" python3 bench/multi_exec.py "$port" "$REQUESTS" "$CONNECTIONS" --own $TX_KEYS >"$log" 2>&1
+        ;;
     publish)
         taskset -c "$CLIENT_CPUS" redis-benchmark -p "$port" -c "$CONNECTIONS" -n "$REQUESTS" \
             -P "$PIPELINE" -q PUBLISH news hello >"$log" 2>&1
         ;;
     esac
-    if [[ $t == multi ]]; then
+    if [[ $t == multi* ]]; then
         sed -n 's/^RESULT ops=\([0-9]*\) .*ops_per_sec=\([0-9.]*\).*/\1 \2/p' "$log"
     else
         # -q still draws progress with carriage returns; keep the summary.
@@ -123,7 +132,7 @@ done
 
 printf 'test\tserver\tround\tops_per_sec\tcpu_us_per_op\n' >"$RESULTS"
 for ((round = 1; round <= ROUNDS; round++)); do
-    for t in evalsha multi publish; do
+    for t in evalsha multi multi-own publish; do
         for s in $SERVERS; do
             before=$(cpu_ticks "${PID[$s]}")
             read -r ops ops_per_sec < <(run_test "$s" "$t")
@@ -152,7 +161,7 @@ def median(test, server, column):
 
 print("| test | kvick ops/s | redis ops/s | ops/s kvick/redis | kvick CPU µs/op | redis CPU µs/op | CPU kvick/redis |")
 print("|---|---|---|---|---|---|---|")
-for test in ("evalsha", "multi", "publish"):
+for test in ("evalsha", "multi", "multi-own", "publish"):
     k, r = median(test, "kvick", "ops_per_sec"), median(test, "redis", "ops_per_sec")
     kc, rc = median(test, "kvick", "cpu_us_per_op"), median(test, "redis", "cpu_us_per_op")
     print(f"| {test} | {k:,.0f} | {r:,.0f} | {k / r:.2f} | {kc:.2f} | {rc:.2f} | {kc / rc if rc else float('nan'):.2f} |")

@@ -100,6 +100,8 @@ thread_local! {
     /// The script being resumed on this core (several can be in flight,
     /// each parked while another core runs one of its commands).
     static CURRENT: RefCell<Option<Rc<RunState>>> = const { RefCell::new(None) };
+    /// `redis.call`'s argument and reply buffers, reused from call to call.
+    static CALL_BUF: RefCell<CallBuf> = RefCell::default();
 }
 
 impl Engine {
@@ -447,6 +449,13 @@ enum Locked {
     Keys(Rc<[Vec<u8>]>),
 }
 
+#[derive(Default)]
+struct CallBuf {
+    data: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
+    out: Vec<u8>,
+}
+
 /// A `redis.call` the coroutine yielded for: run by the driver.
 struct Pending {
     ci: u16,
@@ -533,21 +542,32 @@ impl RunState {
                 "ERR Please specify at least one argument for this redis lib call",
             );
         }
-        let mut owned = Vec::with_capacity(args.len());
+        // The arguments in one reused buffer, as a pipeline's are.
+        let mut buf = CALL_BUF.with(|b| b.take());
+        buf.data.clear();
+        buf.ranges.clear();
         for v in args.iter() {
+            let start = buf.data.len();
             match v {
-                Value::String(s) => owned.push(s.as_bytes().to_vec()),
-                Value::Number(n) => owned.push(convert::fmt_number(*n, 17).into_bytes()),
-                Value::Integer(n) => owned.push(n.to_string().into_bytes()),
+                Value::String(s) => buf.data.extend_from_slice(&s.as_bytes()),
+                Value::Number(n) => buf.data.extend_from_slice(convert::fmt_number(*n, 17).as_bytes()),
+                Value::Integer(n) => buf.data.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
                 _ => {
+                    CALL_BUF.with(|b| b.replace(buf));
                     return err_table(
                         lua,
                         "ERR Lua redis lib command arguments must be strings or integers",
-                    )
+                    );
                 }
             }
+            buf.ranges.push(start..buf.data.len());
         }
-        let a = OwnedArgs(owned);
+        let out = self.call_args(lua, Args::new(&buf.data, &buf.ranges), &mut buf.out, raise);
+        CALL_BUF.with(|b| b.replace(buf));
+        out
+    }
+
+    fn call_args(&self, lua: &Lua, a: Args, out: &mut Vec<u8>, raise: bool) -> mlua::Result<(i64, Value)> {
         let Some(mut ci) = commands::lookup(a.get(0)) else {
             return err_table(lua, "ERR Unknown Redis command called from script");
         };
@@ -610,8 +630,7 @@ impl RunState {
         let local = !spans && target.is_none_or(|t| t == core.id);
         match cmd.run {
             Run::Shard(f) | Run::Span(f, _) if local => {
-                let mut out = Vec::new();
-                let (base, ranges) = a.flatten();
+                out.clear();
                 // Keys read here are this core's: remembered inline.
                 if let Some((client, max)) = self.tracker.filter(|_| cmd.flags & flags::READONLY != 0) {
                     let keys: Vec<Vec<u8>> = cmd.key_indexes(&a).map(|i| a.get(i).to_vec()).collect();
@@ -623,15 +642,15 @@ impl RunState {
                         f,
                         cmd,
                         &mut Ctx::new(&mut core.shard.borrow_mut(), self.db.get()),
-                        &mut out,
+                        out,
                         self.proto(),
-                        Args::new(&base, &ranges),
+                        a,
                     )
                 });
-                convert::reply_to_lua(lua, &out)
+                convert::reply_to_lua(lua, out)
             }
             _ => {
-                *self.pending.borrow_mut() = Some(Pending { ci, args: a, raise });
+                *self.pending.borrow_mut() = Some(Pending { ci, args: a.to_owned(), raise });
                 Ok((ST_PENDING, Value::Nil))
             }
         }
