@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
+use super::chunks::Chunks;
 use super::snapshot;
 use crate::commands::{self, Args, Ctx, OwnedArgs, Run};
 use crate::config;
@@ -783,13 +784,16 @@ fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
     let mut sizes = Vec::new();
     for (n, name) in files.iter().enumerate() {
         let path = dir().join(name);
-        let data = std::fs::read(&path).map_err(|e| format!("Can't open the append-only file {name}: {e}"))?;
+        let mut data = Chunks::open(&path).map_err(|e| format!("Can't open the append-only file {name}: {e}"))?;
+        data.fill(5).map_err(|e| format!("Can't read the append-only file {name}: {e}"))?;
         let last = n + 1 == files.len();
         // An RDB base (`aof-use-rdb-preamble yes`) is told by its magic, as
         // Redis does; only the base can be one.
-        let loaded = if n == 0 && m.base.is_some() && data.starts_with(b"REDIS") { load_rdb(sh, &data) } else { replay(sh, &data) };
+        let rdb = n == 0 && m.base.is_some() && data.data().starts_with(b"REDIS");
+        let size = data.len();
+        let loaded = if rdb { load_rdb(sh, data) } else { replay(sh, data) };
         match loaded {
-            Ok(()) => sizes.push(data.len() as u64),
+            Ok(()) => sizes.push(size),
             Err(Bad::Truncated(at)) if last && config::get_int("aof-load-truncated") == 1 => {
                 eprintln!("!!! Warning: short read while loading the AOF file {name}!!!");
                 eprintln!("!!! Truncating the AOF {name} at offset {at} !!!");
@@ -819,7 +823,7 @@ fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
 /// Loads an RDB base into the shard. Keys already expired are kept, as
 /// Redis does for an AOF's RDB preamble: the incremental files that follow
 /// may still touch them, and expiry is applied once the data is live.
-fn load_rdb(sh: &mut Shard, data: &[u8]) -> Result<(), Bad> {
+fn load_rdb(sh: &mut Shard, data: Chunks<File>) -> Result<(), Bad> {
     let mut keys = super::rdbfile::Keys::new(data, sh.dbs.len()).map_err(|e| Bad::Corrupt(e.offset, e.what))?;
     while let Some(k) = keys.next_key().map_err(|e| Bad::Corrupt(e.offset, e.what))? {
         sh.dbs[k.db].insert(&k.key, k.value, k.expire_at);
@@ -833,21 +837,29 @@ enum Bad {
     Corrupt(usize, String),
 }
 
-/// Runs the commands of one AOF file on the shard. Nothing expires while
-/// loading (the commands run at time 0), as in Redis: a key's expiry is
-/// absolute and checked once the data is live.
-fn replay(sh: &mut Shard, data: &[u8]) -> Result<(), Bad> {
+/// Runs the commands of one AOF file on the shard, as they are read (a
+/// command larger than a chunk widens it). Nothing expires while loading
+/// (the commands run at time 0), as in Redis: a key's expiry is absolute
+/// and checked once the data is live.
+fn replay(sh: &mut Shard, mut data: Chunks<File>) -> Result<(), Bad> {
     let mut parser = Parser::new();
-    let mut at = 0;
     let mut db = 0usize;
     // An open MULTI: where it started and its queued commands.
     let mut multi: Option<(usize, Vec<OwnedArgs>)> = None;
     let mut scratch = Vec::new();
-    while at < data.len() {
-        match parser.parse(&data[at..], usize::MAX) {
+    loop {
+        let at = data.pos() as usize;
+        if data.data().is_empty() {
+            if data.at_end() {
+                break;
+            }
+            data.fill(1).map_err(|e| Bad::Corrupt(at, e.to_string()))?;
+            continue;
+        }
+        match parser.parse(data.data(), usize::MAX) {
             Ok(Parsed::Command { len, source }) => {
                 let base: &[u8] = match source {
-                    Source::Buffer => &data[at..],
+                    Source::Buffer => data.data(),
                     Source::Inline => &parser.inline,
                 };
                 let args = Args::new(base, &parser.args);
@@ -864,9 +876,10 @@ fn replay(sh: &mut Shard, data: &[u8]) -> Result<(), Bad> {
                 } else {
                     run_one(sh, &mut db, args, &mut scratch).map_err(|e| Bad::Corrupt(at, e))?;
                 }
-                at += len;
+                data.consume(len);
             }
-            Ok(Parsed::Empty { len }) => at += len,
+            Ok(Parsed::Empty { len }) => data.consume(len),
+            Ok(Parsed::Incomplete { need }) if !data.at_end() => data.fill(need).map_err(|e| Bad::Corrupt(at, e.to_string()))?,
             Ok(Parsed::Incomplete { .. }) => return Err(Bad::Truncated(multi.map_or(at, |(m, _)| m))),
             Err(e) => return Err(Bad::Corrupt(at, e.0)),
         }
