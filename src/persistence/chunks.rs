@@ -80,8 +80,8 @@ impl<R: Read> Chunks<R> {
         need as u64 <= self.len - self.pos()
     }
 
-    /// Reads at least a chunk more, and until `data()` has `need` bytes (or
-    /// the source ends). A source that is shorter than its length said
+    /// Reads at least a chunk more (or half of what is held, if more), and
+    /// until `data()` has `need` bytes (or the source ends). A source that is shorter than its length said
     /// (a file truncated meanwhile) just ends there.
     pub fn fill(&mut self, need: usize) -> std::io::Result<()> {
         // Drop what is consumed, into the checksum.
@@ -93,7 +93,11 @@ impl<R: Read> Chunks<R> {
             self.buf.shrink_to(self.chunk * 2);
         }
         let left = self.len - self.offset;
-        let target = (need.max(self.buf.len() + self.chunk) as u64).min(left) as usize;
+        // At least half again what is held: an item that keeps asking for
+        // a little more (a big collection of small elements) is re-parsed
+        // a logarithmic number of times, not once per chunk.
+        let grow = self.chunk.max(self.buf.len() / 2);
+        let target = (need.max(self.buf.len() + grow) as u64).min(left) as usize;
         if target > self.buf.len() {
             self.buf.reserve_exact(target - self.buf.len());
         }
