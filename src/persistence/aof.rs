@@ -262,13 +262,36 @@ pub async fn open(core: &Rc<Core>, load: bool) -> Result<(), String> {
         return Ok(());
     }
     let id = core.id;
+    // A rewrite made with `appendonly no` finishes first: its set is the
+    // one this replaces.
+    while OFFLINE_REWRITING.get() {
+        glommio::timer::sleep(TICK).await;
+    }
     std::fs::create_dir_all(dir()).map_err(|e| format!("Can't create the AOF directory {}: {e}", dir().display()))?;
     let existing = if load { Manifest::read(id)? } else { None };
     let (manifest, sizes) = match existing {
-        Some(m) => {
-            let mut sh = core.shard.borrow_mut();
-            let sizes = load_files(&mut sh, &m)?;
-            sh.journal_start();
+        Some(mut m) => {
+            let mut sizes = {
+                let mut sh = core.shard.borrow_mut();
+                let sizes = load_files(&mut sh, &m)?;
+                sh.journal_start();
+                sizes
+            };
+            if m.incrs.is_empty() {
+                // A base alone (BGREWRITEAOF with appendonly no): appending
+                // starts in a new incremental file, as Redis does.
+                let seq = m.next_seq();
+                let incr = format!("{}.{seq}.incr.aof", prefix(id));
+                m.incrs.push((incr.clone(), seq));
+                let opened = File::create(dir().join(&incr))
+                    .map_err(|e| format!("Can't create the AOF file {incr}: {e}"))
+                    .and_then(|_| m.install(id).map_err(|e| format!("Can't write the AOF manifest: {e}")));
+                if let Err(e) = opened {
+                    core.shard.borrow_mut().journal_stop();
+                    return Err(e);
+                }
+                sizes.push(0);
+            }
             (m, sizes)
         }
         None => {
@@ -548,6 +571,71 @@ pub fn request_rewrite() -> bool {
     }
     a.rewrite_requested = true;
     true
+}
+
+thread_local! {
+    /// This core runs a rewrite with `appendonly no`.
+    static OFFLINE_REWRITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// BGREWRITEAOF with `appendonly no`, which Redis 7 accepts: this core
+/// writes a base file of its data and a manifest naming that base alone
+/// (nothing is journaled, so there is no incremental file), replacing the
+/// set there was. False if one is already running here.
+pub fn rewrite_offline(core: &Rc<Core>) -> bool {
+    if OFFLINE_REWRITING.get() {
+        return false;
+    }
+    OFFLINE_REWRITING.set(true);
+    REWRITING.fetch_add(1, Ordering::Relaxed);
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        let started = Instant::now();
+        let written = write_offline_set(&core).await;
+        if let Err(e) = &written {
+            eprintln!("Background AOF rewrite failed: {e}");
+        }
+        OFFLINE_REWRITING.set(false);
+        REWRITING.fetch_sub(1, Ordering::Relaxed);
+        rewrite_done(written.is_ok(), started);
+    })
+    .detach();
+    true
+}
+
+async fn write_offline_set(core: &Rc<Core>) -> Result<(), String> {
+    let id = core.id;
+    std::fs::create_dir_all(dir()).map_err(|e| format!("Can't create the AOF directory {}: {e}", dir().display()))?;
+    let prior = Manifest::read(id)?.unwrap_or_default();
+    let seq = prior.next_seq();
+    let name = if config::get_int("aof-use-rdb-preamble") == 1 {
+        // Scanned in slices like a snapshot; a running BGSAVE holds the
+        // shard's snapshot epoch, so the rewrite waits for it.
+        while !snapshot::claim_rewrite(id) {
+            glommio::timer::sleep(TICK).await;
+        }
+        snapshot::begin_rewrite(&mut core.shard.borrow_mut());
+        let name = Base::name_of(id, seq, true);
+        if let Err(e) = snapshot::write_rewrite_base(core.clone(), dir().join(&name)).await {
+            let _ = std::fs::remove_file(dir().join(&name));
+            return Err(format!("writing {name}: {e}"));
+        }
+        name
+    } else {
+        let bytes = serialize_commands(&core.shard.borrow());
+        let (name, _, written) = write_base(id, seq, Base { bytes, rdb: false }).await;
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(dir().join(&name));
+            return Err(format!("writing {name}: {e}"));
+        }
+        name
+    };
+    let m = Manifest { base: Some((name.clone(), seq)), incrs: Vec::new() };
+    m.install(id).map_err(|e| format!("installing its manifest: {e}"))?;
+    for f in prior.files().filter(|f| **f != name) {
+        let _ = std::fs::remove_file(dir().join(f));
+    }
+    Ok(())
 }
 
 /// Whether any core's AOF is open.
