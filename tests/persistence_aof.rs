@@ -652,3 +652,38 @@ fn lastsave_is_the_start_after_an_aof_load() {
     assert_eq!(info_field(&mut con, "rdb_bgsave_in_progress"), "0");
     assert_eq!(info_field(&mut con, "rdb_changes_since_last_save"), "1");
 }
+
+/// BGREWRITEAOF with appendonly no is accepted as by redis-server 7 (same
+/// reply) and writes, per core, a base alone (RDB or commands as
+/// `aof-use-rdb-preamble` says) named by the manifest; a start with
+/// appendonly yes loads it and appends to a new incremental file.
+#[test]
+fn bgrewriteaof_with_appendonly_off_writes_a_base_alone() {
+    let oracle_dir = scratch("offline-redis");
+    let redis = common::RedisServer::start_with(&["--dir", oracle_dir.to_str().unwrap()]);
+    let expected = cmd(&mut redis.client(), &["BGREWRITEAOF"]);
+    assert_eq!(expected, redis::Value::SimpleString("Background append only file rewriting started".into()));
+    drop(redis);
+    for (preamble, ext) in [("yes", "rdb"), ("no", "aof")] {
+        let dir = scratch(&format!("offline-{preamble}"));
+        let server = KvickServer::start(&["--threads", "2", "--dir", dir.to_str().unwrap(), "--aof-use-rdb-preamble", preamble, "--save", ""]);
+        populate(&server);
+        let mut con = server.client();
+        assert_eq!(cmd(&mut con, &["BGREWRITEAOF"]), expected);
+        wait_rewrites(&mut con, "2");
+        assert_eq!(info_field(&mut con, "aof_enabled"), "0");
+        let before = state(&server);
+        kill9(server);
+        for core in 0..2 {
+            let m = std::fs::read_to_string(dir.join(format!("appendonlydir/appendonly.aof.core{core}.manifest"))).unwrap();
+            assert_eq!(m, format!("file appendonly.aof.core{core}.1.base.{ext} seq 1 type b\n"));
+        }
+        let server = start(&dir, "2", "always", &[]);
+        assert_eq!(state(&server), before);
+        cmd(&mut server.client(), &["SET", "after", "restart"]);
+        kill9(server);
+        let server = start(&dir, "2", "always", &[]);
+        let after: String = redis::cmd("GET").arg("after").query(&mut server.client()).unwrap();
+        assert_eq!(after, "restart");
+    }
+}

@@ -532,11 +532,12 @@ fn keyspace_section(out: &mut String, cores: &[CoreInfo]) {
 /// BGREWRITEAOF: every core rewrites its own AOF (`persistence::aof`).
 fn bgrewriteaof(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
-        if !crate::persistence::aof::running() {
-            // TODO: Redis 7 rewrites even with appendonly no.
-            return s.reply().error("ERR kvick rewrites the AOF only while appendonly is yes");
-        }
-        let started = s.core.call_all(|_| crate::persistence::aof::request_rewrite()).await;
+        // With appendonly no, Redis 7 writes a base alone.
+        let started = if crate::persistence::aof::running() {
+            s.core.call_all(|_| crate::persistence::aof::request_rewrite()).await
+        } else {
+            s.core.call_all(crate::persistence::aof::rewrite_offline).await
+        };
         if started.iter().any(|&b| b) && snapshot::in_progress() {
             // It starts once the save is done.
             s.reply().simple("Background append only file rewriting scheduled");

@@ -25,6 +25,7 @@ use crate::server::blocking;
 use crate::server::session::Session;
 use crate::shard::blocking::Waiter;
 use crate::server::txn::{group_keys, lock_sets, Step, Txn};
+use crate::shard::journal;
 use crate::shard::Shard;
 use crate::types::stream::{Entry, Group, NodeLimits, Pending, StreamId, Trim, ENTRIES_READ_UNKNOWN, LISTPACK_MAX_SIZE};
 use crate::types::{StreamValue, Value};
@@ -575,12 +576,84 @@ fn has_entries(s: &StreamValue, o: &ReadOpts, from: ReadFrom) -> bool {
     s.last_entry().is_some_and(|e| e.id > after)
 }
 
+/// What XREADGROUP, XCLAIM and XAUTOCLAIM change in a group, journaled as
+/// Redis propagates it (t_stream.c: streamPropagateXCLAIM,
+/// streamPropagateGroupID, streamPropagateConsumerCreation), so the AOF
+/// grows by the entries served, not by the stream: per delivered or claimed
+/// entry an XCLAIM ... FORCE JUSTID that sets its owner, delivery time and
+/// count whatever the state replayed; the group's last ID as XGROUP SETID
+/// ... ENTRIESREAD; a consumer created by a read as XGROUP CREATECONSUMER;
+/// an entry gone from the stream and dropped from the PEL as XACK.
+/// Collected while the stream is borrowed, journaled after. Only when
+/// `journal::recording` says the command is recorded by itself; otherwise
+/// (a served blocked read, a multi-shard step) the journal records the
+/// stream's state, as for any change made outside a command.
+struct GroupEffects<'a> {
+    on: bool,
+    key: &'a [u8],
+    group: &'a [u8],
+    cmds: Vec<Vec<Vec<u8>>>,
+}
+
+impl<'a> GroupEffects<'a> {
+    fn new(ctx: &Ctx, key: &'a [u8], group: &'a [u8]) -> Self {
+        GroupEffects { on: journal::recording(ctx), key, group, cmds: Vec::new() }
+    }
+
+    fn id(id: StreamId) -> Vec<u8> {
+        id.format(&mut [0; 41]).to_vec()
+    }
+
+    fn int(n: impl itoa::Integer) -> Vec<u8> {
+        itoa::Buffer::new().format(n).as_bytes().to_vec()
+    }
+
+    fn push(&mut self, head: &[&[u8]], rest: impl IntoIterator<Item = Vec<u8>>) {
+        let mut cmd: Vec<Vec<u8>> = head.iter().map(|a| a.to_vec()).collect();
+        cmd.extend(rest);
+        self.cmds.push(cmd);
+    }
+
+    fn xclaim(&mut self, consumer: &[u8], id: StreamId, p: &Pending, last_id: StreamId) {
+        if self.on {
+            let (time, count) = (Self::int(p.delivery_time), Self::int(p.delivery_count));
+            let tail = [Self::id(id), b"TIME".to_vec(), time, b"RETRYCOUNT".to_vec(), count, b"FORCE".to_vec(), b"JUSTID".to_vec(), b"LASTID".to_vec(), Self::id(last_id)];
+            self.push(&[b"XCLAIM", self.key, self.group, consumer, b"0"], tail);
+        }
+    }
+
+    fn setid(&mut self, g: &Group) {
+        if self.on {
+            self.push(&[b"XGROUP", b"SETID", self.key, self.group], [Self::id(g.last_id), b"ENTRIESREAD".to_vec(), Self::int(g.entries_read)]);
+        }
+    }
+
+    fn create_consumer(&mut self, consumer: &[u8]) {
+        if self.on {
+            self.push(&[b"XGROUP", b"CREATECONSUMER", self.key, self.group, consumer], []);
+        }
+    }
+
+    fn ack(&mut self, id: StreamId) {
+        if self.on {
+            self.push(&[b"XACK", self.key, self.group], [Self::id(id)]);
+        }
+    }
+
+    fn journal(self, ctx: &mut Ctx) {
+        for cmd in self.cmds {
+            ctx.shard.journal.command(ctx.db, cmd.iter().map(Vec::as_slice));
+        }
+    }
+}
+
 /// Serves stream `i` of a read: writes the key and its entries to `r` and
 /// returns true, or writes nothing if the stream has nothing to give.
 /// XREADGROUP also creates the consumer and delivers to it.
 fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, from: ReadFrom) -> bool {
     let key = a.get(o.keys_at + i);
     let (now, db) = (ctx.now, ctx.db);
+    let mut fx = GroupEffects::new(ctx, key, o.group.map_or(&[][..], |(g, _)| g));
     let Ok(Some(s)) = read_stream(ctx, key) else { return false };
     if !has_entries(s, o, from) {
         return false;
@@ -610,6 +683,7 @@ fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, fr
     c.seen_time = now;
     if created {
         notify::event(STREAM, "xgroup-createconsumer", db, key);
+        fx.create_consumer(cname);
     }
     match from {
         ReadFrom::After(after) => {
@@ -623,9 +697,11 @@ fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, fr
                 match s.get(id) {
                     Some(e) => {
                         reply_entry(r, e);
-                        let p = s.groups.get_mut(gname).and_then(|g| g.pending.get_mut(&id)).expect("a consumer's entry is pending");
+                        let g = s.groups.get_mut(gname).expect("the group exists");
+                        let p = g.pending.get_mut(&id).expect("a consumer's entry is pending");
                         p.delivery_time = now;
                         p.delivery_count += 1;
+                        fx.xclaim(cname, id, p, g.last_id);
                     }
                     None => {
                         // Deleted since delivery: the ID with no fields.
@@ -635,6 +711,7 @@ fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, fr
                     }
                 }
             }
+            fx.journal(ctx);
             true
         }
         _ => {
@@ -648,12 +725,18 @@ fn serve_read(ctx: &mut Ctx, r: &mut Reply, a: &Args, o: &ReadOpts, i: usize, fr
                 ids.push(e.id);
                 (ids.len() as u64) < n
             });
-            for id in ids {
+            for &id in &ids {
                 s.advance_group(gname, id);
                 if !o.noack {
-                    s.groups.get_mut(gname).expect("the group exists").deliver(id, &consumer, now);
+                    let g = s.groups.get_mut(gname).expect("the group exists");
+                    g.deliver(id, &consumer, now);
+                    fx.xclaim(cname, id, &g.pending[&id], g.last_id);
                 }
             }
+            if !ids.is_empty() {
+                fx.setid(&s.groups[gname]);
+            }
+            fx.journal(ctx);
             true
         }
     }
@@ -995,12 +1078,15 @@ fn xclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         }
         j += 1;
     }
+    let mut fx = GroupEffects::new(ctx, key, gname);
     let s = changing_stream(ctx, key);
     let g = s.groups.get_mut(gname).expect("checked above");
+    let moved = last_id > g.last_id;
     g.last_id = g.last_id.max(last_id);
-    // A bogus time (negative or in the future) becomes now, as in Redis.
+    // A bogus time (negative or in the future) becomes now, as in Redis;
+    // an AOF replays at time 0 (nothing expires), keeping the recorded time.
     let delivery_time = match delivery_time {
-        Some(t) if t >= 0 && t as u64 <= now => t as u64,
+        Some(t) if t >= 0 && (t as u64 <= now || now == 0) => t as u64,
         _ => now,
     };
     let mut claimed: Vec<StreamId> = Vec::new();
@@ -1011,7 +1097,9 @@ fn xclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         let id = strict_id(a.get(j)).expect("checked above");
         if s.get(id).is_none() {
             // Gone from the stream: drop it from the PEL too.
-            s.groups.get_mut(gname).expect("checked above").ack(id);
+            if s.groups.get_mut(gname).expect("checked above").ack(id) {
+                fx.ack(id);
+            }
             continue;
         }
         let g = s.groups.get_mut(gname).expect("checked above");
@@ -1039,7 +1127,11 @@ fn xclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             _ if !justid => p.delivery_count += 1,
             _ => {}
         }
+        fx.xclaim(name, id, p, g.last_id);
         claimed.push(id);
+    }
+    if moved {
+        fx.setid(&s.groups[gname]);
     }
     r.array(claimed.len());
     for id in claimed {
@@ -1049,6 +1141,7 @@ fn xclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             reply_entry(r, s.get(id).expect("checked above"));
         }
     }
+    fx.journal(ctx);
     if created {
         ctx.notify(STREAM, "xgroup-createconsumer", key);
     }
@@ -1087,6 +1180,7 @@ fn xautoclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         Ok(Some(s)) if s.groups.contains_key(gname) => {}
         Ok(_) => return r.error(&nogroup(key, gname)),
     }
+    let mut fx = GroupEffects::new(ctx, key, gname);
     let s = changing_stream(ctx, key);
     let mut attempts = count * 10;
     let mut claimed = Vec::new();
@@ -1106,6 +1200,7 @@ fn xautoclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         cursor = id.next();
         if s.get(id).is_none() {
             s.groups.get_mut(gname).expect("checked above").ack(id);
+            fx.ack(id);
             deleted.push(id);
             count -= 1;
             continue;
@@ -1126,6 +1221,7 @@ fn xautoclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
         if !justid {
             p.delivery_count += 1;
         }
+        fx.xclaim(name, id, p, g.last_id);
         claimed.push(id);
         count -= 1;
     }
@@ -1145,6 +1241,7 @@ fn xautoclaim(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     for id in deleted {
         reply_id(r, id);
     }
+    fx.journal(ctx);
     if created {
         ctx.notify(STREAM, "xgroup-createconsumer", key);
     }

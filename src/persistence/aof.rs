@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
+use super::chunks::Chunks;
 use super::snapshot;
 use crate::commands::{self, Args, Ctx, OwnedArgs, Run};
 use crate::config;
@@ -261,13 +262,36 @@ pub async fn open(core: &Rc<Core>, load: bool) -> Result<(), String> {
         return Ok(());
     }
     let id = core.id;
+    // A rewrite made with `appendonly no` finishes first: its set is the
+    // one this replaces.
+    while OFFLINE_REWRITING.get() {
+        glommio::timer::sleep(TICK).await;
+    }
     std::fs::create_dir_all(dir()).map_err(|e| format!("Can't create the AOF directory {}: {e}", dir().display()))?;
     let existing = if load { Manifest::read(id)? } else { None };
     let (manifest, sizes) = match existing {
-        Some(m) => {
-            let mut sh = core.shard.borrow_mut();
-            let sizes = load_files(&mut sh, &m)?;
-            sh.journal_start();
+        Some(mut m) => {
+            let mut sizes = {
+                let mut sh = core.shard.borrow_mut();
+                let sizes = load_files(&mut sh, &m)?;
+                sh.journal_start();
+                sizes
+            };
+            if m.incrs.is_empty() {
+                // A base alone (BGREWRITEAOF with appendonly no): appending
+                // starts in a new incremental file, as Redis does.
+                let seq = m.next_seq();
+                let incr = format!("{}.{seq}.incr.aof", prefix(id));
+                m.incrs.push((incr.clone(), seq));
+                let opened = File::create(dir().join(&incr))
+                    .map_err(|e| format!("Can't create the AOF file {incr}: {e}"))
+                    .and_then(|_| m.install(id).map_err(|e| format!("Can't write the AOF manifest: {e}")));
+                if let Err(e) = opened {
+                    core.shard.borrow_mut().journal_stop();
+                    return Err(e);
+                }
+                sizes.push(0);
+            }
             (m, sizes)
         }
         None => {
@@ -549,6 +573,71 @@ pub fn request_rewrite() -> bool {
     true
 }
 
+thread_local! {
+    /// This core runs a rewrite with `appendonly no`.
+    static OFFLINE_REWRITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// BGREWRITEAOF with `appendonly no`, which Redis 7 accepts: this core
+/// writes a base file of its data and a manifest naming that base alone
+/// (nothing is journaled, so there is no incremental file), replacing the
+/// set there was. False if one is already running here.
+pub fn rewrite_offline(core: &Rc<Core>) -> bool {
+    if OFFLINE_REWRITING.get() {
+        return false;
+    }
+    OFFLINE_REWRITING.set(true);
+    REWRITING.fetch_add(1, Ordering::Relaxed);
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        let started = Instant::now();
+        let written = write_offline_set(&core).await;
+        if let Err(e) = &written {
+            eprintln!("Background AOF rewrite failed: {e}");
+        }
+        OFFLINE_REWRITING.set(false);
+        REWRITING.fetch_sub(1, Ordering::Relaxed);
+        rewrite_done(written.is_ok(), started);
+    })
+    .detach();
+    true
+}
+
+async fn write_offline_set(core: &Rc<Core>) -> Result<(), String> {
+    let id = core.id;
+    std::fs::create_dir_all(dir()).map_err(|e| format!("Can't create the AOF directory {}: {e}", dir().display()))?;
+    let prior = Manifest::read(id)?.unwrap_or_default();
+    let seq = prior.next_seq();
+    let name = if config::get_int("aof-use-rdb-preamble") == 1 {
+        // Scanned in slices like a snapshot; a running BGSAVE holds the
+        // shard's snapshot epoch, so the rewrite waits for it.
+        while !snapshot::claim_rewrite(id) {
+            glommio::timer::sleep(TICK).await;
+        }
+        snapshot::begin_rewrite(&mut core.shard.borrow_mut());
+        let name = Base::name_of(id, seq, true);
+        if let Err(e) = snapshot::write_rewrite_base(core.clone(), dir().join(&name)).await {
+            let _ = std::fs::remove_file(dir().join(&name));
+            return Err(format!("writing {name}: {e}"));
+        }
+        name
+    } else {
+        let bytes = serialize_commands(&core.shard.borrow());
+        let (name, _, written) = write_base(id, seq, Base { bytes, rdb: false }).await;
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(dir().join(&name));
+            return Err(format!("writing {name}: {e}"));
+        }
+        name
+    };
+    let m = Manifest { base: Some((name.clone(), seq)), incrs: Vec::new() };
+    m.install(id).map_err(|e| format!("installing its manifest: {e}"))?;
+    for f in prior.files().filter(|f| **f != name) {
+        let _ = std::fs::remove_file(dir().join(f));
+    }
+    Ok(())
+}
+
 /// Whether any core's AOF is open.
 pub fn running() -> bool {
     RUNNING.load(Ordering::Relaxed) > 0
@@ -783,13 +872,16 @@ fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
     let mut sizes = Vec::new();
     for (n, name) in files.iter().enumerate() {
         let path = dir().join(name);
-        let data = std::fs::read(&path).map_err(|e| format!("Can't open the append-only file {name}: {e}"))?;
+        let mut data = Chunks::open(&path).map_err(|e| format!("Can't open the append-only file {name}: {e}"))?;
+        data.fill(5).map_err(|e| format!("Can't read the append-only file {name}: {e}"))?;
         let last = n + 1 == files.len();
         // An RDB base (`aof-use-rdb-preamble yes`) is told by its magic, as
         // Redis does; only the base can be one.
-        let loaded = if n == 0 && m.base.is_some() && data.starts_with(b"REDIS") { load_rdb(sh, &data) } else { replay(sh, &data) };
+        let rdb = n == 0 && m.base.is_some() && data.data().starts_with(b"REDIS");
+        let size = data.len();
+        let loaded = if rdb { load_rdb(sh, data) } else { replay(sh, data) };
         match loaded {
-            Ok(()) => sizes.push(data.len() as u64),
+            Ok(()) => sizes.push(size),
             Err(Bad::Truncated(at)) if last && config::get_int("aof-load-truncated") == 1 => {
                 eprintln!("!!! Warning: short read while loading the AOF file {name}!!!");
                 eprintln!("!!! Truncating the AOF {name} at offset {at} !!!");
@@ -819,7 +911,7 @@ fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
 /// Loads an RDB base into the shard. Keys already expired are kept, as
 /// Redis does for an AOF's RDB preamble: the incremental files that follow
 /// may still touch them, and expiry is applied once the data is live.
-fn load_rdb(sh: &mut Shard, data: &[u8]) -> Result<(), Bad> {
+fn load_rdb(sh: &mut Shard, data: Chunks<File>) -> Result<(), Bad> {
     let mut keys = super::rdbfile::Keys::new(data, sh.dbs.len()).map_err(|e| Bad::Corrupt(e.offset, e.what))?;
     while let Some(k) = keys.next_key().map_err(|e| Bad::Corrupt(e.offset, e.what))? {
         sh.dbs[k.db].insert(&k.key, k.value, k.expire_at);
@@ -833,21 +925,29 @@ enum Bad {
     Corrupt(usize, String),
 }
 
-/// Runs the commands of one AOF file on the shard. Nothing expires while
-/// loading (the commands run at time 0), as in Redis: a key's expiry is
-/// absolute and checked once the data is live.
-fn replay(sh: &mut Shard, data: &[u8]) -> Result<(), Bad> {
+/// Runs the commands of one AOF file on the shard, as they are read (a
+/// command larger than a chunk widens it). Nothing expires while loading
+/// (the commands run at time 0), as in Redis: a key's expiry is absolute
+/// and checked once the data is live.
+fn replay(sh: &mut Shard, mut data: Chunks<File>) -> Result<(), Bad> {
     let mut parser = Parser::new();
-    let mut at = 0;
     let mut db = 0usize;
     // An open MULTI: where it started and its queued commands.
     let mut multi: Option<(usize, Vec<OwnedArgs>)> = None;
     let mut scratch = Vec::new();
-    while at < data.len() {
-        match parser.parse(&data[at..], usize::MAX) {
+    loop {
+        let at = data.pos() as usize;
+        if data.data().is_empty() {
+            if data.at_end() {
+                break;
+            }
+            data.fill(1).map_err(|e| Bad::Corrupt(at, e.to_string()))?;
+            continue;
+        }
+        match parser.parse(data.data(), usize::MAX) {
             Ok(Parsed::Command { len, source }) => {
                 let base: &[u8] = match source {
-                    Source::Buffer => &data[at..],
+                    Source::Buffer => data.data(),
                     Source::Inline => &parser.inline,
                 };
                 let args = Args::new(base, &parser.args);
@@ -864,9 +964,10 @@ fn replay(sh: &mut Shard, data: &[u8]) -> Result<(), Bad> {
                 } else {
                     run_one(sh, &mut db, args, &mut scratch).map_err(|e| Bad::Corrupt(at, e))?;
                 }
-                at += len;
+                data.consume(len);
             }
-            Ok(Parsed::Empty { len }) => at += len,
+            Ok(Parsed::Empty { len }) => data.consume(len),
+            Ok(Parsed::Incomplete { need }) if !data.at_end() => data.fill(need).map_err(|e| Bad::Corrupt(at, e.to_string()))?,
             Ok(Parsed::Incomplete { .. }) => return Err(Bad::Truncated(multi.map_or(at, |(m, _)| m))),
             Err(e) => return Err(Bad::Corrupt(at, e.0)),
         }

@@ -3,14 +3,17 @@
 //! redis-server writes. Files are shared out among the cores; each core reads
 //! its files and sends keys of other cores' slots to their owners in batches,
 //! so the thread count may differ from the one that saved. Keys already
-//! expired are skipped (as a Redis master does). A file that cannot be read
-//! stops the server with its name and the offset of the problem.
+//! expired are skipped (as a Redis master does). Files are read in chunks
+//! (`chunks`), so loading needs memory for the data, not for the files. A
+//! file that cannot be read stops the server with its name and the offset
+//! of the problem.
 
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use super::chunks::Chunks;
 use super::rdbfile::{Keys, Loaded};
 use super::snapshot::{self, LOADED_EXPIRED, LOADED_KEYS};
 use crate::server::core::Core;
@@ -65,10 +68,10 @@ fn snapshot_name() -> String {
 }
 
 async fn load_file(core: &Rc<Core>, path: &Path) {
-    let buf = std::fs::read(path).unwrap_or_else(|e| fatal(&format!("Fatal error loading the DB {}: {e}. Exiting.", path.display())));
+    let src = Chunks::open(path).unwrap_or_else(|e| fatal(&format!("Fatal error loading the DB {}: {e}. Exiting.", path.display())));
     let databases = core.shard.borrow().dbs.len();
     let bad = |e: super::rdbfile::LoadError| -> ! { fatal(&format!("Fatal error loading the DB {} at offset {}: {}. Exiting.", path.display(), e.offset, e.what)) };
-    let mut keys = Keys::new(&buf, databases).unwrap_or_else(|e| bad(e));
+    let mut keys = Keys::new(src, databases).unwrap_or_else(|e| bad(e));
     let mut router = Router::new(core);
     let now = now_ms();
     let (mut loaded, mut expired) = (0u64, 0u64);
@@ -81,8 +84,8 @@ async fn load_file(core: &Rc<Core>, path: &Path) {
         router.add(k).await;
     }
     router.finish().await;
-    if keys.skipped_functions > 0 {
-        eprintln!("{}: skipped {} function libraries (kvick does not load functions from RDB files yet)", path.display(), keys.skipped_functions);
+    if keys.skipped_functions() > 0 {
+        eprintln!("{}: skipped {} function libraries (kvick does not load functions from RDB files yet)", path.display(), keys.skipped_functions());
     }
     LOADED_KEYS.fetch_add(loaded, Relaxed);
     LOADED_EXPIRED.fetch_add(expired, Relaxed);

@@ -18,3 +18,4 @@ pub mod snapshot;
 pub(crate) fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
+pub mod chunks;

@@ -321,6 +321,10 @@ pub fn verify_payload(p: &[u8]) -> bool {
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Set when a read failed for want of bytes: the buffer length that
+    /// read needed. A file loaded in chunks (`rdbfile::Keys`) then reads
+    /// more and tries again, where a whole payload would be corrupt.
+    need: Option<usize>,
 }
 
 /// A length, or the special encoding of a string.
@@ -331,7 +335,12 @@ enum Len {
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader { buf, pos: 0, need: None }
+    }
+
+    /// The buffer length a read that ran past the end needed, if one did.
+    pub fn needs(&self) -> Option<usize> {
+        self.need
     }
 
     /// Bytes read so far (error messages name the offset).
@@ -341,7 +350,11 @@ impl<'a> Reader<'a> {
 
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).ok_or(BadFormat)?;
-        let s = self.buf.get(self.pos..end).ok_or(BadFormat)?;
+        if end > self.buf.len() {
+            self.need = Some(end);
+            return Err(BadFormat);
+        }
+        let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
     }
@@ -376,6 +389,7 @@ impl<'a> Reader<'a> {
     fn count(&mut self) -> Result<usize> {
         let n = self.length()?;
         if n > (self.buf.len() - self.pos) as u64 {
+            self.need = usize::try_from(n).ok().and_then(|n| n.checked_add(self.pos));
             return Err(BadFormat);
         }
         Ok(n as usize)

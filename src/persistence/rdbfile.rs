@@ -6,8 +6,9 @@
 //! Writing is split so that a snapshot can stream: `header`, any number of
 //! `select_db`/`write_entry` pieces (a database may be selected more than
 //! once: Redis' loader just switches), then `EOF` and the checksum. Reading
-//! is an iterator over the keys of a whole file in memory.
+//! is an iterator over the keys of a file read in chunks.
 
+use super::chunks::Chunks;
 use super::rdb::{self, kind, Reader, RDB_VERSION};
 use crate::shard::db::Entry;
 use crate::types::Value;
@@ -90,22 +91,39 @@ pub struct LoadError {
     pub what: String,
 }
 
-/// The keys of a whole RDB file, in file order.
-pub struct Keys<'a> {
-    r: Reader<'a>,
-    buf: &'a [u8],
+/// The keys of an RDB file, in file order, read in chunks (`Chunks`).
+pub struct Keys<R> {
+    src: Chunks<R>,
+    st: State,
+    done: bool,
+}
+
+/// What the items read so far set.
+struct State {
     version: u16,
     databases: usize,
     db: usize,
-    done: bool,
+    /// The expiry read for the next key.
+    expire_at: u64,
     /// Function libraries skipped (not loaded from RDB files yet).
-    pub skipped_functions: usize,
+    skipped_functions: usize,
 }
 
-impl<'a> Keys<'a> {
+/// What one item of the file was.
+enum Item {
+    /// An opcode that only changed the reading state.
+    Other,
+    Key(Loaded),
+    /// EOF: the checksum (0 before version 5) and the offset it is at.
+    Eof { at: usize, checksum: u64 },
+}
+
+impl<R: std::io::Read> Keys<R> {
     /// Checks the magic and version; `databases` bounds SELECTDB.
-    pub fn new(buf: &'a [u8], databases: usize) -> Result<Keys<'a>, LoadError> {
+    pub fn new(mut src: Chunks<R>, databases: usize) -> Result<Keys<R>, LoadError> {
         let bad = |what: &str| LoadError { offset: 0, what: what.to_string() };
+        src.fill(9).map_err(|e| bad(&e.to_string()))?;
+        let buf = src.data();
         if buf.len() < 9 || &buf[..5] != b"REDIS" {
             return Err(bad("Wrong signature trying to load DB from file"));
         }
@@ -113,98 +131,117 @@ impl<'a> Keys<'a> {
         if !(1..=RDB_VERSION).contains(&version) {
             return Err(bad(&format!("Can't handle RDB format version {version}")));
         }
-        let mut r = Reader::new(buf);
-        r.bytes(9).map_err(|_| bad("short file"))?;
-        Ok(Keys { r, buf, version, databases, db: 0, done: false, skipped_functions: 0 })
+        src.consume(9);
+        Ok(Keys { src, st: State { version, databases, db: 0, expire_at: 0, skipped_functions: 0 }, done: false })
     }
 
-    fn err(&self, what: impl Into<String>) -> LoadError {
-        LoadError { offset: self.r.pos(), what: what.into() }
+    /// Function libraries skipped (not loaded from RDB files yet).
+    pub fn skipped_functions(&self) -> usize {
+        self.st.skipped_functions
     }
 
     /// The next key, None after EOF (and a verified checksum).
     pub fn next_key(&mut self) -> Result<Option<Loaded>, LoadError> {
-        if self.done {
-            return Ok(None);
-        }
-        let bad = |k: &Self| k.err("Bad data format (unexpected end of file or invalid encoding)");
-        let mut expire_at = 0u64;
-        loop {
-            let at = self.r.pos();
-            let t = self.r.byte().map_err(|_| bad(self))?;
-            match t {
-                op::AUX => {
-                    self.r.string().map_err(|_| bad(self))?;
-                    self.r.string().map_err(|_| bad(self))?;
+        while !self.done {
+            let mut r = Reader::new(self.src.data());
+            let item = self.st.item(&mut r);
+            let (read, need) = (r.pos(), r.needs());
+            match item {
+                Ok(Item::Other) => self.src.consume(read),
+                Ok(Item::Key(k)) => {
+                    self.src.consume(read);
+                    self.st.expire_at = 0;
+                    return Ok(Some(k));
                 }
-                op::RESIZEDB => {
-                    self.r.length().map_err(|_| bad(self))?;
-                    self.r.length().map_err(|_| bad(self))?;
-                }
-                op::EXPIRETIME_MS => {
-                    let b = self.r.bytes(8).map_err(|_| bad(self))?;
-                    expire_at = u64::from_le_bytes(b.try_into().expect("8 bytes"));
-                }
-                op::EXPIRETIME => {
-                    let b = self.r.bytes(4).map_err(|_| bad(self))?;
-                    expire_at = u32::from_le_bytes(b.try_into().expect("4 bytes")) as u64 * 1000;
-                }
-                op::SELECTDB => {
-                    let db = self.r.length().map_err(|_| bad(self))?;
-                    if db >= self.databases as u64 {
-                        return Err(self.err(format!(
-                            "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting",
-                            self.databases
-                        )));
-                    }
-                    self.db = db as usize;
-                }
-                // LRU and LFU hints: kvick keeps its own clock.
-                op::IDLE => {
-                    self.r.length().map_err(|_| bad(self))?;
-                }
-                op::FREQ => {
-                    self.r.byte().map_err(|_| bad(self))?;
-                }
-                op::FUNCTION2 => {
-                    // A library's source: not loaded from RDB files yet, so it
-                    // is skipped (and reported) rather than refused.
-                    self.r.string().map_err(|_| bad(self))?;
-                    self.skipped_functions += 1;
-                }
-                op::FUNCTION => return Err(LoadError { offset: at, what: "Pre-release function format not supported".into() }),
-                op::MODULE_AUX => return Err(LoadError { offset: at, what: "Module auxiliary data is not supported (kvick has no modules)".into() }),
-                op::EOF => {
+                Ok(Item::Eof { at, checksum }) => {
                     self.done = true;
-                    self.verify_checksum()?;
-                    return Ok(None);
-                }
-                t => {
-                    if matches!(t, kind::MODULE_2 | kind::STREAM_LISTPACKS) || t == 6 || t == 21 {
-                        return Err(LoadError { offset: at, what: format!("Unsupported object type {t} (modules and pre-7.0 streams are not loaded)") });
+                    if checksum != 0 && crate::config::get_int("rdbchecksum") != 0 && self.src.crc_before(at) != checksum {
+                        return Err(LoadError { offset: self.src.pos() as usize + at, what: "Wrong RDB checksum".into() });
                     }
-                    let key = self.r.string().map_err(|_| bad(self))?.into_owned();
-                    let obj = rdb::read_object(&mut self.r, t).map_err(|_| LoadError { offset: at, what: "Bad data format in a key's value".into() })?;
-                    let value = crate::commands::keys::value_from_rdb(obj).map_err(|_| LoadError { offset: at, what: "Bad data format in a key's value".into() })?;
-                    return Ok(Some(Loaded { db: self.db, key, value, expire_at }));
+                    self.src.consume(read);
+                }
+                // The item goes on past what is read: read more, try again.
+                Err(_) if need.is_some_and(|n| self.src.data().len() < n && self.src.holds(n)) => {
+                    let n = need.expect("checked");
+                    self.src.fill(n).map_err(|e| LoadError { offset: self.src.pos() as usize, what: e.to_string() })?;
+                }
+                Err(mut e) => {
+                    e.offset += self.src.pos() as usize;
+                    return Err(e);
                 }
             }
         }
+        Ok(None)
     }
 
-    /// From version 5 the file ends with the CRC-64 of all before it; 0
-    /// means it was written with `rdbchecksum no`.
-    fn verify_checksum(&mut self) -> Result<(), LoadError> {
-        if self.version < 5 {
-            return Ok(());
+}
+
+impl State {
+    /// Reads one opcode and what follows it, or one key; offsets in errors
+    /// are relative to `r`'s start.
+    fn item(&mut self, r: &mut Reader) -> Result<Item, LoadError> {
+        let bad = |r: &Reader| LoadError { offset: r.pos(), what: "Bad data format (unexpected end of file or invalid encoding)".into() };
+        let t = r.byte().map_err(|_| bad(r))?;
+        match t {
+            op::AUX => {
+                r.string().map_err(|_| bad(r))?;
+                r.string().map_err(|_| bad(r))?;
+            }
+            op::RESIZEDB => {
+                r.length().map_err(|_| bad(r))?;
+                r.length().map_err(|_| bad(r))?;
+            }
+            op::EXPIRETIME_MS => {
+                let b = r.bytes(8).map_err(|_| bad(r))?;
+                self.expire_at = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+            }
+            op::EXPIRETIME => {
+                let b = r.bytes(4).map_err(|_| bad(r))?;
+                self.expire_at = u32::from_le_bytes(b.try_into().expect("4 bytes")) as u64 * 1000;
+            }
+            op::SELECTDB => {
+                let db = r.length().map_err(|_| bad(r))?;
+                if db >= self.databases as u64 {
+                    return Err(LoadError {
+                        offset: r.pos(),
+                        what: format!("FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting", self.databases),
+                    });
+                }
+                self.db = db as usize;
+            }
+            // LRU and LFU hints: kvick keeps its own clock.
+            op::IDLE => {
+                r.length().map_err(|_| bad(r))?;
+            }
+            op::FREQ => {
+                r.byte().map_err(|_| bad(r))?;
+            }
+            op::FUNCTION2 => {
+                // A library's source: not loaded from RDB files yet, so it
+                // is skipped (and reported) rather than refused.
+                r.string().map_err(|_| bad(r))?;
+                self.skipped_functions += 1;
+            }
+            op::FUNCTION => return Err(LoadError { offset: 0, what: "Pre-release function format not supported".into() }),
+            op::MODULE_AUX => return Err(LoadError { offset: 0, what: "Module auxiliary data is not supported (kvick has no modules)".into() }),
+            // From version 5 the file ends with the CRC-64 of all before
+            // it; 0 means it was written with `rdbchecksum no`.
+            op::EOF if self.version < 5 => return Ok(Item::Eof { at: 1, checksum: 0 }),
+            op::EOF => {
+                let b = r.bytes(8).map_err(|_| LoadError { offset: r.pos(), what: "Unexpected end of file reading the checksum".into() })?;
+                return Ok(Item::Eof { at: 1, checksum: u64::from_le_bytes(b.try_into().expect("8 bytes")) });
+            }
+            t => {
+                if matches!(t, kind::MODULE_2 | kind::STREAM_LISTPACKS) || t == 6 || t == 21 {
+                    return Err(LoadError { offset: 0, what: format!("Unsupported object type {t} (modules and pre-7.0 streams are not loaded)") });
+                }
+                let key = r.string().map_err(|_| bad(r))?.into_owned();
+                let obj = rdb::read_object(r, t).map_err(|_| LoadError { offset: 0, what: "Bad data format in a key's value".into() })?;
+                let value = crate::commands::keys::value_from_rdb(obj).map_err(|_| LoadError { offset: 0, what: "Bad data format in a key's value".into() })?;
+                return Ok(Item::Key(Loaded { db: self.db, key, value, expire_at: self.expire_at }));
+            }
         }
-        let end = self.r.pos();
-        let b = self.r.bytes(8).map_err(|_| self.err("Unexpected end of file reading the checksum"))?;
-        let expected = u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        if expected != 0 && crate::config::get_int("rdbchecksum") != 0 && super::crc64::crc64(0, &self.buf[..end]) != expected {
-            return Err(LoadError { offset: end, what: "Wrong RDB checksum".into() });
-        }
-        Ok(())
+        Ok(Item::Other)
     }
 }
 
@@ -212,6 +249,11 @@ impl<'a> Keys<'a> {
 mod tests {
     use super::*;
     use crate::types::StrValue;
+
+    /// Keys of an in-memory file, read `chunk` bytes at a time.
+    fn keys(f: &[u8], chunk: usize) -> Result<Keys<&[u8]>, LoadError> {
+        Keys::new(Chunks::new(f, f.len() as u64, chunk), 16)
+    }
 
     fn entry(v: &[u8], expire_at: u64) -> Entry {
         Entry { value: Value::Str(StrValue::from_bytes(v)), expire_at, lru: 0, saved: Default::default() }
@@ -231,35 +273,53 @@ mod tests {
         f.push(op::EOF);
         let crc = crate::persistence::crc64::crc64(0, &f);
         f.extend_from_slice(&crc.to_le_bytes());
-        let mut keys = Keys::new(&f, 16).unwrap();
-        let mut got = Vec::new();
-        while let Some(k) = keys.next_key().unwrap() {
-            got.push((k.db, k.key, k.expire_at));
+        // Every chunk size: items span chunks, and outgrow them.
+        for chunk in [1, 2, 3, 7, 16, 64, f.len()] {
+            let mut keys = keys(&f, chunk).unwrap();
+            let mut got = Vec::new();
+            while let Some(k) = keys.next_key().unwrap() {
+                got.push((k.db, k.key, k.expire_at));
+            }
+            assert_eq!(got, vec![(0, b"a".to_vec(), 0), (3, b"b".to_vec(), 42), (0, b"c".to_vec(), 0)]);
         }
-        assert_eq!(got, vec![(0, b"a".to_vec(), 0), (3, b"b".to_vec(), 42), (0, b"c".to_vec(), 0)]);
         // A flipped byte is caught by the checksum, with its offset.
         let n = f.len();
         f[n - 12] ^= 1;
-        let mut keys = Keys::new(&f, 16).unwrap();
-        let err = loop {
-            match keys.next_key() {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("corruption not detected"),
-                Err(e) => break e,
-            }
-        };
-        assert!(err.offset > 9, "{err:?}");
+        for chunk in [1, 5, f.len()] {
+            let mut keys = keys(&f, chunk).unwrap();
+            let err = loop {
+                match keys.next_key() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => panic!("corruption not detected"),
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(err.offset, n - 8, "{err:?}");
+        }
+        // A file cut anywhere is refused, at an offset inside it.
+        f[n - 12] ^= 1;
+        for cut in 9..n {
+            let mut keys = keys(&f[..cut], 4).unwrap();
+            let err = loop {
+                match keys.next_key() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => panic!("a file cut at {cut} loaded"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(err.offset <= cut, "{err:?} cut at {cut}");
+        }
     }
 
     #[test]
     fn refuses_bad_headers_and_too_many_databases() {
-        assert!(Keys::new(b"REDIS0011", 16).is_err_and(|e| e.what.contains("version 11")));
-        assert!(Keys::new(b"RUDIS0010", 16).is_err_and(|e| e.what.contains("signature")));
+        assert!(keys(b"REDIS0011", 4).is_err_and(|e| e.what.contains("version 11")));
+        assert!(keys(b"RUDIS0010", 4).is_err_and(|e| e.what.contains("signature")));
         let mut f = b"REDIS0010".to_vec();
         select_db(&mut f, 20, None);
         f.push(op::EOF);
         f.extend_from_slice(&[0; 8]);
-        let Err(e) = Keys::new(&f, 16).unwrap().next_key() else { panic!("SELECTDB 20 of 16 accepted") };
+        let Err(e) = keys(&f, 4).unwrap().next_key() else { panic!("SELECTDB 20 of 16 accepted") };
         assert!(e.what.contains("more than 16 databases"), "{e:?}");
     }
 }

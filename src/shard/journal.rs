@@ -234,6 +234,13 @@ impl Shard {
     }
 }
 
+/// Whether the running command is recorded by `run` (the journal is on, and
+/// it is not a gathered span): XREADGROUP, XCLAIM and XAUTOCLAIM then
+/// journal their effects themselves, as Redis propagates them.
+pub fn recording(ctx: &Ctx) -> bool {
+    ctx.shard.journal.on && ctx.remote.is_none() && MODE.with(Cell::get) == INSIDE
+}
+
 /// Runs a single-shard command, recording it when the journal is on and the
 /// command wrote. Every path that runs a `ShardFn` goes through here.
 pub fn run(f: ShardFn, cmd: &Command, ctx: &mut Ctx, out: &mut Vec<u8>, proto: Proto, args: Args) {
@@ -258,6 +265,11 @@ pub fn run(f: ShardFn, cmd: &Command, ctx: &mut Ctx, out: &mut Vec<u8>, proto: P
 fn record(ctx: &mut Ctx, cmd: &Command, args: Args, reply: &[u8]) {
     let db = ctx.db;
     let failed = matches!(reply.first(), Some(b'-' | b'!'));
+    // These journaled their effects themselves (`recording`): delivery and
+    // claim times come from the clock.
+    if !failed && ctx.remote.is_none() && matches!(cmd.name, "xreadgroup" | "xclaim" | "xautoclaim") {
+        return;
+    }
     // SET only with a relative expiry (the hot path records it as sent).
     let relative_set = || (3..args.len()).any(|i| args.is(i, "ex") || args.is(i, "px"));
     // A gathered run (`txn::gather_span`) read keys of other shards, which
@@ -269,8 +281,6 @@ fn record(ctx: &mut Ctx, cmd: &Command, args: Args, reply: &[u8]) {
             cmd.name,
             "setex" | "psetex" | "getex" | "restore" | "incrbyfloat" | "spop" | "hincrbyfloat"
                 | "expire" | "pexpire" | "expireat" | "pexpireat"
-                // Delivery and claim times come from the clock.
-                | "xreadgroup" | "xclaim" | "xautoclaim"
         );
     if key_state {
         // A failed command that touched keys (a type check after a lookup)
