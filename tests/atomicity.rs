@@ -155,3 +155,69 @@ fn pipelined_writes_to_two_cores_are_seen_in_order() {
     writers.into_iter().for_each(|w| w.join().unwrap());
     assert!(checks > 100, "only {checks} observations");
 }
+
+/// LMOVE, RPOPLPUSH and BLMOVE between lists on the two cores move one
+/// element back and forth while readers look at both lists atomically
+/// (MULTI/EXEC and a script): it is always in exactly one of them.
+#[test]
+fn lmove_across_cores_never_loses_the_element() {
+    let server = KvickServer::start(&["--threads", "2"]);
+    let k = keys_on_both_cores("mv:", 2);
+    let (a, b) = (k[0].clone(), k[1].clone());
+    let mut con = server.client();
+    let () = con.rpush(&a, "x").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut movers = Vec::new();
+    for m in 0..3 {
+        let mut con = server.client();
+        let (a, b) = (a.clone(), b.clone());
+        let stop = stop.clone();
+        movers.push(thread::spawn(move || {
+            let mut moved = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for (src, dst) in [(&a, &b), (&b, &a)] {
+                    let cmd = match m {
+                        0 => redis::cmd("LMOVE").arg(src).arg(dst).arg("LEFT").arg("RIGHT").clone(),
+                        1 => redis::cmd("RPOPLPUSH").arg(src).arg(dst).clone(),
+                        _ => redis::cmd("BLMOVE").arg(src).arg(dst).arg("RIGHT").arg("LEFT").arg("0.01").clone(),
+                    };
+                    let v: Option<String> = cmd.query(&mut con).unwrap();
+                    moved += v.is_some() as u64;
+                }
+            }
+            moved
+        }));
+    }
+    let mut readers = Vec::new();
+    for r in 0..2 {
+        let mut con = server.client();
+        let (a, b) = (a.clone(), b.clone());
+        readers.push(thread::spawn(move || {
+            let start = Instant::now();
+            let mut reads = 0u64;
+            while start.elapsed() < RUN_FOR {
+                let (la, lb): (usize, usize) = if r == 0 {
+                    redis::pipe().atomic().llen(&a).llen(&b).query(&mut con).unwrap()
+                } else {
+                    redis::cmd("EVAL")
+                        .arg("return {redis.call('llen', KEYS[1]), redis.call('llen', KEYS[2])}")
+                        .arg(2)
+                        .arg(&a)
+                        .arg(&b)
+                        .query(&mut con)
+                        .unwrap()
+                };
+                assert_eq!(la + lb, 1, "the element is in {la} + {lb} lists");
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    stop.store(true, Ordering::Relaxed);
+    let moved: u64 = movers.into_iter().map(|m| m.join().unwrap()).sum();
+    assert!(reads > 100 && moved > 100, "too little concurrency to mean anything: {reads} reads, {moved} moves");
+    let total: usize = con.llen(&a).unwrap();
+    let total_b: usize = con.llen(&b).unwrap();
+    assert_eq!(total + total_b, 1);
+}

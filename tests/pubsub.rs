@@ -462,3 +462,41 @@ fn info_counts_subscriptions_over_cores() {
         thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// One pipeline `SET k v` then `PUBLISH ch m`: a client subscribed to both
+/// `__keyspace@0__:k` and `ch` hears the keyspace notification first, as
+/// from redis-server, with k on either core and subscribers on both (and
+/// with one core).
+#[test]
+fn keyspace_notification_precedes_a_later_publish() {
+    for threads in ["1", "2"] {
+        let server = KvickServer::start(&["--threads", threads]);
+        let port = server.port();
+        let mut c = RawConn::connect(port).unwrap();
+        assert_eq!(c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "K$"]), b"+OK\r\n");
+        let keys = keys_on_both_cores("ord", 4);
+        let mut subs: Vec<RawConn> = (0..4)
+            .map(|i| {
+                let mut args = vec!["SUBSCRIBE", "ch"];
+                let channels: Vec<String> = keys.iter().map(|k| format!("__keyspace@0__:{k}")).collect();
+                args.extend(channels.iter().map(String::as_str));
+                subscriber(port, i % 2 == 1, &args)
+            })
+            .collect();
+        for round in 0..20 {
+            for k in &keys {
+                let mut pipeline = common::encode_command(&["SET", k.as_str(), "v"]);
+                pipeline.extend(common::encode_command(&["PUBLISH", "ch", &format!("{round}{k}")]));
+                c.send_raw(&pipeline).unwrap();
+                assert_eq!(c.read_reply().unwrap(), b"+OK\r\n");
+                assert_eq!(int(&c.read_reply().unwrap()), 4);
+                for (i, s) in subs.iter_mut().enumerate() {
+                    let first = items(&s.read_reply().unwrap());
+                    let second = items(&s.read_reply().unwrap());
+                    assert_eq!(first[1..], [format!("__keyspace@0__:{k}"), "set".to_string()], "threads {threads}, subscriber {i}");
+                    assert_eq!(second[1..], ["ch".to_string(), format!("{round}{k}")], "threads {threads}, subscriber {i}");
+                }
+            }
+        }
+    }
+}

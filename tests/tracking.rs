@@ -525,3 +525,180 @@ fn table_bound_and_info() {
     let evicted = invalidated(&mut target, 30);
     assert!(evicted.iter().all(|k| keys.contains(k)));
 }
+
+/// Whether a write that changes nothing invalidates, as in Redis: it does
+/// only where Redis signals a modification (SET of the same value does;
+/// SADD of a member already there, DEL of a missing key, LPUSHX on a
+/// missing key do not). Each row's key is read by a tracking client, the
+/// row's command runs from another client, then a sentinel key of the same
+/// slot is written: the invalidations before the sentinel's say whether the
+/// row's key was invalidated. kvick and redis-server must agree row by row.
+#[test]
+fn writes_that_change_nothing_match_redis() {
+    // (setup, command): K is the tracked key, X another key of its slot.
+    let rows: &[(&[&[&str]], &[&str])] = &[
+        (&[&["SET", "K", "v"]], &["SET", "K", "v"]),
+        (&[], &["DEL", "K"]),
+        (&[&["SET", "K", "v"]], &["DEL", "K"]),
+        (&[&["SET", "K", "1"]], &["SET", "K", "2", "NX"]),
+        (&[&["SET", "K", "1"]], &["SET", "K", "2", "XX"]),
+        (&[], &["SET", "K", "2", "XX"]),
+        (&[&["SET", "K", "1"]], &["INCRBY", "K", "0"]),
+        (&[&["SET", "K", "abc"]], &["APPEND", "K", ""]),
+        (&[&["SET", "K", "abc"]], &["SETRANGE", "K", "0", ""]),
+        (&[&["SET", "K", "a"]], &["SETBIT", "K", "0", "0"]),
+        (&[&["SET", "K", "a"]], &["SETBIT", "K", "1", "1"]),
+        (&[], &["GETDEL", "K"]),
+        (&[&["SET", "K", "1"]], &["GETEX", "K"]),
+        (&[&["SET", "K", "1"]], &["GETEX", "K", "PERSIST"]),
+        (&[&["SET", "K", "1"]], &["PERSIST", "K"]),
+        (&[&["SET", "K", "1"]], &["EXPIRE", "K", "100"]),
+        (&[], &["EXPIRE", "K", "100"]),
+        (&[&["SET", "K", "1"]], &["MSETNX", "K", "2", "X", "3"]),
+        (&[&["SET", "K", "1"]], &["RENAME", "K", "K"]),
+        (&[&["SET", "K", "1"], &["SET", "X", "2"]], &["COPY", "X", "K"]),
+        (&[&["SADD", "K", "a"]], &["SADD", "K", "a"]),
+        (&[&["SADD", "K", "a"]], &["SADD", "K", "b"]),
+        (&[&["SADD", "K", "a"]], &["SREM", "K", "b"]),
+        (&[&["SADD", "K", "a"]], &["SMOVE", "K", "X", "b"]),
+        (&[&["SADD", "K", "a"]], &["SPOP", "K", "0"]),
+        (&[], &["SINTERSTORE", "K", "X"]),
+        (&[&["SADD", "K", "a"]], &["SINTERSTORE", "K", "X"]),
+        (&[&["HSET", "K", "f", "v"]], &["HSET", "K", "f", "v"]),
+        (&[&["HSET", "K", "f", "v"]], &["HDEL", "K", "g"]),
+        (&[&["HSET", "K", "f", "v"]], &["HSETNX", "K", "f", "w"]),
+        (&[&["HSET", "K", "f", "1"]], &["HINCRBY", "K", "f", "0"]),
+        (&[], &["LPUSHX", "K", "a"]),
+        (&[&["RPUSH", "K", "a"]], &["LREM", "K", "0", "b"]),
+        (&[&["RPUSH", "K", "a"]], &["LSET", "K", "0", "a"]),
+        (&[&["RPUSH", "K", "a"]], &["LTRIM", "K", "0", "-1"]),
+        (&[&["RPUSH", "K", "a"]], &["LINSERT", "K", "BEFORE", "zz", "x"]),
+        (&[&["RPUSH", "K", "a"]], &["LPOP", "K", "0"]),
+        (&[], &["RPOPLPUSH", "X", "K"]),
+        (&[&["RPUSH", "K", "a"]], &["LMOVE", "K", "K", "LEFT", "RIGHT"]),
+        (&[&["ZADD", "K", "1", "a"]], &["ZADD", "K", "1", "a"]),
+        (&[&["ZADD", "K", "1", "a"]], &["ZADD", "K", "2", "a"]),
+        (&[&["ZADD", "K", "1", "a"]], &["ZREM", "K", "b"]),
+        (&[&["ZADD", "K", "1", "a"]], &["ZINCRBY", "K", "0", "a"]),
+        (&[&["ZADD", "K", "1", "a"]], &["ZREMRANGEBYSCORE", "K", "5", "6"]),
+        (&[&["PFADD", "K", "a"]], &["PFADD", "K", "a"]),
+        (&[&["XADD", "K", "1-1", "f", "v"]], &["XTRIM", "K", "MAXLEN", "100"]),
+        (&[&["XADD", "K", "1-1", "f", "v"]], &["XDEL", "K", "9-9"]),
+    ];
+    let tags = keys_on_both_cores("row", rows.len());
+    let mut outcomes: Vec<Vec<bool>> = Vec::new();
+    for server in [RedisServer::start(), kvick()] {
+        let mut target = server.raw();
+        let id = client_id(&mut target);
+        target.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
+        let mut tracked = conn(&server, false, &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]]);
+        let mut writer = server.raw();
+        let mut seen = Vec::new();
+        for ((setup, command), tag) in rows.iter().zip(&tags) {
+            let (k, x, s) = (format!("{{{tag}}}k"), format!("{{{tag}}}x"), format!("{{{tag}}}s"));
+            let fill = |c: &[&str]| -> Vec<String> {
+                c.iter().map(|a| match *a { "K" => k.clone(), "X" => x.clone(), a => a.to_string() }).collect()
+            };
+            for c in setup.iter() {
+                writer.cmd(&fill(c));
+            }
+            tracked.cmd(&["EXISTS", k.as_str()]);
+            tracked.cmd(&["EXISTS", s.as_str()]);
+            writer.cmd(&fill(command));
+            writer.cmd(&["SET", s.as_str(), "1"]);
+            let mut invalidated_k = false;
+            loop {
+                let keys = invalidated(&mut target, 1);
+                if keys.contains(&k) {
+                    invalidated_k = true;
+                }
+                if keys.contains(&s) {
+                    break;
+                }
+            }
+            seen.push(invalidated_k);
+        }
+        outcomes.push(seen);
+    }
+    let differ: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| outcomes[0][*i] != outcomes[1][*i])
+        .map(|(i, (setup, command))| format!("{setup:?} {command:?}: redis {} kvick {}", outcomes[0][i], outcomes[1][i]))
+        .collect();
+    assert!(differ.is_empty(), "invalidation differs:\n{}", differ.join("\n"));
+    // The table is not vacuous: some rows invalidate and some do not.
+    assert!(outcomes[0].contains(&true) && outcomes[0].contains(&false));
+}
+
+/// NOLOOP when the client's own write spans both cores (MSET, DEL, RENAME,
+/// SMOVE, LMOVE, SUNIONSTORE, MULTI/EXEC, a script): none of it comes back
+/// to the client; another client's write does.
+#[test]
+fn noloop_spanning_writes() {
+    let k = keys_on_both_cores("nl:", 2);
+    let (a, b) = (k[0].as_str(), k[1].as_str());
+    let writes: &[&[&str]] = &[
+        &["MSET", a, "1", b, "2"],
+        &["DEL", a, b],
+        &["MSET", a, "1", b, "2"],
+        &["RENAME", a, b],
+        &["DEL", a, b],
+        &["SADD", a, "m"],
+        &["SMOVE", a, b, "m"],
+        &["SUNIONSTORE", a, b],
+        &["DEL", a, b],
+        &["RPUSH", a, "x"],
+        &["LMOVE", a, b, "LEFT", "RIGHT"],
+        &["RPOPLPUSH", b, a],
+        &["MULTI"],
+        &["SET", a, "1"],
+        &["SET", b, "1"],
+        &["MSET", a, "2", b, "2"],
+        &["EXEC"],
+        &["EVAL", "redis.call('set', KEYS[1], 1) redis.call('del', KEYS[1], KEYS[2]) return 1", "2", a, b],
+    ];
+    for server in [RedisServer::start(), kvick()] {
+        let mut target = server.raw();
+        let id = client_id(&mut target);
+        target.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
+        let mut c = conn(&server, false, &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str(), "NOLOOP"]]);
+        for w in writes {
+            // Read both keys (of whatever type) before each write.
+            c.cmd(&["EXISTS", a]);
+            c.cmd(&["EXISTS", b]);
+            let r = c.cmd(w);
+            assert!(r[0] != b'-', "{w:?} on {}: {}", server.name(), escape(&r));
+        }
+        c.cmd(&["EXISTS", "nl:other"]);
+        server.raw().cmd(&["SET", "nl:other", "1"]);
+        assert_eq!(invalidated(&mut target, 1), ["nl:other"], "{}", server.name());
+        assert_quiet(&mut target);
+    }
+}
+
+/// Reads a tracking client makes in scripts and transactions, spanning
+/// both cores (MGET of keys of two cores), are remembered like direct ones.
+#[test]
+fn script_and_exec_spanning_reads_are_remembered() {
+    let k = keys_on_both_cores("sr:", 6);
+    for server in [RedisServer::start(), kvick()] {
+        let mut target = server.raw();
+        let id = client_id(&mut target);
+        target.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
+        let mut c = conn(&server, false, &[&["CLIENT", "TRACKING", "on", "REDIRECT", id.as_str()]]);
+        c.cmd(&["EVAL", "return redis.call('mget', KEYS[1], KEYS[2])", "2", k[0].as_str(), k[1].as_str()]);
+        c.cmd(&["EVAL", "return redis.call('get', KEYS[1])", "1", k[2].as_str()]);
+        c.cmd(&["MULTI"]);
+        c.cmd(&["MGET", k[3].as_str(), k[4].as_str()]);
+        c.cmd(&["EXEC"]);
+        c.cmd(&["FUNCTION", "LOAD", "REPLACE", "#!lua name=srlib\nredis.register_function('rd', function(keys) return redis.call('get', keys[1]) end)"]);
+        c.cmd(&["FCALL", "rd", "1", k[5].as_str()]);
+        let mut writer = server.raw();
+        for key in &k {
+            writer.cmd(&["SET", key.as_str(), "1"]);
+        }
+        assert_eq!(invalidated(&mut target, k.len()), sorted(&k), "{}", server.name());
+        assert_quiet(&mut target);
+    }
+}

@@ -176,6 +176,10 @@ fn pop_cmd(ctx: &mut Ctx, r: &mut Reply, a: Args, end: End) {
         Some(n) => {
             let n = n.min(l.len());
             r.array(n);
+            // A count of 0 changes nothing: no event, no invalidation (Redis).
+            if n == 0 {
+                return;
+            }
             for _ in 0..n {
                 l.pop(end, |v| r.bulk(v));
             }

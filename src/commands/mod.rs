@@ -265,6 +265,7 @@ impl Ctx<'_> {
     #[inline]
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
         notify(class, event, self.db, key);
+        crate::shard::tracking::key_notified(key);
     }
 
     /// A key about to be written: lazy expiry and LRU touch, no statistics.

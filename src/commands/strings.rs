@@ -281,6 +281,9 @@ fn getex(ctx: &mut Ctx, r: &mut Reply, a: Args) {
             ctx.db().remove(key);
             ctx.notify(GENERIC, "del", key);
         }
+        // PERSIST of a key without a TTL changes nothing (no event, no
+        // invalidation), as in Redis.
+        Some(0) if ctx.view(key).is_none_or(|e| e.expire_at == 0) => {}
         Some(at) => {
             ctx.db().set_expire(key, at);
             ctx.notify(GENERIC, if at == 0 { "persist" } else { "expire" }, key);

@@ -193,7 +193,7 @@ fn exec(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         if let Some(plan) = by_shard(s, &multi.queued) {
             return exec_by_shard(s, multi.queued, plan).await;
         }
-        let txn = Txn::acquire(&s.core, exec_locks(s, &multi.queued)).await;
+        let txn = Txn::acquire(&s.core, s.info.id, exec_locks(s, &multi.queued)).await;
         if watch_broken(s, &txn).await {
             txn.release().await;
             forget_watches(s).await;
@@ -280,7 +280,7 @@ async fn exec_by_shard(s: &mut Session, queued: Vec<(u16, OwnedArgs)>, shard_of:
                     let c = by_index(ci);
                     let (Run::Shard(f) | Run::Span(f, _)) = c.run else { unreachable!("by_shard keeps shard commands") };
                     let (base, ranges) = a.flatten();
-                    tracking::as_caller(id, || journal::run(f, c, &mut Ctx::new(sh, db), &mut out, proto, Args::new(&base, &ranges)));
+                    journal::run(f, c, &mut Ctx::new(sh, db), &mut out, proto, Args::new(&base, &ranges));
                     ends.push(out.len());
                 }
                 if journaled {
@@ -300,9 +300,9 @@ async fn exec_by_shard(s: &mut Session, queued: Vec<(u16, OwnedArgs)>, shard_of:
                 (shard, sets.swap_remove(i).1, step)
             })
             .collect();
-        Txn::run_locked(&s.core, plan).await
+        Txn::run_locked(&s.core, id, plan).await
     } else {
-        let txn = Txn::acquire(&s.core, sets).await;
+        let txn = Txn::acquire(&s.core, s.info.id, sets).await;
         if watch_broken(s, &txn).await {
             txn.release().await;
             forget_watches(s).await;
@@ -334,14 +334,16 @@ pub async fn run_queued(s: &mut Session, txn: &Txn, ci: u16, a: OwnedArgs) {
         Run::Shard(f) => (f, None),
         Run::Span(f, span) => (f, Some(span)),
     };
+    // A tracking client's reads (a spanning MGET too) are remembered on
+    // their shards before they run, as outside EXEC and scripts.
+    if s.tracking {
+        crate::server::tracking::remember(s, c, &a).await;
+    }
     let mut owners = c.key_indexes(&a).map(|i| s.core.slots.shard_of_key(a.get(i)));
     let target = owners.next();
     if owners.any(|o| Some(o) != target) {
         let span = span.expect("multi-key commands that can span cores have a coordinator");
         return span(s, a).await;
-    }
-    if s.tracking {
-        crate::server::tracking::remember(s, c, &a).await;
     }
     let (db, proto, id) = (s.db, s.proto, s.info.id);
     let core = s.core.clone();
@@ -355,7 +357,7 @@ pub async fn run_queued(s: &mut Session, txn: &Txn, ci: u16, a: OwnedArgs) {
                 .on(shard, move |sh| {
                     let (base, ranges) = a.flatten();
                     let mut out = Vec::new();
-                    tracking::as_caller(id, || journal::run(f, c, &mut Ctx::new(sh, db), &mut out, proto, Args::new(&base, &ranges)));
+                    journal::run(f, c, &mut Ctx::new(sh, db), &mut out, proto, Args::new(&base, &ranges));
                     out
                 })
                 .await;

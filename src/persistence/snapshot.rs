@@ -260,7 +260,7 @@ pub async fn begin_all(core: &Rc<Core>) -> u64 {
     let epoch = next_epoch();
     let n = core.nshards();
     let whole = |i| (i, LockSet { db: 0, keys: Vec::new(), mode: Mode::Shared, whole_shard: true });
-    let txn = Txn::acquire(core, (0..n).map(whole).collect()).await;
+    let txn = Txn::acquire(core, 0, (0..n).map(whole).collect()).await;
     let steps = (0..n).map(|i| (i, Box::new(move |sh: &mut Shard| begin(sh, epoch, compress)) as Step<()>)).collect();
     txn.on_many(steps).await;
     txn.release().await;

@@ -344,6 +344,7 @@ pub fn forget(s: &mut Session) {
 
 /// Publishes on every core; returns the number of receivers.
 pub async fn publish(core: &Rc<Core>, shard: bool, channel: &[u8], msg: &[u8]) -> usize {
+    notifications_first(core).await;
     let mut pending = Vec::new();
     for to in 0..core.nshards() {
         if to == core.id || ACTIVE[to].load(Ordering::Acquire) == 0 {
@@ -364,24 +365,60 @@ pub async fn publish(core: &Rc<Core>, shard: bool, channel: &[u8], msg: &[u8]) -
 }
 
 /// Publishes the keyspace notifications that shard code queued
-/// (`shard::notify`), in order: to this core's subscribers, then one message
-/// per other core with subscribers, each core's in queue order.
+/// (`shard::notify`), in order: all of those queued at once to this core's
+/// subscribers, then in one message to each other core with subscribers,
+/// and waits for those to be delivered before taking the next ones (so
+/// `notify::barrier` knows when a notification has reached everyone).
 pub async fn forward_notifications(core: Rc<Core>) {
     loop {
-        let (channel, msg) = std::future::poll_fn(crate::shard::notify::poll_next).await;
-        core.pubsub.borrow().deliver(false, &channel, &msg);
+        let batch = std::future::poll_fn(crate::shard::notify::poll_pending).await;
+        let n = batch.len();
+        {
+            let ps = core.pubsub.borrow();
+            batch.iter().for_each(|(ch, m)| {
+                ps.deliver(false, ch, m);
+            });
+        }
+        let batch = std::sync::Arc::new(batch);
+        let mut acks = Vec::new();
         for to in 0..core.nshards() {
             if to == core.id || ACTIVE[to].load(Ordering::Acquire) == 0 {
                 continue;
             }
-            let (ch, m) = (channel.clone(), msg.clone());
-            // The count is not wanted: nobody waits for the reply.
-            let (tx, _) = oneshot::channel();
-            let f =
-                move |c: &Rc<Core>| Box::new(c.pubsub.borrow().deliver(false, &ch, &m)) as AnyBox;
+            let batch = batch.clone();
+            let (tx, rx) = oneshot::channel();
+            let f = move |c: &Rc<Core>| {
+                let ps = c.pubsub.borrow();
+                batch.iter().for_each(|(ch, m)| {
+                    ps.deliver(false, ch, m);
+                });
+                Box::new(()) as AnyBox
+            };
             core.send(to, Msg::Call(Box::new(f), tx)).await;
+            acks.push(rx);
+        }
+        for rx in acks {
+            let _ = rx.await;
+        }
+        crate::shard::notify::published(n);
+    }
+}
+
+/// With keyspace notifications on, a PUBLISH first waits until the
+/// notifications already raised on every core have been delivered: the
+/// client's earlier writes may have raised them on other cores (or on this
+/// one, whose forwarding task has not run yet), and Redis delivers them
+/// before the message. With notifications off this costs one load.
+async fn notifications_first(core: &Rc<Core>) {
+    if !crate::shard::notify::enabled() {
+        return;
+    }
+    for to in 0..core.nshards() {
+        if to != core.id {
+            core.run_on(to, |_| Box::pin(crate::shard::notify::barrier())).await;
         }
     }
+    crate::shard::notify::barrier().await;
 }
 
 /// Names of `space` on every core, deduplicated (PUBSUB CHANNELS,

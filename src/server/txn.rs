@@ -17,6 +17,7 @@ use crate::server::core::{lock_mode, CallFn, Core, Msg};
 use crate::server::session::Session;
 use crate::shard::journal;
 use crate::shard::locks::{LockSet, Mode};
+use crate::shard::tracking::as_caller;
 use crate::shard::Shard;
 
 /// One transaction step on one shard.
@@ -53,6 +54,10 @@ pub struct Txn {
     core: Rc<Core>,
     txid: u64,
     shards: Vec<usize>,
+    /// The client whose command this is (0: none): every step runs as its
+    /// (`shard::tracking::as_caller`), so CLIENT TRACKING NOLOOP knows the
+    /// writer on every shard the transaction touches.
+    client: u64,
     /// Runs inside an EXEC that already holds every lock it needs: takes
     /// and releases nothing.
     nested: bool,
@@ -72,13 +77,14 @@ impl Txn {
     /// them (EXEC locks every key of its queue first), so this joins it.
     pub async fn lock(s: &Session, sets: Vec<(usize, LockSet)>) -> Txn {
         match &s.exec {
-            Some(scope) => Txn { core: s.core.clone(), txid: scope.txid, shards: scope.shards.clone(), nested: true },
-            None => Txn::acquire(&s.core, sets).await,
+            Some(scope) => Txn { core: s.core.clone(), txid: scope.txid, shards: scope.shards.clone(), client: s.info.id, nested: true },
+            None => Txn::acquire(&s.core, s.info.id, sets).await,
         }
     }
 
-    /// Takes the locks of `sets` for a new transaction.
-    pub async fn acquire(core: &Rc<Core>, mut sets: Vec<(usize, LockSet)>) -> Txn {
+    /// Takes the locks of `sets` for a new transaction of client `client`
+    /// (0: the server's own, a snapshot).
+    pub async fn acquire(core: &Rc<Core>, client: u64, mut sets: Vec<(usize, LockSet)>) -> Txn {
         sets.sort_by_key(|(shard, _)| *shard);
         let txid = core.new_txid();
         let mut shards = Vec::with_capacity(sets.len());
@@ -93,7 +99,7 @@ impl Txn {
             granted.await.expect("a shard dropped a lock request");
             shards.push(shard);
         }
-        Txn { core: core.clone(), txid, shards, nested: false }
+        Txn { core: core.clone(), txid, shards, client, nested: false }
     }
 
     /// Runs a transaction whose steps depend on nothing but their own
@@ -103,8 +109,8 @@ impl Txn {
     /// the last shard's releases its locks right after. No lock is released
     /// before every one is held (two-phase locking), so other clients see all
     /// of the steps or none, at one message per shard. Results come back in
-    /// the order of `plan`.
-    pub async fn run_locked<T: Send + 'static>(core: &Rc<Core>, plan: Vec<(usize, LockSet, Step<T>)>) -> Vec<T> {
+    /// the order of `plan`. Steps run as client `client`'s.
+    pub async fn run_locked<T: Send + 'static>(core: &Rc<Core>, client: u64, plan: Vec<(usize, LockSet, Step<T>)>) -> Vec<T> {
         let mut order: Vec<usize> = (0..plan.len()).collect();
         order.sort_by_key(|&i| plan[i].0);
         let mut plan: Vec<_> = plan.into_iter().map(Some).collect();
@@ -118,7 +124,7 @@ impl Txn {
                 let granted = core.shard.borrow_mut().locks.acquire(txid, set);
                 granted.await.expect("a shard dropped a lock request");
                 let mut sh = core.shard.borrow_mut();
-                let result = step(&mut sh);
+                let result = as_caller(client, || step(&mut sh));
                 if last {
                     sh.locks.release(txid);
                     sh.serve_blocked();
@@ -126,7 +132,7 @@ impl Txn {
                 result
             } else {
                 let (tx, rx) = oneshot::channel();
-                let step: CallFn = Box::new(move |c| Box::new(step(&mut c.shard.borrow_mut())));
+                let step: CallFn = Box::new(move |c| Box::new(as_caller(client, || step(&mut c.shard.borrow_mut()))));
                 core.send(shard, Msg::LockRun { txid, set, step, release: last, reply: tx }).await;
                 *rx.await.expect("peer core dropped a step").downcast::<T>().expect("step result type")
             };
@@ -135,7 +141,7 @@ impl Txn {
             }
             out[i] = Some(result);
         }
-        Txn { core: core.clone(), txid, shards: held, nested: false }.release().await;
+        Txn { core: core.clone(), txid, shards: held, client, nested: false }.release().await;
         out.into_iter().map(|o| o.expect("every step ran")).collect()
     }
 
@@ -147,7 +153,8 @@ impl Txn {
     /// Runs one step on one of the transaction's shards.
     pub async fn on<T: Send + 'static>(&self, shard: usize, f: impl FnOnce(&mut Shard) -> T + Send + 'static) -> T {
         debug_assert!(self.shards.contains(&shard));
-        self.core.call(shard, move |c| f(&mut c.shard.borrow_mut())).await
+        let client = self.client;
+        self.core.call(shard, move |c| as_caller(client, || f(&mut c.shard.borrow_mut()))).await
     }
 
     /// Runs one step on each of several shards concurrently; results come
@@ -155,19 +162,20 @@ impl Txn {
     pub async fn on_many<T: Send + 'static>(&self, steps: Vec<(usize, Step<T>)>) -> Vec<T> {
         let mut pending = Vec::with_capacity(steps.len());
         let mut local = None;
+        let client = self.client;
         for (i, (shard, f)) in steps.into_iter().enumerate() {
             if shard == self.core.id {
                 local = Some((i, f));
                 continue;
             }
             let (tx, rx) = oneshot::channel();
-            let call: CallFn = Box::new(move |c| Box::new(f(&mut c.shard.borrow_mut())));
+            let call: CallFn = Box::new(move |c| Box::new(as_caller(client, || f(&mut c.shard.borrow_mut()))));
             self.core.send(shard, Msg::Call(call, tx)).await;
             pending.push((i, rx));
         }
         let mut out: Vec<Option<T>> = (0..pending.len() + local.is_some() as usize).map(|_| None).collect();
         if let Some((i, f)) = local {
-            out[i] = Some(f(&mut self.core.shard.borrow_mut()));
+            out[i] = Some(as_caller(client, || f(&mut self.core.shard.borrow_mut())));
         }
         for (i, rx) in pending {
             let any = rx.await.expect("peer core dropped a call");
@@ -241,7 +249,7 @@ pub fn gather_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             commands::Run::Span(f, _) => f,
             _ => unreachable!("gather_span serves Run::Span commands"),
         };
-        let (db, proto, id) = (s.db, s.proto, s.info.id);
+        let (db, proto) = (s.db, s.proto);
         let groups = group_keys(&s.core, cmd.key_indexes(&a).map(|i| (i, a.get(i).to_vec())));
         let home = groups[0].0;
         let txn = Txn::lock(s, lock_sets(db, &groups, lock_mode(cmd))).await;
@@ -263,7 +271,7 @@ pub fn gather_span(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 let mut out = Vec::new();
                 let mut ctx = Ctx::new(sh, db);
                 ctx.remote = Some(&mut remote);
-                crate::shard::tracking::as_caller(id, || journal::run(f, cmd, &mut ctx, &mut out, proto, Args::new(&base, &ranges)));
+                journal::run(f, cmd, &mut ctx, &mut out, proto, Args::new(&base, &ranges));
                 out
             })
             .await;

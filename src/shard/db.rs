@@ -165,7 +165,13 @@ impl Db {
     /// An entry about to be written in place: watchers are told, the change
     /// is counted and a running snapshot saves the old value first.
     pub fn get_for_write(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.touch(key);
+        if super::journal::note_touch() {
+            self.changed.push(key.into());
+        }
+        // Client-side caches hear of it only if the command then changes
+        // it (see `tracking::key_written`).
+        super::tracking::key_written(key);
+        self.touch_watchers(key);
         self.before_change(key);
         self.get_mut(key, now)
     }
@@ -326,6 +332,11 @@ impl Db {
             self.changed.push(key.into());
         }
         super::tracking::key_changed(key);
+        self.touch_watchers(key);
+    }
+
+    #[inline]
+    fn touch_watchers(&mut self, key: &[u8]) {
         if self.watched.is_empty() {
             return;
         }

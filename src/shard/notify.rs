@@ -22,7 +22,6 @@
 //! like any pub/sub client.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
@@ -112,8 +111,14 @@ pub fn set_flags(flags: u32) {
 /// Notifications raised on this core, waiting to be published.
 #[derive(Default)]
 struct Queue {
-    pending: VecDeque<(Vec<u8>, Vec<u8>)>,
+    pending: Vec<(Vec<u8>, Vec<u8>)>,
     waker: Option<Waker>,
+    /// Notifications ever raised here, and ever delivered to every core's
+    /// subscribers (`published`): `barrier` waits for the second to reach
+    /// the first.
+    raised: u64,
+    delivered: u64,
+    barriers: Vec<Waker>,
 }
 
 thread_local! {
@@ -137,15 +142,16 @@ fn raise(flags: u32, name: &str, db: usize, key: &[u8]) {
         if flags & KEYSPACE != 0 {
             let mut channel = format!("__keyspace@{db}__:").into_bytes();
             channel.extend_from_slice(key);
-            q.pending.push_back((channel, name.as_bytes().to_vec()));
+            q.pending.push((channel, name.as_bytes().to_vec()));
         }
         if flags & KEYEVENT != 0 {
-            q.pending.push_back((
+            q.pending.push((
                 format!("__keyevent@{db}__:{name}").into_bytes(),
                 key.to_vec(),
             ));
         }
         let queued = (flags & KEYSPACE != 0) as usize + (flags & KEYEVENT != 0) as usize;
+        q.raised += queued as u64;
         BACKLOG.fetch_add(queued, Ordering::Relaxed);
         if let Some(w) = q.waker.take() {
             w.wake();
@@ -169,19 +175,50 @@ pub async fn drained() {
     }
 }
 
-/// The next queued notification (channel, message) of this core.
-pub fn poll_next(cx: &mut Context) -> Poll<(Vec<u8>, Vec<u8>)> {
+/// Whether keyspace notifications are on (some class, K or E).
+#[inline]
+pub fn enabled() -> bool {
+    FLAGS.load(Ordering::Relaxed) & (KEYSPACE | KEYEVENT) != 0
+}
+
+/// Every notification (channel, message) queued on this core, in order;
+/// once they reached every core's subscribers, `published` says so.
+pub fn poll_pending(cx: &mut Context) -> Poll<Vec<(Vec<u8>, Vec<u8>)>> {
     QUEUE.with(|q| {
         let mut q = q.borrow_mut();
-        match q.pending.pop_front() {
-            Some(n) => {
-                BACKLOG.fetch_sub(1, Ordering::Relaxed);
-                Poll::Ready(n)
-            }
-            None => {
-                q.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
+        if q.pending.is_empty() {
+            q.waker = Some(cx.waker().clone());
+            return Poll::Pending;
         }
+        BACKLOG.fetch_sub(q.pending.len(), Ordering::Relaxed);
+        Poll::Ready(std::mem::take(&mut q.pending))
     })
+}
+
+/// `n` notifications taken by `poll_pending` were delivered everywhere.
+pub fn published(n: usize) {
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        q.delivered += n as u64;
+        q.barriers.drain(..).for_each(Waker::wake);
+    })
+}
+
+/// Resolves once every notification raised on this core so far has reached
+/// the subscribers of every core. PUBLISH waits for it on every core, so a
+/// client's `SET k v` then `PUBLISH ch m` reach a subscriber of both in that
+/// order, as in Redis, wherever k lives.
+pub async fn barrier() {
+    let target = QUEUE.with(|q| q.borrow().raised);
+    std::future::poll_fn(|cx| {
+        QUEUE.with(|q| {
+            let mut q = q.borrow_mut();
+            if q.delivered >= target {
+                return Poll::Ready(());
+            }
+            q.barriers.push(cx.waker().clone());
+            Poll::Pending
+        })
+    })
+    .await
 }

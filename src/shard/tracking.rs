@@ -78,20 +78,34 @@ thread_local! {
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
     /// The client whose command runs on this shard now (0: none), for NOLOOP.
     static CALLER: Cell<u64> = const { Cell::new(0) };
+    /// Keys the running command looked up for writing, not yet known to
+    /// have changed (`key_written`).
+    static WRITTEN: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` (a command's execution on this shard) as client `id`'s: changes
 /// it makes carry the id, for NOLOOP.
 #[inline]
 pub fn as_caller<R>(id: u64, f: impl FnOnce() -> R) -> R {
-    CALLER.with(|c| c.set(id));
+    // Nested runs (a transaction step running a queued command) keep the
+    // outer caller once they end.
+    let outer = CALLER.with(|c| c.replace(id));
+    // A key looked up for writing by an earlier command and left as it
+    // was is not this command's change.
+    if ACTIVE.with(Cell::get) {
+        WRITTEN.with(|w| w.borrow_mut().clear());
+    }
     let r = f();
-    CALLER.with(|c| c.set(0));
+    CALLER.with(|c| c.set(outer));
     r
 }
 
 fn update_active(t: &Table) {
-    ACTIVE.with(|a| a.set(!t.keys.is_empty() || !t.prefixes.is_empty()));
+    let active = !t.keys.is_empty() || !t.prefixes.is_empty();
+    ACTIVE.with(|a| a.set(active));
+    if !active {
+        WRITTEN.with(|w| w.borrow_mut().clear());
+    }
 }
 
 fn wake(t: &mut Table) {
@@ -154,8 +168,40 @@ pub fn key_changed(key: &[u8]) {
     }
 }
 
+/// `key` is looked up to be written in place, which may change nothing
+/// (SADD of a member already there, LPUSHX on a missing key). Redis
+/// invalidates only when a command signals a modification, which it does
+/// where it raises the key's keyspace event; so the invalidation waits for
+/// `key_notified` within the same command (`as_caller` forgets the rest).
+/// Insertions, deletions and expiry changes call `key_changed` at once.
+#[inline]
+pub fn key_written(key: &[u8]) {
+    if ACTIVE.with(Cell::get) {
+        WRITTEN.with(|w| w.borrow_mut().push(key.to_vec()));
+    }
+}
+
+/// The running command raised a keyspace event on `key` (`Ctx::notify`): a
+/// write of it noted by `key_written` changed it.
+#[inline]
+pub fn key_notified(key: &[u8]) {
+    if ACTIVE.with(Cell::get) {
+        confirm(key);
+    }
+}
+
+#[cold]
+fn confirm(key: &[u8]) {
+    let written = WRITTEN.with(|w| w.borrow().iter().any(|k| k == key));
+    if written {
+        changed(key);
+    }
+}
+
 #[cold]
 fn changed(key: &[u8]) {
+    // Told now, so a later event of the same command does not tell again.
+    WRITTEN.with(|w| w.borrow_mut().retain(|k| k != key));
     let writer = CALLER.with(Cell::get);
     TABLE.with(|t| {
         let mut t = t.borrow_mut();
