@@ -6,7 +6,8 @@
 //! Writing is split so that a snapshot can stream: `header`, any number of
 //! `select_db`/`write_entry` pieces (a database may be selected more than
 //! once: Redis' loader just switches), then `EOF` and the checksum. Reading
-//! is an iterator over the keys of a whole file in memory.
+//! is an iterator over the keys of a whole file in memory, which keeps the
+//! function libraries it passes for the loader.
 
 use super::rdb::{self, kind, Reader, RDB_VERSION};
 use crate::shard::db::Entry;
@@ -98,8 +99,9 @@ pub struct Keys<'a> {
     databases: usize,
     db: usize,
     done: bool,
-    /// Function libraries skipped (not loaded from RDB files yet).
-    pub skipped_functions: usize,
+    /// The code of each function library read so far (FUNCTION2 records),
+    /// in file order: the loader creates them once the keys are in.
+    pub functions: Vec<Vec<u8>>,
 }
 
 impl<'a> Keys<'a> {
@@ -115,7 +117,7 @@ impl<'a> Keys<'a> {
         }
         let mut r = Reader::new(buf);
         r.bytes(9).map_err(|_| bad("short file"))?;
-        Ok(Keys { r, buf, version, databases, db: 0, done: false, skipped_functions: 0 })
+        Ok(Keys { r, buf, version, databases, db: 0, done: false, functions: Vec::new() })
     }
 
     fn err(&self, what: impl Into<String>) -> LoadError {
@@ -167,10 +169,8 @@ impl<'a> Keys<'a> {
                     self.r.byte().map_err(|_| bad(self))?;
                 }
                 op::FUNCTION2 => {
-                    // A library's source: not loaded from RDB files yet, so it
-                    // is skipped (and reported) rather than refused.
-                    self.r.string().map_err(|_| bad(self))?;
-                    self.skipped_functions += 1;
+                    let code = self.r.string().map_err(|_| bad(self))?.into_owned();
+                    self.functions.push(code);
                 }
                 op::FUNCTION => return Err(LoadError { offset: at, what: "Pre-release function format not supported".into() }),
                 op::MODULE_AUX => return Err(LoadError { offset: at, what: "Module auxiliary data is not supported (kvick has no modules)".into() }),

@@ -45,7 +45,7 @@ use crate::server::session::Session;
 use crate::server::txn::Txn;
 use crate::shard::locks::{LockSet, Mode};
 
-pub use busy::{busy, busy_error, kill};
+pub use busy::{busy, busy_error, kill, running_function};
 
 /// A script's SHA1 in lowercase hex: its name in EVALSHA and SCRIPT EXISTS.
 pub type Sha = [u8; 40];
@@ -676,7 +676,7 @@ pub async fn eval(s: &mut Session, a: OwnedArgs, by_sha: bool, ro: bool) {
     let keys: Vec<Vec<u8>> = (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect();
     let argv: Vec<Vec<u8>> = (3 + numkeys..a.len()).map(|i| a.get(i).to_vec()).collect();
     let name = std::str::from_utf8(&sha).expect("hex");
-    run(s, name, &script, Source::Script(sha), keys, argv, ro || script.flags.no_writes).await;
+    run(s, name, &script, Source::Script(sha), keys, argv, ro || script.flags.no_writes, None).await;
 }
 
 /// A script by what names it on every core, each of which has its own
@@ -718,7 +718,9 @@ fn owner_elsewhere(s: &Session, keys: &[Vec<u8>]) -> Option<usize> {
 
 /// Runs a script (or function, by `name`) under its locks, again with every
 /// shard locked if it reaches an undeclared key before writing, and writes
-/// its reply; on the core of its keys (`owner_elsewhere`).
+/// its reply; on the core of its keys (`owner_elsewhere`). `caller`: a
+/// function's FCALL command, for FUNCTION STATS.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     s: &mut Session,
     name: &str,
@@ -727,6 +729,7 @@ async fn run(
     keys: Vec<Vec<u8>>,
     argv: Vec<Vec<u8>>,
     readonly: bool,
+    caller: Option<OwnedArgs>,
 ) {
     if let Some(owner) = owner_elsewhere(s, &keys) {
         let (id, db, proto) = (s.info.id, s.db, s.proto);
@@ -736,7 +739,7 @@ async fn run(
                 Box::pin(async move {
                     let mut proxy = Session::proxy(core, id, db, proto);
                     match source.resolve() {
-                        Ok((name, script)) => run_here(&mut proxy, &name, &script, keys, argv, readonly).await,
+                        Ok((name, script)) => run_here(&mut proxy, &name, &script, keys, argv, readonly, caller).await,
                         Err(e) => proxy.reply().error(e),
                     }
                     proxy.out
@@ -746,7 +749,7 @@ async fn run(
         s.out.extend_from_slice(&out);
         return;
     }
-    run_here(s, name, script, keys, argv, readonly).await
+    run_here(s, name, script, keys, argv, readonly, caller).await
 }
 
 /// `run` on this core.
@@ -757,8 +760,10 @@ async fn run_here(
     keys: Vec<Vec<u8>>,
     argv: Vec<Vec<u8>>,
     readonly: bool,
+    caller: Option<OwnedArgs>,
 ) {
     let core = s.core.clone();
+    let caller = caller.map(Rc::new);
     let mode = if readonly {
         Mode::Shared
     } else {
@@ -803,7 +808,7 @@ async fn run_here(
             pending: RefCell::new(None),
             raise_next: Cell::new(false),
             err: RefCell::new(None),
-            busy: busy::Watch::new(!script.function),
+            busy: busy::Watch::new(!script.function, caller.clone()),
             client: s.info.id,
             tracker: if s.tracking { crate::server::tracking::reader(s) } else { None },
         });
