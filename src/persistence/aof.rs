@@ -22,6 +22,12 @@
 //! loses an acknowledged write, as in Redis. `everysec` fsyncs once a
 //! second in the background; `no` leaves it to the kernel.
 //!
+//! Function libraries are on every core but persisted once: core 0's
+//! journal records FUNCTION LOAD/DELETE/FLUSH/RESTORE as sent (as Redis
+//! propagates them), its bases begin with the libraries (FUNCTION2 records,
+//! or a FUNCTION LOAD each), and loading collects the changes of each file
+//! and applies them on every core (`load_libraries`).
+//!
 //! A failed write (disk full) is undone (the file is truncated back) and
 //! retried every 100 ms; meanwhile write commands get Redis' MISCONF error
 //! and nothing that is not on disk is acknowledged.

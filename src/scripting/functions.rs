@@ -15,6 +15,11 @@
 //! that version to every core, which compiles the libraries it lacks. A core
 //! ignores a version older than its own, so changes racing from different
 //! connections leave every core with the last one.
+//!
+//! Persistence: core 0 journals each change as its command (its AOF), and
+//! its snapshot file and AOF base carry the libraries as RDB FUNCTION2
+//! records (`persistence::snapshot`, `persistence::aof`); at startup the
+//! loaders hand the libraries they read to `change`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
