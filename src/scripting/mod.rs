@@ -155,7 +155,11 @@ local function caught(ok, ...)
   return false, e
 end
 pcall = function(f, ...)
-  if type(f) ~= 'function' then return caught(raw_pcall(f, ...)) end
+  -- Only Lua functions and redis.call/pcall can park; other C functions
+  -- keep Lua's pcall (their errors name no caller, as in Redis).
+  if type(f) ~= 'function' or (f ~= ccall and f ~= cpcall and getinfo(f, 'S').what == 'C') then
+    return caught(raw_pcall(f, ...))
+  end
   -- A tail call: error levels see no frame of this pcall, as with Lua's.
   local co = co_create(function(...) return f(...) end)
   hook_co(co)
