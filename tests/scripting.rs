@@ -239,6 +239,58 @@ fn busy_function_and_function_kill() {
     );
 }
 
+/// FUNCTION STATS describes a busy function (name, the command as sent,
+/// duration), as redis-server 7.0 does; while an EVAL script is busy it
+/// answers -BUSY naming SCRIPT KILL, as Redis does. Asked from connections
+/// until one lands on the core not running the script.
+#[test]
+fn function_stats_shows_a_busy_function() {
+    let server = KvickServer::start(&["--threads", "2", "--busy-reply-threshold", "200"]);
+    let port = server.port();
+    let mut c = server.raw();
+    let lib = "#!lua name=spin\nredis.register_function('Spin', function() local i = 0 while true do i = i + 1 end end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), b"$4\r\nspin\r\n");
+    // The reply, and the connection that got it (on a core that is free).
+    let stats = |want: &dyn Fn(&[u8]) -> bool| -> (common::RawConn, Vec<u8>) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let mut c = common::RawConn::connect(port).unwrap();
+            c.set_timeout(Duration::from_millis(500)).unwrap();
+            let reply = c.command(&["FUNCTION", "STATS"]).unwrap_or_default();
+            if want(&reply) {
+                return (c, reply);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!("FUNCTION STATS never answered as expected");
+    };
+    let (_, idle) = stats(&|r| !r.is_empty());
+    assert!(idle.starts_with(b"*4\r\n$14\r\nrunning_script\r\n$-1\r\n"), "{}", common::escape(&idle));
+    let runner = thread::spawn(move || {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_secs(30)).unwrap();
+        c.command(&["fcall", "SPIN", "1", "k1", "a1"]).unwrap()
+    });
+    let (mut free, busy) = stats(&|r| r.starts_with(b"*4\r\n$14\r\nrunning_script\r\n*6"));
+    let fields = common::frame_strings(&busy);
+    assert_eq!(fields[..10], ["running_script", "name", "Spin", "command", "fcall", "SPIN", "1", "k1", "a1", "duration_ms"], "{fields:?}");
+    let ms: u64 = fields[10].parse().unwrap();
+    assert!((200..20_000).contains(&ms), "duration_ms {ms}");
+    assert_eq!(fields[11..], ["engines", "LUA", "libraries_count", "1", "functions_count", "1"], "{fields:?}");
+    assert_eq!(free.cmd(&["FUNCTION", "KILL"]), b"+OK\r\n");
+    let reply = String::from_utf8(runner.join().unwrap()).unwrap();
+    assert!(reply.starts_with("-ERR Script killed by user"), "{reply}");
+    let runner = thread::spawn(move || {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_secs(30)).unwrap();
+        c.command(&["EVAL", "while true do end", "0"]).unwrap()
+    });
+    let (mut free, busy) = stats(&|r| r.starts_with(b"-"));
+    assert_eq!(busy, b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n");
+    assert_eq!(free.cmd(&["SCRIPT", "KILL"]), b"+OK\r\n");
+    runner.join().unwrap();
+}
+
 /// A script that declares one key but reads and writes others, on both cores.
 #[test]
 fn undeclared_keys_work() {

@@ -57,7 +57,7 @@ static FUNCTION: &[Command] = &[
         G,
         "7.0.0",
         "Create a function with the given arguments (name, code, description)",
-        Run::Conn(function_load),
+        Run::Conn(function_change),
     ),
     cmd(
         "function|delete",
@@ -67,7 +67,7 @@ static FUNCTION: &[Command] = &[
         G,
         "7.0.0",
         "Delete a function by name",
-        Run::Conn(function_delete),
+        Run::Conn(function_change),
     ),
     cmd(
         "function|flush",
@@ -77,7 +77,7 @@ static FUNCTION: &[Command] = &[
         G,
         "7.0.0",
         "Deleting all functions",
-        Run::Conn(function_flush),
+        Run::Conn(function_change),
     ),
     cmd(
         "function|restore",
@@ -87,7 +87,7 @@ static FUNCTION: &[Command] = &[
         G,
         "7.0.0",
         "Restore all the functions on the given payload",
-        Run::Conn(function_restore),
+        Run::Conn(function_change),
     ),
     cmd(
         "function|dump",
@@ -149,69 +149,31 @@ fn fcall_ro(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(functions::fcall(s, a, true))
 }
 
-/// Applies a change on core 0, then brings every core to its version
-/// before the reply, so that FCALL finds the change from any connection.
-async fn change(s: &mut Session, op: Op) -> Result<Option<String>, String> {
-    let c = s.core.call(0, move |_| functions::apply(op)).await?;
-    let (version, sources) = (c.version, c.sources);
-    s.core
-        .call_all(move |_| functions::sync(version, &sources))
-        .await;
-    Ok(c.loaded)
-}
-
-fn function_load(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
-    Box::pin(async move {
+/// The change a FUNCTION LOAD/DELETE/FLUSH/RESTORE command asks for (its
+/// options checked), also for replaying it from the AOF.
+pub fn parse_op(a: &OwnedArgs) -> Result<Op, String> {
+    if a.is(1, "load") {
         let mut replace = false;
         for i in 2..a.len() - 1 {
-            if a.is(i, "replace") {
-                replace = true;
-            } else {
-                let e = format!(
-                    "ERR Unknown option given: {}",
-                    String::from_utf8_lossy(a.get(i))
-                );
-                return s.reply().error(&e);
+            if !a.is(i, "replace") {
+                return Err(format!("ERR Unknown option given: {}", String::from_utf8_lossy(a.get(i))));
             }
+            replace = true;
         }
-        let code = a.get(a.len() - 1).to_vec();
-        match change(s, Op::Load { code, replace }).await {
-            Ok(name) => s.reply().bulk(name.unwrap_or_default().as_bytes()),
-            Err(e) => s.reply().error(&e),
-        }
-    })
-}
-
-fn function_delete(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
-    Box::pin(async move {
-        match change(s, Op::Delete(a.get(2).to_vec())).await {
-            Ok(_) => s.reply().ok(),
-            Err(e) => s.reply().error(&e),
-        }
-    })
-}
-
-fn function_flush(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
-    Box::pin(async move {
+        Ok(Op::Load { code: a.get(a.len() - 1).to_vec(), replace })
+    } else if a.is(1, "delete") {
+        Ok(Op::Delete(a.get(2).to_vec()))
+    } else if a.is(1, "flush") {
         if a.len() > 3 {
-            return subcommand_syntax(s, &a);
+            return Err(subcommand_syntax(a));
         }
         if a.len() == 3 && !a.is(2, "sync") && !a.is(2, "async") {
-            return s
-                .reply()
-                .error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+            return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into());
         }
-        match change(s, Op::Flush).await {
-            Ok(_) => s.reply().ok(),
-            Err(e) => s.reply().error(&e),
-        }
-    })
-}
-
-fn function_restore(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
-    Box::pin(async move {
+        Ok(Op::Flush)
+    } else if a.is(1, "restore") {
         if a.len() > 4 {
-            return subcommand_syntax(s, &a);
+            return Err(subcommand_syntax(a));
         }
         let policy = if a.len() < 4 || a.is(3, "append") {
             Policy::Append
@@ -220,12 +182,25 @@ fn function_restore(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         } else if a.is(3, "flush") {
             Policy::Flush
         } else {
-            return s.reply().error(
-                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
-            );
+            return Err("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.".into());
         };
-        let payload = a.get(2).to_vec();
-        match change(s, Op::Restore { payload, policy }).await {
+        Ok(Op::Restore { payload: a.get(2).to_vec(), policy })
+    } else {
+        Err(subcommand_syntax(a))
+    }
+}
+
+/// FUNCTION LOAD (replies the library's name), DELETE, FLUSH and RESTORE:
+/// applied on core 0 and journaled as sent, as Redis propagates them.
+fn function_change(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
+    Box::pin(async move {
+        let op = match parse_op(&a) {
+            Ok(op) => op,
+            Err(e) => return s.reply().error(&e),
+        };
+        let load = matches!(op, Op::Load { .. });
+        match functions::change(&s.core, vec![op], Some(a.0)).await {
+            Ok(name) if load => s.reply().bulk(name.unwrap_or_default().as_bytes()),
             Ok(_) => s.reply().ok(),
             Err(e) => s.reply().error(&e),
         }
@@ -305,13 +280,31 @@ fn function_stats(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let libs = functions::libraries();
         let nfuncs: usize = libs.iter().map(|l| l.funcs.len()).sum();
+        // A function shows once it is past busy-reply-threshold: before,
+        // it is just a command in flight on some core (Redis' clients can
+        // only ask while one is busy too). Clients of its own core wait.
+        let running = match crate::scripting::running_function() {
+            Ok(running) => running,
+            Err(busy_eval) => return s.reply().error(busy_eval),
+        };
         let mut r = s.reply();
         r.map(2);
-        // A function runs as its core's coroutine between other commands,
-        // and this connection's core is serving this one: nothing is
-        // running from where it stands.
         r.bulk(b"running_script");
-        r.null();
+        match running {
+            None => r.null(),
+            Some(f) => {
+                r.map(3);
+                r.bulk(b"name");
+                r.bulk(f.name.as_bytes());
+                r.bulk(b"command");
+                r.array(f.command.len());
+                for arg in &f.command {
+                    r.bulk(arg);
+                }
+                r.bulk(b"duration_ms");
+                r.int(crate::util::now_ms().saturating_sub(f.start) as i64);
+            }
+        }
         r.bulk(b"engines");
         r.map(1);
         r.bulk(b"LUA");
@@ -333,12 +326,11 @@ fn function_kill(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
 }
 
 /// Redis' addReplySubcommandSyntaxError: names the subcommand as sent.
-fn subcommand_syntax(s: &mut Session, a: &OwnedArgs) {
-    let e = format!(
+fn subcommand_syntax(a: &OwnedArgs) -> String {
+    format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
         String::from_utf8_lossy(a.get(1))
-    );
-    s.reply().error(&e);
+    )
 }
 
 const HELP: &[&str] = &[

@@ -22,6 +22,12 @@
 //! loses an acknowledged write, as in Redis. `everysec` fsyncs once a
 //! second in the background; `no` leaves it to the kernel.
 //!
+//! Function libraries are on every core but persisted once: core 0's
+//! journal records FUNCTION LOAD/DELETE/FLUSH/RESTORE as sent (as Redis
+//! propagates them), its bases begin with the libraries (FUNCTION2 records,
+//! or a FUNCTION LOAD each), and loading collects the changes of each file
+//! and applies them on every core (`load_libraries`).
+//!
 //! A failed write (disk full) is undone (the file is truncated back) and
 //! retried every 100 ms; meanwhile write commands get Redis' MISCONF error
 //! and nothing that is not on disk is acknowledged.
@@ -52,6 +58,7 @@ use futures_channel::oneshot;
 use super::chunks::Chunks;
 use super::snapshot;
 use crate::commands::{self, Args, Ctx, OwnedArgs, Run};
+use crate::scripting::functions::{self, Op};
 use crate::config;
 use crate::resp::parser::{Parsed, Parser, Source};
 use crate::resp::{Proto, Reply};
@@ -271,12 +278,13 @@ pub async fn open(core: &Rc<Core>, load: bool) -> Result<(), String> {
     let existing = if load { Manifest::read(id)? } else { None };
     let (manifest, sizes) = match existing {
         Some(mut m) => {
-            let mut sizes = {
+            let (mut sizes, libs) = {
                 let mut sh = core.shard.borrow_mut();
-                let sizes = load_files(&mut sh, &m)?;
+                let loaded = load_files(&mut sh, &m)?;
                 sh.journal_start();
-                sizes
+                loaded
             };
+            load_libraries(core, libs).await?;
             if m.incrs.is_empty() {
                 // A base alone (BGREWRITEAOF with appendonly no): appending
                 // starts in a new incremental file, as Redis does.
@@ -829,6 +837,9 @@ fn serialize_rdb(sh: &Shard) -> Vec<u8> {
     let compress = config::get_int("rdbcompression") != 0;
     let mut out = Vec::new();
     rdbfile::header(&mut out, 0, true);
+    if sh.id == 0 {
+        functions::write_rdb(&mut out, &functions::sources(), compress);
+    }
     for (i, db) in sh.dbs.iter().enumerate() {
         if db.len() == 0 {
             continue;
@@ -844,10 +855,20 @@ fn serialize_rdb(sh: &Shard) -> Vec<u8> {
     out
 }
 
-/// The shard's data as commands: per database a SELECT, then each key.
+/// The shard's data as commands: per database a SELECT, then each key
+/// (core 0's begins with a FUNCTION LOAD per library, as Redis' rewrite).
 fn serialize_commands(sh: &Shard) -> Vec<u8> {
     let mut out = Vec::new();
     let mut scratch = itoa::Buffer::new();
+    if sh.id == 0 {
+        for (_, code) in functions::sources().iter() {
+            let mut r = Reply::new(&mut out, Proto::Resp2);
+            r.array(3);
+            r.bulk(b"FUNCTION");
+            r.bulk(b"LOAD");
+            r.bulk(code);
+        }
+    }
     for (i, db) in sh.dbs.iter().enumerate() {
         if db.len() == 0 {
             continue;
@@ -865,12 +886,19 @@ fn serialize_commands(sh: &Shard) -> Vec<u8> {
 
 // ---- Loading ---------------------------------------------------------------
 
+/// Function library changes read from each file of a set, in order: the
+/// RDB base's libraries and the FUNCTION commands of the command files.
+type Libraries = Vec<(String, Vec<Op>)>;
+
 /// Replays the files of `m` into `sh`; returns their sizes (after a
-/// truncation). Errors name the file and the offset.
-fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
+/// truncation) and their library changes, which `load_libraries` applies.
+/// Errors name the file and the offset.
+fn load_files(sh: &mut Shard, m: &Manifest) -> Result<(Vec<u64>, Libraries), String> {
     let files: Vec<&String> = m.files().collect();
     let mut sizes = Vec::new();
+    let mut libs = Libraries::new();
     for (n, name) in files.iter().enumerate() {
+        let mut ops = Vec::new();
         let path = dir().join(name);
         let mut data = Chunks::open(&path).map_err(|e| format!("Can't open the append-only file {name}: {e}"))?;
         data.fill(5).map_err(|e| format!("Can't read the append-only file {name}: {e}"))?;
@@ -879,7 +907,10 @@ fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
         // Redis does; only the base can be one.
         let rdb = n == 0 && m.base.is_some() && data.data().starts_with(b"REDIS");
         let size = data.len();
-        let loaded = if rdb { load_rdb(sh, data) } else { replay(sh, data) };
+        let loaded = if rdb { load_rdb(sh, data, &mut ops) } else { replay(sh, data, &mut ops) };
+        if !ops.is_empty() {
+            libs.push((name.to_string(), ops));
+        }
         match loaded {
             Ok(()) => sizes.push(size),
             Err(Bad::Truncated(at)) if last && config::get_int("aof-load-truncated") == 1 => {
@@ -905,17 +936,27 @@ fn load_files(sh: &mut Shard, m: &Manifest) -> Result<Vec<u64>, String> {
             }
         }
     }
-    Ok(sizes)
+    Ok((sizes, libs))
+}
+
+/// Creates the libraries `load_files` read, on every core; an error (a
+/// library that does not compile) names the file.
+async fn load_libraries(core: &Rc<Core>, libs: Libraries) -> Result<(), String> {
+    for (file, ops) in libs {
+        functions::change(core, ops, None).await.map_err(|e| format!("Failed loading library from the append only file {file}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Loads an RDB base into the shard. Keys already expired are kept, as
 /// Redis does for an AOF's RDB preamble: the incremental files that follow
 /// may still touch them, and expiry is applied once the data is live.
-fn load_rdb(sh: &mut Shard, data: Chunks<File>) -> Result<(), Bad> {
+fn load_rdb(sh: &mut Shard, data: Chunks<File>, libs: &mut Vec<Op>) -> Result<(), Bad> {
     let mut keys = super::rdbfile::Keys::new(data, sh.dbs.len()).map_err(|e| Bad::Corrupt(e.offset, e.what))?;
     while let Some(k) = keys.next_key().map_err(|e| Bad::Corrupt(e.offset, e.what))? {
         sh.dbs[k.db].insert(&k.key, k.value, k.expire_at);
     }
+    libs.extend(keys.take_functions().into_iter().map(|code| Op::Load { code, replace: false }));
     Ok(())
 }
 
@@ -926,10 +967,10 @@ enum Bad {
 }
 
 /// Runs the commands of one AOF file on the shard, as they are read (a
-/// command larger than a chunk widens it). Nothing expires while loading
-/// (the commands run at time 0), as in Redis: a key's expiry is absolute
-/// and checked once the data is live.
-fn replay(sh: &mut Shard, mut data: Chunks<File>) -> Result<(), Bad> {
+/// command larger than a chunk widens it; FUNCTION changes go to `libs`).
+/// Nothing expires while loading (the commands run at time 0), as in Redis:
+/// a key's expiry is absolute and checked once the data is live.
+fn replay(sh: &mut Shard, mut data: Chunks<File>, libs: &mut Vec<Op>) -> Result<(), Bad> {
     let mut parser = Parser::new();
     let mut db = 0usize;
     // An open MULTI: where it started and its queued commands.
@@ -957,12 +998,12 @@ fn replay(sh: &mut Shard, mut data: Chunks<File>) -> Result<(), Bad> {
                     let Some((_, queued)) = multi.take() else { return Err(Bad::Corrupt(at, "EXEC without MULTI".into())) };
                     for q in queued {
                         let (b, r) = q.flatten();
-                        run_one(sh, &mut db, Args::new(&b, &r), &mut scratch).map_err(|e| Bad::Corrupt(at, e))?;
+                        run_one(sh, &mut db, Args::new(&b, &r), &mut scratch, libs).map_err(|e| Bad::Corrupt(at, e))?;
                     }
                 } else if let Some((_, queued)) = multi.as_mut() {
                     queued.push(args.to_owned());
                 } else {
-                    run_one(sh, &mut db, args, &mut scratch).map_err(|e| Bad::Corrupt(at, e))?;
+                    run_one(sh, &mut db, args, &mut scratch, libs).map_err(|e| Bad::Corrupt(at, e))?;
                 }
                 data.consume(len);
             }
@@ -978,8 +1019,9 @@ fn replay(sh: &mut Shard, mut data: Chunks<File>) -> Result<(), Bad> {
     }
 }
 
-/// One recorded command, run on the shard with nothing expiring.
-fn run_one(sh: &mut Shard, db: &mut usize, a: Args, scratch: &mut Vec<u8>) -> Result<(), String> {
+/// One recorded command, run on the shard with nothing expiring (a
+/// FUNCTION change is added to `libs`).
+fn run_one(sh: &mut Shard, db: &mut usize, a: Args, scratch: &mut Vec<u8>, libs: &mut Vec<Op>) -> Result<(), String> {
     let name = String::from_utf8_lossy(a.get(0)).to_ascii_lowercase();
     let index = |i: usize| -> Result<usize, String> {
         crate::resp::parser::parse_i64(a.get(i)).filter(|&n| n >= 0 && (n as usize) < sh.dbs.len()).map(|n| n as usize).ok_or_else(|| "bad database index".to_string())
@@ -998,13 +1040,17 @@ fn run_one(sh: &mut Shard, db: &mut usize, a: Args, scratch: &mut Vec<u8>) -> Re
                 ci = commands::lookup_sub(ci, a.get(1)).ok_or_else(|| format!("unknown subcommand of '{name}'"))?;
             }
             let cmd = commands::by_index(ci);
-            let f = match cmd.run {
-                Run::Shard(f) | Run::Span(f, _) => f,
-                Run::Conn(_) => return Err(format!("command '{name}' cannot be replayed")),
-            };
             if !cmd.arity_ok(a.len()) {
                 return Err(format!("wrong number of arguments for '{name}'"));
             }
+            let f = match cmd.run {
+                Run::Shard(f) | Run::Span(f, _) => f,
+                Run::Conn(_) if name == "function" => {
+                    libs.push(commands::functions::parse_op(&a.to_owned())?);
+                    return Ok(());
+                }
+                Run::Conn(_) => return Err(format!("command '{name}' cannot be replayed")),
+            };
             scratch.clear();
             f(&mut Ctx { shard: sh, db: *db, now: 0, remote: None }, &mut Reply::new(scratch, Proto::Resp2), a);
         }
@@ -1093,7 +1139,8 @@ async fn reshard(core: &Rc<Core>, found: usize) -> Result<(), String> {
     for set in (core.id..found).step_by(core.nshards()) {
         let m = Manifest::read(set)?.ok_or_else(|| format!("The AOF manifest {} is gone", Manifest::path(set).display()))?;
         let mut scratch = Shard::new(set, databases);
-        load_files(&mut scratch, &m)?;
+        let (_, libs) = load_files(&mut scratch, &m)?;
+        load_libraries(core, libs).await?;
         let mut router = super::load::Router::new(core);
         for (db, d) in scratch.dbs.iter_mut().enumerate() {
             for (key, e) in d.take_keys().into_entries() {

@@ -4,9 +4,10 @@
 //! its files and sends keys of other cores' slots to their owners in batches,
 //! so the thread count may differ from the one that saved. Keys already
 //! expired are skipped (as a Redis master does). Files are read in chunks
-//! (`chunks`), so loading needs memory for the data, not for the files. A
-//! file that cannot be read stops the server with its name and the offset
-//! of the problem.
+//! (`chunks`), so loading needs memory for the data, not for the files.
+//! Function libraries in a file are created on every core
+//! (`scripting::functions::change`). A file that cannot be read stops the
+//! server with its name and the offset of the problem.
 
 use std::path::Path;
 use std::rc::Rc;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::chunks::Chunks;
 use super::rdbfile::{Keys, Loaded};
 use super::snapshot::{self, LOADED_EXPIRED, LOADED_KEYS};
+use crate::scripting::functions::{self, Op};
 use crate::server::core::Core;
 use crate::server::fatal;
 use crate::util::now_ms;
@@ -84,8 +86,11 @@ async fn load_file(core: &Rc<Core>, path: &Path) {
         router.add(k).await;
     }
     router.finish().await;
-    if keys.skipped_functions() > 0 {
-        eprintln!("{}: skipped {} function libraries (kvick does not load functions from RDB files yet)", path.display(), keys.skipped_functions());
+    // The libraries, on every core before any client is served (as Redis,
+    // a library that fails to load stops startup).
+    let ops = keys.take_functions().into_iter().map(|code| Op::Load { code, replace: false }).collect();
+    if let Err(e) = functions::change(core, ops, None).await {
+        fatal(&format!("Fatal error loading the DB {}: Failed loading library, {e}. Exiting.", path.display()));
     }
     LOADED_KEYS.fetch_add(loaded, Relaxed);
     LOADED_EXPIRED.fetch_add(expired, Relaxed);

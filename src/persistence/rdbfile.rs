@@ -105,8 +105,9 @@ struct State {
     db: usize,
     /// The expiry read for the next key.
     expire_at: u64,
-    /// Function libraries skipped (not loaded from RDB files yet).
-    skipped_functions: usize,
+    /// The code of each function library read so far (FUNCTION2 records),
+    /// in file order: the loader creates them once the keys are in.
+    functions: Vec<Vec<u8>>,
 }
 
 /// What one item of the file was.
@@ -132,12 +133,12 @@ impl<R: std::io::Read> Keys<R> {
             return Err(bad(&format!("Can't handle RDB format version {version}")));
         }
         src.consume(9);
-        Ok(Keys { src, st: State { version, databases, db: 0, expire_at: 0, skipped_functions: 0 }, done: false })
+        Ok(Keys { src, st: State { version, databases, db: 0, expire_at: 0, functions: Vec::new() }, done: false })
     }
 
-    /// Function libraries skipped (not loaded from RDB files yet).
-    pub fn skipped_functions(&self) -> usize {
-        self.st.skipped_functions
+    /// The code of the function libraries read so far, taken.
+    pub fn take_functions(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.st.functions)
     }
 
     /// The next key, None after EOF (and a verified checksum).
@@ -217,10 +218,8 @@ impl State {
                 r.byte().map_err(|_| bad(r))?;
             }
             op::FUNCTION2 => {
-                // A library's source: not loaded from RDB files yet, so it
-                // is skipped (and reported) rather than refused.
-                r.string().map_err(|_| bad(r))?;
-                self.skipped_functions += 1;
+                let code = r.string().map_err(|_| bad(r))?.into_owned();
+                self.functions.push(code);
             }
             op::FUNCTION => return Err(LoadError { offset: 0, what: "Pre-release function format not supported".into() }),
             op::MODULE_AUX => return Err(LoadError { offset: 0, what: "Module auxiliary data is not supported (kvick has no modules)".into() }),

@@ -21,7 +21,14 @@
 //! An AOF rewrite writes its RDB base with the same scan, on its own core's
 //! shard (`write_rewrite_base`). A shard has one epoch, so snapshots and
 //! rewrites take turns (`USERS`).
+//!
+//! Function libraries are on every core, so they are written once per set:
+//! core 0's file carries them (FUNCTION2 records before its keys, inside
+//! the part the single-file writer copies), as they were when its scan
+//! began, the snapshot's point in time. Core 0's AOF journals library
+//! changes, so its rewrite base is the one that must hold them.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Relaxed};
@@ -32,6 +39,7 @@ use glommio::io::BufferedFile;
 use super::crc64::crc64;
 use super::rdbfile;
 use crate::config;
+use crate::scripting::functions::{self, Sources};
 use crate::server::core::Core;
 use crate::server::txn::{Step, Txn};
 use crate::shard::db::{Entry, Key};
@@ -101,6 +109,11 @@ static EPOCH: AtomicU32 = AtomicU32::new(0);
 static USERS: AtomicU64 = AtomicU64::new(0);
 const SAVING: u64 = 1 << 63;
 pub(super) static LOADED_KEYS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Core 0's libraries at its running scan's point in time (`begin_epoch`).
+    static LIBRARIES: RefCell<Option<Sources>> = const { RefCell::new(None) };
+}
 pub(super) static LOADED_EXPIRED: AtomicU64 = AtomicU64::new(0);
 
 /// The time of the last successful save (LASTSAVE); the start until then.
@@ -381,6 +394,9 @@ fn begin(shard: &mut Shard, epoch: u32, compress: bool) {
 }
 
 fn begin_epoch(shard: &mut Shard, epoch: u32, compress: bool) {
+    if shard.id == 0 {
+        LIBRARIES.with(|l| *l.borrow_mut() = Some(functions::sources()));
+    }
     for d in &mut shard.dbs {
         d.snap.epoch = epoch;
         d.snap.compress = compress;
@@ -389,6 +405,7 @@ fn begin_epoch(shard: &mut Shard, epoch: u32, compress: bool) {
 }
 
 fn end(shard: &mut Shard) {
+    LIBRARIES.with(|l| l.borrow_mut().take());
     for d in &mut shard.dbs {
         d.snap.epoch = 0;
         d.snap.pending = Vec::new();
@@ -413,6 +430,9 @@ async fn scan_to_file(core: &Rc<Core>, tmp: &Path, checksum: bool, aof_base: boo
     let body_start = out.len();
     let (epoch, ndbs) = {
         let sh = core.shard.borrow();
+        if let Some(libs) = LIBRARIES.with(|l| l.borrow_mut().take()) {
+            functions::write_rdb(&mut out.buf, &libs, sh.dbs[0].snap.compress);
+        }
         (sh.dbs[0].snap.epoch, sh.dbs.len())
     };
     // The database the file's last SELECTDB named.

@@ -7,9 +7,11 @@
 //! SCRIPT KILL can stop it unless it has written. Connections of the
 //! script's own core wait for it, as the core's thread runs the script.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::commands::OwnedArgs;
 use crate::config;
 
 /// Instructions between two looks at the clock.
@@ -22,6 +24,29 @@ struct Entry {
     wrote: AtomicBool,
     /// An EVAL script (SCRIPT KILL), not a function (FUNCTION KILL).
     eval: bool,
+    /// A function: what FUNCTION STATS shows of it.
+    running: Option<Running>,
+}
+
+/// A busy function as FUNCTION STATS describes it.
+#[derive(Clone)]
+pub struct Running {
+    pub name: String,
+    /// The command that called it, as sent.
+    pub command: Vec<Vec<u8>>,
+    /// When it began (Unix ms).
+    pub start: u64,
+}
+
+/// FUNCTION STATS' `running_script`: the busy function, if one is (the
+/// first registered, if several cores run one). While an EVAL script is
+/// busy, Redis answers with -BUSY instead, and so does this (the error).
+pub fn running_function() -> Result<Option<Running>, &'static str> {
+    let busy = BUSY.lock().expect("busy registry");
+    if busy.iter().any(|e| e.eval) {
+        return Err(BUSY_EVAL);
+    }
+    Ok(busy.iter().find_map(|e| e.running.clone()))
 }
 
 static BUSY_COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -72,15 +97,18 @@ pub fn kill(eval: bool) -> Option<&'static str> {
 pub struct Watch {
     start: u64,
     eval: bool,
+    /// A function's FCALL command (for FUNCTION STATS once it is busy).
+    caller: Option<Rc<OwnedArgs>>,
     wrote: std::cell::Cell<bool>,
     entry: std::cell::RefCell<Option<Arc<Entry>>>,
 }
 
 impl Watch {
-    pub fn new(eval: bool) -> Watch {
+    pub fn new(eval: bool, caller: Option<Rc<OwnedArgs>>) -> Watch {
         Watch {
             start: crate::util::now_ms(),
             eval,
+            caller,
             wrote: Default::default(),
             entry: Default::default(),
         }
@@ -112,6 +140,13 @@ impl Watch {
                 kill: AtomicBool::new(false),
                 wrote: AtomicBool::new(self.wrote.get()),
                 eval: self.eval,
+                running: self.caller.as_ref().map(|c| Running {
+                    // As registered (FCALL finds it in any case).
+                    name: super::functions::lookup(c.get(1))
+                        .map_or_else(|| String::from_utf8_lossy(c.get(1)).into_owned(), |f| f.name.clone()),
+                    command: c.0.clone(),
+                    start: self.start,
+                }),
             });
             BUSY.lock().expect("busy registry").push(e.clone());
             BUSY_COUNT.fetch_add(1, Ordering::Relaxed);

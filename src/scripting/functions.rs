@@ -15,6 +15,11 @@
 //! that version to every core, which compiles the libraries it lacks. A core
 //! ignores a version older than its own, so changes racing from different
 //! connections leave every core with the last one.
+//!
+//! Persistence: core 0 journals each change as its command (its AOF), and
+//! its snapshot file and AOF base carry the libraries as RDB FUNCTION2
+//! records (`persistence::snapshot`, `persistence::aof`); at startup the
+//! loaders hand the libraries they read to `change`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -28,6 +33,7 @@ use super::{engine, lua_error_text, run, Script, ScriptFlags};
 use crate::commands::OwnedArgs;
 use crate::persistence::rdb::{self, Reader};
 use crate::persistence::rdbfile::op;
+use crate::server::core::Core;
 use crate::server::session::Session;
 
 /// Function flags, in the order Redis lists them (FUNCTION LIST).
@@ -501,6 +507,48 @@ pub fn sync(version: u64, sources: &Sources) {
     })
 }
 
+/// Applies `ops` in order on core 0 (stopping at the first error), then
+/// brings every core to the new version before returning, so that FCALL
+/// finds the change from any connection. `journal`: the command to record
+/// in core 0's journal once applied (the AOF of core 0 carries every
+/// library change, and its base the libraries, `persistence::aof`).
+/// Returns the name of the last library loaded.
+pub async fn change(core: &Rc<Core>, ops: Vec<Op>, journal: Option<Vec<Vec<u8>>>) -> Result<Option<String>, String> {
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    let c = core
+        .call(0, move |c| {
+            let mut last = None;
+            for op in ops {
+                last = Some(apply(op)?);
+            }
+            if let (Some(args), Some(_)) = (&journal, &last) {
+                c.shard.borrow_mut().journal_global(args);
+            }
+            Ok::<_, String>(last)
+        })
+        .await?;
+    let Some(c) = c else { return Ok(None) };
+    let (version, sources) = (c.version, c.sources);
+    core.call_all(move |_| sync(version, &sources)).await;
+    Ok(c.loaded)
+}
+
+/// This core's libraries' sources, as of now (a snapshot's point in time).
+pub fn sources() -> Sources {
+    REGISTRY.with(|r| r.borrow().sources())
+}
+
+/// The libraries as RDB FUNCTION2 records (the library code as an RDB
+/// string), as redis-server writes them in dump.rdb and FUNCTION DUMP.
+pub fn write_rdb(out: &mut Vec<u8>, sources: &Sources, compress: bool) {
+    for (_, code) in sources.iter() {
+        out.push(op::FUNCTION2);
+        rdb::write_string(out, code, compress);
+    }
+}
+
 /// The function FCALL names, if this core has it.
 pub fn lookup(name: &[u8]) -> Option<Rc<Func>> {
     let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
@@ -516,12 +564,7 @@ pub fn libraries() -> Vec<Rc<Library>> {
 /// version and a CRC-64, as redis-server writes it.
 pub fn dump(compress: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    REGISTRY.with(|r| {
-        for lib in r.borrow().libs.values() {
-            out.push(op::FUNCTION2);
-            rdb::write_string(&mut out, &lib.code, compress);
-        }
-    });
+    write_rdb(&mut out, &sources(), compress);
     out.extend_from_slice(&rdb::RDB_VERSION.to_le_bytes());
     let crc = crate::persistence::crc64::crc64(0, &out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -551,5 +594,6 @@ pub async fn fcall(s: &mut Session, a: OwnedArgs, ro: bool) {
     }
     let keys: Vec<Vec<u8>> = (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect();
     let argv: Vec<Vec<u8>> = (3 + numkeys..a.len()).map(|i| a.get(i).to_vec()).collect();
-    run(s, &f.name, &f.script, super::Source::Function(f.name.clone()), keys, argv, no_writes).await;
+    let source = super::Source::Function(f.name.clone());
+    run(s, &f.name, &f.script, source, keys, argv, no_writes, Some(a)).await;
 }

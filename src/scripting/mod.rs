@@ -10,9 +10,10 @@
 //! yield, the driver runs it through EXEC's path (`transactions::run_queued`)
 //! under the held locks, and resumes the coroutine with the reply. So a
 //! script is atomic across cores, and Lua never blocks the executor on a
-//! message. (Lua 5.1 cannot yield across a C call: a `pcall(redis.call, ...)`
-//! of a command for another core fails with Lua's "attempt to yield across
-//! metamethod/C-call boundary"; `redis.pcall` has no such limit.)
+//! message. Lua 5.1 cannot yield across a C call such as its `pcall`, so
+//! the prelude's `pcall` runs its function in a coroutine of its own and
+//! passes a parked call's yield up to the driver (and the reply back down),
+//! so `pcall(redis.call, ...)` of a command for another core works too.
 //!
 //! Undeclared keys: a script that names a key outside KEYS (or declares no
 //! keys) must still work. Scripts without KEYS lock every shard whole. A
@@ -45,7 +46,7 @@ use crate::server::session::Session;
 use crate::server::txn::Txn;
 use crate::shard::locks::{LockSet, Mode};
 
-pub use busy::{busy, busy_error, kill};
+pub use busy::{busy, busy_error, kill, running_function};
 
 /// A script's SHA1 in lowercase hex: its name in EVALSHA and SCRIPT EXISTS.
 pub type Sha = [u8; 40];
@@ -130,11 +131,54 @@ fn engine() -> Rc<Engine> {
 /// Lua code run once per state: the sandbox and the `redis` table. The
 /// native helpers come in as arguments, so scripts cannot reach them.
 const PRELUDE: &str = r#"
-local ccall, cpcall, seterr, setresp, rlog, sha1hex, register = ...
+local ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co = ...
 local G = _G
 local raw_error, type, tostring, getinfo, rawget = error, type, tostring, debug.getinfo, rawget
 loadfile = nil
 dofile = nil
+
+-- pcall that a parked redis.call can yield through (Lua 5.1's cannot):
+-- the function runs in a coroutine of its own. A parked call yields it with
+-- nothing; this pcall then yields its own coroutine with `true`, up to the
+-- driver, which resumes with the reply and whether redis.call raises it.
+-- The innermost pcall raises it (returns false and the error), outer ones
+-- pass both down. The coroutine gets the busy hook (`hook_co`). As Redis
+-- 7.0's pcall (luaRedisPcall), an error table gives its `err` text.
+local raw_pcall, co_create, co_resume, co_status, co_yield = pcall, coroutine.create, coroutine.resume, coroutine.status, coroutine.yield
+local select, unpack = select, unpack
+local function pack(...) return {n = select('#', ...), ...} end
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if type(e) == 'table' then
+    local m = e.err
+    if type(m) == 'string' or type(m) == 'number' then e = m end
+  end
+  return false, e
+end
+pcall = function(f, ...)
+  -- Only Lua functions and redis.call/pcall can park; other C functions
+  -- keep Lua's pcall (their errors name no caller, as in Redis).
+  if type(f) ~= 'function' or (f ~= ccall and f ~= cpcall and getinfo(f, 'S').what == 'C') then
+    return caught(raw_pcall(f, ...))
+  end
+  -- A tail call: error levels see no frame of this pcall, as with Lua's.
+  local co = co_create(function(...) return f(...) end)
+  hook_co(co)
+  local r = pack(co_resume(co, ...))
+  while co_status(co) == 'suspended' do
+    local nested = r.n > 1
+    local v, raise = co_yield(true)
+    if nested then
+      r = pack(co_resume(co, v, raise))
+    elseif raise then
+      return caught(false, v)
+    else
+      r = pack(co_resume(co, v))
+    end
+  end
+  return caught(unpack(r, 1, r.n))
+end
 
 -- A table raised as an error is kept aside: the driver only sees its text.
 error = function(e, level)
@@ -304,9 +348,11 @@ impl Engine {
             lua.create_string(sha)
         })?;
         let register = lua.create_function(functions::register)?;
+        // SAFETY: a plain C function over the Lua API (see `hook_co`).
+        let hook_co = unsafe { lua.create_c_function(hook_co)? };
         let prelude = lua.load(PRELUDE).set_name("=kvick").into_function()?;
         let (env, where_fn, lib_env, lib_ready): (Table, Function, Function, Function) =
-            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex, register))?;
+            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co))?;
         let globals = lua.globals();
         Ok(Engine {
             lua,
@@ -695,7 +741,7 @@ pub async fn eval(s: &mut Session, a: OwnedArgs, by_sha: bool, ro: bool) {
     let keys: Vec<Vec<u8>> = (3..3 + numkeys).map(|i| a.get(i).to_vec()).collect();
     let argv: Vec<Vec<u8>> = (3 + numkeys..a.len()).map(|i| a.get(i).to_vec()).collect();
     let name = std::str::from_utf8(&sha).expect("hex");
-    run(s, name, &script, Source::Script(sha), keys, argv, ro || script.flags.no_writes).await;
+    run(s, name, &script, Source::Script(sha), keys, argv, ro || script.flags.no_writes, None).await;
 }
 
 /// A script by what names it on every core, each of which has its own
@@ -737,7 +783,9 @@ fn owner_elsewhere(s: &Session, keys: &[Vec<u8>]) -> Option<usize> {
 
 /// Runs a script (or function, by `name`) under its locks, again with every
 /// shard locked if it reaches an undeclared key before writing, and writes
-/// its reply; on the core of its keys (`owner_elsewhere`).
+/// its reply; on the core of its keys (`owner_elsewhere`). `caller`: a
+/// function's FCALL command, for FUNCTION STATS.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     s: &mut Session,
     name: &str,
@@ -746,6 +794,7 @@ async fn run(
     keys: Vec<Vec<u8>>,
     argv: Vec<Vec<u8>>,
     readonly: bool,
+    caller: Option<OwnedArgs>,
 ) {
     if let Some(owner) = owner_elsewhere(s, &keys) {
         let (id, db, proto) = (s.info.id, s.db, s.proto);
@@ -755,7 +804,7 @@ async fn run(
                 Box::pin(async move {
                     let mut proxy = Session::proxy(core, id, db, proto);
                     match source.resolve() {
-                        Ok((name, script)) => run_here(&mut proxy, &name, &script, keys, argv, readonly).await,
+                        Ok((name, script)) => run_here(&mut proxy, &name, &script, keys, argv, readonly, caller).await,
                         Err(e) => proxy.reply().error(e),
                     }
                     proxy.out
@@ -765,7 +814,7 @@ async fn run(
         s.out.extend_from_slice(&out);
         return;
     }
-    run_here(s, name, script, keys, argv, readonly).await
+    run_here(s, name, script, keys, argv, readonly, caller).await
 }
 
 /// `run` on this core.
@@ -776,8 +825,10 @@ async fn run_here(
     keys: Vec<Vec<u8>>,
     argv: Vec<Vec<u8>>,
     readonly: bool,
+    caller: Option<OwnedArgs>,
 ) {
     let core = s.core.clone();
+    let caller = caller.map(Rc::new);
     let mode = if readonly {
         Mode::Shared
     } else {
@@ -822,7 +873,7 @@ async fn run_here(
             pending: RefCell::new(None),
             raise_next: Cell::new(false),
             err: RefCell::new(None),
-            busy: busy::Watch::new(!script.function),
+            busy: busy::Watch::new(!script.function, caller.clone()),
             client: s.info.id,
             tracker: if s.tracking { crate::server::tracking::reader(s) } else { None },
         });
@@ -879,6 +930,29 @@ unsafe extern "C-unwind" fn redis_call<const RAISE: bool>(
         ST_PENDING => ffi::lua_yield(l, 0),
         ST_ERR if RAISE => ffi::lua_error(l),
         _ => 1,
+    }
+}
+
+/// `hook_co(co)` (the prelude's pcall): gives a coroutine the busy check.
+/// mlua hooks one thread at a time (`drive` hooks the script's), so these
+/// get a hook of their own, straight from the Lua API.
+unsafe extern "C-unwind" fn hook_co(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    let co = ffi::lua_tothread(l, 1);
+    if !co.is_null() {
+        ffi::lua_sethook(co, Some(co_hook), ffi::LUA_MASKCOUNT, busy::HOOK_EVERY as std::ffi::c_int);
+    }
+    0
+}
+
+/// The busy check of `hook_co`'s coroutines: past busy-reply-threshold the
+/// script is registered busy, and once killed this raises Redis' error.
+unsafe extern "C-unwind" fn co_hook(l: *mut mlua::ffi::lua_State, _: *mut mlua::ffi::lua_Debug) {
+    let killed = CURRENT.with(|c| c.borrow().as_ref().is_some_and(|run| run.busy.check().is_err()));
+    if killed {
+        // Nothing here needs dropping: lua_error does not return.
+        mlua::ffi::lua_pushstring(l, c"Script killed by user with SCRIPT KILL...".as_ptr());
+        mlua::ffi::lua_error(l);
     }
 }
 
@@ -942,6 +1016,8 @@ async fn drive(
         if result.is_err() || thread.status() != ThreadStatus::Resumable {
             break;
         }
+        // Yielded by the prelude's pcall rather than by redis.call itself.
+        let via_pcall = matches!(result, Ok(Value::Boolean(true)));
         let Some(p) = st.pending.borrow_mut().take() else {
             // The script body itself called coroutine.yield.
             result = Err(mlua::Error::runtime(
@@ -969,6 +1045,12 @@ async fn drive(
         (s.db, s.proto) = (saved_db, saved_proto);
         let (status, v) =
             convert::reply_to_lua(&e.lua, &reply).map_err(|e| format!("ERR {}", e))?;
+        if via_pcall {
+            // That pcall raises it, as Lua's would catch redis.call's error.
+            let raise = status == ST_ERR && p.raise;
+            resume_with = MultiValue::from_vec(vec![v, Value::Boolean(raise)]);
+            continue;
+        }
         if status == ST_ERR && p.raise {
             if let Value::Table(t) = &v {
                 *st.err.borrow_mut() = Some(t.clone());

@@ -203,6 +203,16 @@ impl Shard {
         }
     }
 
+    /// A change outside the keyspace (FUNCTION LOAD/DELETE/FLUSH/RESTORE,
+    /// which Redis propagates as sent): records `args` in whatever database
+    /// is selected, as it names none.
+    pub fn journal_global(&mut self, args: &[Vec<u8>]) {
+        if self.journal.on {
+            let db = self.journal.selected.unwrap_or(0);
+            self.journal.command(db, args.iter().map(Vec::as_slice));
+        }
+    }
+
     /// EXEC starts running on this shard: its records will be one unit.
     pub fn journal_begin_multi(&mut self) {
         if self.journal.on {
