@@ -411,9 +411,10 @@ impl Lookahead {
         let shard = core.shard.try_borrow().ok();
         let db = shard.as_ref().and_then(|s| s.dbs.get(db));
         let many_cores = core.nshards() > 1;
-        // Each command's first key, the argument after it, and whether the
-        // command is on a set or hash (where that argument is a member).
-        let mut keys: [(&[u8], &[u8], bool); PREFETCH_MAX] = [(&[], &[], false); PREFETCH_MAX];
+        // Each command's first key, the argument after it, whether the
+        // command is on a set or hash (where that argument is a member), and
+        // whether the key differs from the previous command's.
+        let mut keys: [(&[u8], &[u8], bool, bool); PREFETCH_MAX] = [(&[], &[], false, false); PREFETCH_MAX];
         let mut n = 0;
         let mut at = 0;
         // At most PREFETCH_MAX frames: the queue stays small.
@@ -434,11 +435,12 @@ impl Lookahead {
                 let key = &frame[p.args[k].clone()];
                 if !many_cores || core.slots.shard_of_key(key) == core.id {
                     // A pipeline on one key (LPUSH mylist ...) needs it once.
-                    if n == 0 || keys[n - 1].0 != key {
+                    let new_key = n == 0 || keys[n - 1].0 != key;
+                    if new_key {
                         db.prefetch(key);
                     }
                     let member = p.args.get(k + 1).map_or(&[][..], |r| &frame[r.clone()]);
-                    keys[n] = (key, member, matches!(cmd.group, "set" | "hash"));
+                    keys[n] = (key, member, matches!(cmd.group, "set" | "hash"), new_key);
                     n += 1;
                 }
             }
@@ -451,19 +453,21 @@ impl Lookahead {
         // for a set or hash the slot of the member (SADD, HSET, SISMEMBER,
         // HGET, ... name it right after the key; a wrong guess costs a hash).
         let Some(db) = db else { return };
-        // The value last looked up, by key: a pipeline on one set looks it up once.
-        let mut value: Option<(&[u8], Option<&crate::types::Value>)> = None;
-        for (i, &(key, member, collection)) in keys[..n].iter().enumerate() {
+        // The value last looked up: a pipeline on one set looks it up once.
+        let mut value: Option<&crate::types::Value> = None;
+        for (i, &(key, member, collection, new_key)) in keys[..n].iter().enumerate() {
             if !collection {
-                if i == 0 || keys[i - 1].0 != key {
+                if new_key {
                     db.prefetch_value(key);
                 }
                 continue;
             }
-            if value.is_none_or(|(k, _)| k != key) {
-                value = Some((key, db.get_ref(key, 0).map(|e| &e.value)));
+            // `value` is this key's if the command before was on a
+            // collection at the same key.
+            if new_key || !keys[i - 1].2 {
+                value = db.get_ref(key, 0).map(|e| &e.value);
             }
-            if let Some((_, Some(v))) = value {
+            if let Some(v) = value {
                 v.prefetch_member(member);
             }
         }
