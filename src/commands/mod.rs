@@ -151,7 +151,12 @@ pub type RemoteKeys = HashMap<Vec<u8>, Option<Entry>>;
 
 impl<'a> Ctx<'a> {
     pub fn new(shard: &'a mut Shard, db: usize) -> Self {
-        Ctx { shard, db, now: crate::util::now_ms(), remote: None }
+        Self::at(shard, db, crate::util::now_ms())
+    }
+
+    /// As `new`, with the clock the caller read (`Core::try_run_local`).
+    pub fn at(shard: &'a mut Shard, db: usize, now: u64) -> Self {
+        Ctx { shard, db, now, remote: None }
     }
 
     /// The same shard and clock, another database (COPY ... DB, MOVE).
@@ -446,8 +451,60 @@ struct Table {
     top: usize,
     /// Index of the first subcommand of each top-level command.
     first_sub: Vec<u16>,
-    /// Top-level names only: "client|list" is not a command name.
-    names: HashMap<&'static [u8], u16>,
+    /// Top-level names only ("client|list" is not a command name): slots
+    /// by `name_slot`, open addressing with linear probing, `NO_CMD` for
+    /// empty; and each top-level command's `name_words`.
+    names: Box<[u16]>,
+    words: Vec<[u64; 4]>,
+}
+
+const NO_CMD: u16 = u16::MAX;
+/// No command name is longer.
+const MAX_NAME: usize = 32;
+
+/// A name of at most `MAX_NAME` bytes as lowercase 8-byte words, zero
+/// padded: every request looks its command up, so names are compared and
+/// hashed a word at a time rather than byte by byte.
+fn name_words(name: &[u8]) -> [u64; 4] {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut words = [0u64; 4];
+    for (w, chunk) in words.iter_mut().zip(name.chunks(8)) {
+        let raw = load_le(chunk);
+        // ASCII lowercase of eight bytes at once: a byte is uppercase if its
+        // low 7 bits are >= 'A' and not > 'Z' (no carry leaves a byte) and
+        // its top bit is clear; those get 0x20 added.
+        let low7 = raw & (0x7f * ONES);
+        let ge_a = low7 + (0x80 - b'A' as u64) * ONES;
+        let gt_z = low7 + (0x7f - b'Z' as u64) * ONES;
+        let upper = ge_a & !gt_z & !raw & (0x80 * ONES);
+        *w = raw | (upper >> 2);
+    }
+    words
+}
+
+/// Up to 8 bytes as a little-endian word, zero padded, in a few loads
+/// (overlapping ones for odd lengths) rather than a loop or a copy call.
+fn load_le(c: &[u8]) -> u64 {
+    let n = c.len();
+    if n >= 4 {
+        let lo = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u64;
+        let hi = u32::from_le_bytes([c[n - 4], c[n - 3], c[n - 2], c[n - 1]]) as u64;
+        lo | hi << (8 * (n - 4))
+    } else if n > 0 {
+        c[0] as u64 | (c[n / 2] as u64) << (8 * (n / 2)) | (c[n - 1] as u64) << (8 * (n - 1))
+    } else {
+        0
+    }
+}
+
+/// A name's first slot in `Table::names` (the product's high bits depend on
+/// every bit of the words).
+fn name_slot(words: &[u64; 4], len: usize, mask: usize) -> usize {
+    let mut h = len as u64;
+    for &w in &words[..len.div_ceil(8)] {
+        h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    (h >> 32) as usize & mask
 }
 
 fn table() -> &'static Table {
@@ -483,8 +540,19 @@ fn table() -> &'static Table {
             let subs = cmds[i].subs;
             cmds.extend(subs.iter());
         }
-        let names = cmds[..top].iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i as u16)).collect();
-        Table { cmds, top, first_sub, names }
+        // At most a quarter full, so probes stay short.
+        let mut names = vec![NO_CMD; (4 * top).next_power_of_two()].into_boxed_slice();
+        let mask = names.len() - 1;
+        let words: Vec<[u64; 4]> = cmds[..top].iter().map(|c| name_words(c.name.as_bytes())).collect();
+        for (i, c) in cmds[..top].iter().enumerate() {
+            assert!(c.name.len() <= MAX_NAME, "command name {} too long", c.name);
+            let mut at = name_slot(&words[i], c.name.len(), mask);
+            while names[at] != NO_CMD {
+                at = (at + 1) & mask;
+            }
+            names[at] = i as u16;
+        }
+        Table { cmds, top, first_sub, names, words }
     })
 }
 
@@ -496,14 +564,23 @@ pub fn all() -> &'static [&'static Command] {
 
 /// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<u16> {
-    let mut buf = [0u8; 32];
-    if name.len() > buf.len() {
+    if name.len() > MAX_NAME {
         return None;
     }
-    for (d, s) in buf.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
+    let t = table();
+    let words = name_words(name);
+    let mask = t.names.len() - 1;
+    let mut at = name_slot(&words, name.len(), mask);
+    loop {
+        let ci = t.names[at];
+        if ci == NO_CMD {
+            return None;
+        }
+        if t.words[ci as usize] == words && t.cmds[ci as usize].name.len() == name.len() {
+            return Some(ci);
+        }
+        at = (at + 1) & mask;
     }
-    table().names.get(&buf[..name.len()]).copied()
 }
 
 /// Finds subcommand `name` of the container at index `ci`, case-insensitively.
@@ -560,4 +637,30 @@ pub(crate) fn run_shard_fn(sh: &mut Shard, f: ShardFn, argv: &[&str]) -> String 
     let mut out = Vec::new();
     f(&mut Ctx::new(sh, 0), &mut Reply::new(&mut out, crate::resp::Proto::Resp2), Args::new(&base, &ranges));
     String::from_utf8(out).expect("RESP2 replies of these tests are text")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_ignores_case_and_knows_every_name() {
+        for (i, c) in all().iter().enumerate() {
+            assert_eq!(lookup(c.name.as_bytes()), Some(i as u16), "{}", c.name);
+            assert_eq!(lookup(c.name.to_ascii_uppercase().as_bytes()), Some(i as u16), "{}", c.name);
+        }
+        assert_eq!(lookup(b"GeT"), lookup(b"get"));
+        for n in 0..=8 {
+            let bytes: Vec<u8> = (1..=n as u8).collect();
+            let mut padded = [0u8; 8];
+            padded[..n].copy_from_slice(&bytes);
+            assert_eq!(load_le(&bytes), u64::from_le_bytes(padded));
+        }
+        // Only ASCII letters fold.
+        assert_eq!(name_words(b"AZaz@[`{\xc1_09"), name_words(b"azaz@[`{\xc1_09"));
+        assert_ne!(name_words(b"\xc1"), name_words(b"\xe1"));
+        for unknown in [&b""[..], b"ge", b"gett", b"client|list", b"g\xc5t", b"GET\0", &[b'x'; 40]] {
+            assert_eq!(lookup(unknown), None, "{:?}", unknown);
+        }
+    }
 }

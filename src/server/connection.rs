@@ -226,7 +226,10 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
             break;
         }
         core.clients.borrow_mut().stats.net_input_bytes += n as u64;
-        let now = crate::util::now_ms();
+        // The clock of this turn: commands that run without a pause share
+        // it; it is read again after anything that may pause the task (other
+        // tasks run meanwhile, and no command may see a time before theirs).
+        let mut now = crate::util::now_ms();
         session.info.last_ms.set(now);
 
         let max_bulk = config::proto_max_bulk_len() as usize;
@@ -243,7 +246,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
         loop {
             // A frame parsed by `ahead.fill`, else the next one parsed here.
             let parsed = match ahead.pop() {
-                Some((len, r)) => Ok((len, Args::new(&buf[start..end], &ahead.ranges[r]))),
+                Some((len, r, ci)) => Ok((len, Args::new(&buf[start..end], &ahead.ranges[r]), ci)),
                 None => {
                     parser.unauthenticated = !session.authenticated;
                     match parser.parse(&buf[start..end], max_bulk) {
@@ -252,7 +255,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                                 Source::Buffer => &buf[start..end],
                                 Source::Inline => &parser.inline,
                             };
-                            Ok((len, Args::new(base, &parser.args)))
+                            Ok((len, Args::new(base, &parser.args), None))
                         }
                         Ok(other) => Err(Ok(other)),
                         Err(e) => Err(Err(e)),
@@ -260,11 +263,14 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                 }
             };
             match parsed {
-                Ok((len, args)) => {
-                    dispatch(&core, &mut session, &mut pipe, args).await;
+                Ok((len, args, ci)) => {
+                    dispatch(&core, &mut session, &mut pipe, args, ci, &mut now).await;
                     // A long pipeline must not keep the core from its other
                     // connections and peers.
-                    glommio::yield_if_needed().await;
+                    if glommio::executor().need_preempt() {
+                        glommio::yield_if_needed().await;
+                        now = crate::util::now_ms();
+                    }
                     start += len;
                     need = 0;
                     if session.blocked.is_some() {
@@ -276,6 +282,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                         }
                         // Serving it wrote on some shard.
                         pipe.wrote = u64::MAX;
+                        now = crate::util::now_ms();
                     }
                     if session.close {
                         break;
@@ -284,6 +291,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                         if reply_out(&core, &mut stream, &mut session.out, &mut pipe).await.is_err() {
                             break 'conn;
                         }
+                        now = crate::util::now_ms();
                     }
                 }
                 Err(Ok(Parsed::Empty { len })) => start += len,
@@ -380,9 +388,10 @@ const PREFETCH_MAX: usize = 32;
 /// then run from here (the main parser resumes after them).
 #[derive(Default)]
 struct Lookahead {
-    /// Each frame's length and its argument ranges in `ranges` (relative to
-    /// the frame's start, as `Parser::args`).
-    frames: Vec<(usize, Range<usize>)>,
+    /// Each frame's length, its argument ranges in `ranges` (relative to
+    /// the frame's start, as `Parser::args`) and its command (looked up
+    /// here, so dispatch need not again).
+    frames: Vec<(usize, Range<usize>, Option<u16>)>,
     ranges: Vec<Range<usize>>,
     next: usize,
 }
@@ -402,9 +411,10 @@ impl Lookahead {
         let shard = core.shard.try_borrow().ok();
         let db = shard.as_ref().and_then(|s| s.dbs.get(db));
         let many_cores = core.nshards() > 1;
-        // Each command's first key, the argument after it, and whether the
-        // command is on a set or hash (where that argument is a member).
-        let mut keys: [(&[u8], &[u8], bool); PREFETCH_MAX] = [(&[], &[], false); PREFETCH_MAX];
+        // Each command's first key, the argument after it, whether the
+        // command is on a set or hash (where that argument is a member), and
+        // whether the key differs from the previous command's.
+        let mut keys: [(&[u8], &[u8], bool, bool); PREFETCH_MAX] = [(&[], &[], false, false); PREFETCH_MAX];
         let mut n = 0;
         let mut at = 0;
         // At most PREFETCH_MAX frames: the queue stays small.
@@ -416,19 +426,21 @@ impl Lookahead {
             at += len;
             let first = self.ranges.len();
             self.ranges.extend_from_slice(&p.args);
-            self.frames.push((len, first..self.ranges.len()));
             let args = Args::new(frame, &p.args);
-            let Some(ci) = commands::lookup(args.get(0)) else { break };
+            let ci = commands::lookup(args.get(0));
+            self.frames.push((len, first..self.ranges.len(), ci));
+            let Some(ci) = ci else { break };
             let cmd = commands::by_index(ci);
             if let (Some(db), Some(k)) = (db, cmd.key_indexes(&args).next()) {
                 let key = &frame[p.args[k].clone()];
                 if !many_cores || core.slots.shard_of_key(key) == core.id {
                     // A pipeline on one key (LPUSH mylist ...) needs it once.
-                    if n == 0 || keys[n - 1].0 != key {
+                    let new_key = n == 0 || keys[n - 1].0 != key;
+                    if new_key {
                         db.prefetch(key);
                     }
                     let member = p.args.get(k + 1).map_or(&[][..], |r| &frame[r.clone()]);
-                    keys[n] = (key, member, matches!(cmd.group, "set" | "hash"));
+                    keys[n] = (key, member, matches!(cmd.group, "set" | "hash"), new_key);
                     n += 1;
                 }
             }
@@ -441,19 +453,21 @@ impl Lookahead {
         // for a set or hash the slot of the member (SADD, HSET, SISMEMBER,
         // HGET, ... name it right after the key; a wrong guess costs a hash).
         let Some(db) = db else { return };
-        // The value last looked up, by key: a pipeline on one set looks it up once.
-        let mut value: Option<(&[u8], Option<&crate::types::Value>)> = None;
-        for (i, &(key, member, collection)) in keys[..n].iter().enumerate() {
+        // The value last looked up: a pipeline on one set looks it up once.
+        let mut value: Option<&crate::types::Value> = None;
+        for (i, &(key, member, collection, new_key)) in keys[..n].iter().enumerate() {
             if !collection {
-                if i == 0 || keys[i - 1].0 != key {
+                if new_key {
                     db.prefetch_value(key);
                 }
                 continue;
             }
-            if value.is_none_or(|(k, _)| k != key) {
-                value = Some((key, db.get_ref(key, 0).map(|e| &e.value)));
+            // `value` is this key's if the command before was on a
+            // collection at the same key.
+            if new_key || !keys[i - 1].2 {
+                value = db.get_ref(key, 0).map(|e| &e.value);
             }
-            if let Some((_, Some(v))) = value {
+            if let Some(v) = value {
                 v.prefetch_member(member);
             }
         }
@@ -463,8 +477,9 @@ impl Lookahead {
         self.next < self.frames.len()
     }
 
-    /// The next queued frame: its length and its ranges in `self.ranges`.
-    fn pop(&mut self) -> Option<(usize, Range<usize>)> {
+    /// The next queued frame: its length, its ranges in `self.ranges` and
+    /// its command if known.
+    fn pop(&mut self) -> Option<(usize, Range<usize>, Option<u16>)> {
         let f = self.frames.get(self.next)?.clone();
         self.next += 1;
         Some(f)
@@ -492,9 +507,11 @@ async fn write_out<T: Transport>(core: &Core, stream: &mut T, out: &mut Vec<u8>)
 }
 
 /// Routes one command: inline, into a batch for another core, or (after the
-/// batches before it complete) through its connection-level or multi-shard path.
-async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: Args<'_>) {
-    let Some(mut ci) = commands::lookup(args.get(0)) else {
+/// batches before it complete) through its connection-level or multi-shard
+/// path. `ci` is the command if the caller looked it up already; `now` is the
+/// turn's clock (see `serve`), read again here after any pause.
+async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: Args<'_>, ci: Option<u16>, now: &mut u64) {
+    let Some(mut ci) = ci.or_else(|| commands::lookup(args.get(0))) else {
         reject(s, pipe, &commands::unknown_command_error(&args));
         return;
     };
@@ -574,6 +591,7 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
             pipe.finish(core, s.db, s.proto, &mut s.out).await;
             f(s, args.to_owned()).await;
             core.clients.borrow_mut().stats.commands_processed += 1;
+            *now = crate::util::now_ms();
             return;
         }
         Run::Shard(_) => None,
@@ -581,6 +599,7 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     };
     if s.tracking {
         tracking::remember(s, cmd, &args).await;
+        *now = crate::util::now_ms();
     }
     core.clients.borrow_mut().stats.commands_processed += 1;
     let mut target: Option<usize> = None;
@@ -601,23 +620,27 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
         let span = span_fn.expect("multi-key commands that can span cores have a coordinator");
         pipe.finish(core, s.db, s.proto, &mut s.out).await;
         span(s, args.to_owned()).await;
+        *now = crate::util::now_ms();
         return;
     }
     let target = target.unwrap_or(core.id);
     // Keyless commands (PING, TIME, ...) observe no data and never wait.
     if cmd.has_keys() && pipe.must_wait(target, cmd.is_write()) {
         pipe.finish(core, s.db, s.proto, &mut s.out).await;
+        *now = crate::util::now_ms();
     }
     if target != core.id {
         pipe.forward(target, ci, args, cmd.is_write());
         return;
     }
+    let out = if pipe.forwarded { &mut pipe.local } else { &mut s.out };
+    let start = out.len();
+    if !core.try_run_local(ci, args, s.db, s.proto, s.info.id, *now, out) {
+        core.run_local(ci, args, s.db, s.proto, s.info.id, *now, out).await;
+        *now = crate::util::now_ms();
+    }
     if pipe.forwarded {
-        let start = pipe.local.len();
-        core.run_local(ci, args, s.db, s.proto, s.info.id, &mut pipe.local).await;
         pipe.order.push(Piece::Local(start..pipe.local.len()));
-    } else if !core.try_run_local(ci, args, s.db, s.proto, s.info.id, &mut s.out) {
-        core.run_local(ci, args, s.db, s.proto, s.info.id, &mut s.out).await;
     }
 }
 

@@ -239,11 +239,13 @@ impl Core {
     /// (which may carry that transaction's next step) keeps moving.
     fn run_batch(self: &Rc<Self>, mut b: Batch) {
         self.prefetch_batch(&b);
+        // One clock read for the batch: it runs without a pause.
+        let now = crate::util::now_ms();
         let mut out = std::mem::take(&mut b.bufs.out);
         let mut at = 0;
         for (i, &(ci, argc)) in b.bufs.cmds.iter().enumerate() {
             let args = Args::new(&b.bufs.data, &b.bufs.ranges[at..at + argc as usize]);
-            if !self.try_run_local(ci, args, b.db, b.proto, b.client, &mut out) {
+            if !self.try_run_local(ci, args, b.db, b.proto, b.client, now, &mut out) {
                 let core = self.clone();
                 glommio::spawn_local(async move { core.finish_batch(b, i, at, out).await }).detach();
                 return;
@@ -284,7 +286,7 @@ impl Core {
     async fn finish_batch(self: Rc<Self>, mut b: Batch, from: usize, mut at: usize, mut out: Vec<u8>) {
         for &(ci, argc) in &b.bufs.cmds[from..] {
             let args = Args::new(&b.bufs.data, &b.bufs.ranges[at..at + argc as usize]);
-            self.run_local(ci, args, b.db, b.proto, b.client, &mut out).await;
+            self.run_local(ci, args, b.db, b.proto, b.client, crate::util::now_ms(), &mut out).await;
             b.bufs.ends.push(out.len());
             at += argc as usize;
         }
@@ -294,21 +296,27 @@ impl Core {
 
     /// Runs a single-shard command on this core's shard unless a held or
     /// queued lock conflicts with it; returns false (having done nothing) then.
-    /// `client` is the id of the client that sent it.
-    pub fn try_run_local(&self, ci: u16, args: Args, db: usize, proto: Proto, client: u64, out: &mut Vec<u8>) -> bool {
+    /// `client` is the id of the client that sent it. `now` is the request's
+    /// clock (`Ctx::now`): read by the caller since it last paused, so that
+    /// no command another task ran meanwhile is later than it; a pipeline
+    /// reads it once per turn rather than once per command.
+    #[allow(clippy::too_many_arguments)]
+    pub fn try_run_local(&self, ci: u16, args: Args, db: usize, proto: Proto, client: u64, now: u64, out: &mut Vec<u8>) -> bool {
         let cmd = commands::by_index(ci);
         let mut shard = self.shard.borrow_mut();
         if !shard.locks.is_idle() && !may_run(&shard.locks, cmd, args, db) {
             return false;
         }
-        tracking::as_caller(client, || journal::run(f_of(cmd), cmd, &mut Ctx::new(&mut shard, db), out, proto, args));
+        tracking::as_caller(client, || journal::run(f_of(cmd), cmd, &mut Ctx::at(&mut shard, db, now), out, proto, args));
         shard.serve_blocked();
         true
     }
 
-    /// Runs a single-shard command here, waiting for conflicting locks first.
-    pub async fn run_local(&self, ci: u16, args: Args<'_>, db: usize, proto: Proto, client: u64, out: &mut Vec<u8>) {
-        if self.try_run_local(ci, args, db, proto, client, out) {
+    /// Runs a single-shard command here, waiting for conflicting locks first
+    /// (`now` as for `try_run_local`; after a wait the clock is read again).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_local(&self, ci: u16, args: Args<'_>, db: usize, proto: Proto, client: u64, now: u64, out: &mut Vec<u8>) {
+        if self.try_run_local(ci, args, db, proto, client, now, out) {
             return;
         }
         let cmd = commands::by_index(ci);
