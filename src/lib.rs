@@ -14,5 +14,6 @@ pub mod resp;
 pub mod scripting;
 pub mod server;
 pub mod shard;
+pub mod table_scan;
 pub mod types;
 pub mod util;

@@ -143,32 +143,6 @@ pub fn long_double_add(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, L
     }
 }
 
-/// Visits up to `count` entries of `map` starting at bucket `cursor` and
-/// returns the next cursor (0 when the table is done): SCAN over a hashbrown
-/// table in O(count). An entry present for the whole iteration is returned
-/// while the table does not resize mid-scan; a resize may repeat or skip.
-pub fn table_scan<'a, K, V, S>(map: &'a hashbrown::HashMap<K, V, S>, cursor: usize, count: usize, mut visit: impl FnMut((&'a K, &'a V))) -> usize {
-    let table = map.raw_table();
-    let buckets = table.buckets();
-    let (mut i, mut seen) = (cursor, 0);
-    while i < buckets && seen < count {
-        // SAFETY: i < buckets(); a full bucket holds an initialized element.
-        unsafe {
-            if table.is_bucket_full(i) {
-                let (k, v) = table.bucket(i).as_ref();
-                visit((k, v));
-                seen += 1;
-            }
-        }
-        i += 1;
-    }
-    if i >= buckets {
-        0
-    } else {
-        i
-    }
-}
-
 /// A uniformly random entry of `map`: probes random buckets until a full one
 /// is hit. hashbrown shrinks only on demand, so after mass deletion it falls
 /// back to a linear pick after some misses.

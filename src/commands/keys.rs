@@ -426,7 +426,8 @@ fn scan(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             if next != 0 {
                 break encode_cursor(next, shard);
             }
-            left -= seen;
+            // A shard's last blocks may hold more than were left.
+            left = left.saturating_sub(seen);
             (pos, shard) = (0, shard + 1);
             if left == 0 {
                 break if shard < n { encode_cursor(0, shard) } else { 0 };

@@ -429,11 +429,11 @@ impl Db {
         self.map.iter()
     }
 
-    /// Visits up to `count` live entries starting at bucket `cursor` of the
-    /// table and returns the next cursor (0 when the table is done). Each call
-    /// costs O(count), not O(keys). The SCAN guarantee (an element present for
-    /// the whole iteration is returned) holds while the table does not resize
-    /// mid-scan; a resize may repeat or skip elements. See NOTES in README.
+    /// Visits the entries of up to `count` blocks of homes from `cursor`
+    /// (fewer once `count` came back) and returns the next cursor (0 when
+    /// the table is done). Each call costs O(count), not O(keys). An entry
+    /// present for the whole iteration is returned, whatever the table does
+    /// meanwhile (see `table_scan`).
     pub fn scan(&self, cursor: usize, count: usize, mut visit: impl FnMut(&Key, &Entry)) -> usize {
         self.map.scan(cursor, count, |k, e| visit(k, e))
     }

@@ -23,6 +23,7 @@ use hashbrown::HashMap;
 
 use super::db::Entry;
 use super::key::Key;
+use crate::table_scan;
 
 type Hasher = foldhash::fast::RandomState;
 type Map = HashMap<Key, Entry, Hasher>;
@@ -196,21 +197,31 @@ impl KeyTable {
         self.main.raw_table().buckets() + self.overflow.raw_table().buckets()
     }
 
-    /// SCAN over both tables: cursors below `main`'s bucket count are
-    /// `main`'s buckets, the ones above are `overflow`'s, offset by it.
+    /// SCAN over both tables as one (`table_scan`): a cursor value is a
+    /// block of homes at the larger table's precision, visited in both, so a
+    /// key moving from `overflow` to `main` in a merge stays in its block.
+    /// Visits up to `count` blocks (fewer once `count` keys came back).
     pub fn scan(&self, cursor: usize, count: usize, mut visit: impl FnMut(&Key, &Entry)) -> usize {
-        let main_buckets = self.main.raw_table().buckets();
-        if cursor < main_buckets {
-            let next = crate::util::table_scan(&self.main, cursor, count, |(k, e)| visit(k, e));
-            return match next {
-                0 if !self.overflow.is_empty() => main_buckets,
-                next => next,
-            };
+        if self.len() == 0 {
+            return 0;
         }
-        match crate::util::table_scan(&self.overflow, cursor - main_buckets, count, |(k, e)| visit(k, e)) {
-            0 => 0,
-            next => next + main_buckets,
+        let (main, overflow) = (self.main.raw_table(), self.overflow.raw_table());
+        let precision = table_scan::block_mask(main) | table_scan::block_mask(overflow);
+        let hash = |(k, _): &(Key, Entry)| self.hash(k);
+        let (mut cursor, mut seen) = (cursor, 0);
+        for _ in 0..count {
+            for table in [main, overflow] {
+                table_scan::visit_block(table, cursor, precision, hash, |(k, e)| {
+                    visit(k, e);
+                    seen += 1;
+                });
+            }
+            cursor = table_scan::next_cursor(cursor, precision);
+            if cursor == 0 || seen >= count {
+                break;
+            }
         }
+        cursor
     }
 
     /// A uniformly random entry: a table drawn by its share of keys, then

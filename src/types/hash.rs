@@ -205,7 +205,7 @@ impl HashValue {
                 pairs(b).for_each(|p| visit(p.0, p.1));
                 0
             }
-            HashValue::Table(t) => crate::util::table_scan(t, cursor, count, |(f, v)| visit(f, v)),
+            HashValue::Table(t) => crate::table_scan::table_scan(t, cursor, count, |(f, v)| visit(f, v)),
         }
     }
 

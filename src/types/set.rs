@@ -217,7 +217,7 @@ impl SetValue {
                 self.for_each(visit);
                 0
             }
-            SetValue::Table(t) => crate::util::table_scan(t, cursor, count, |(m, _)| visit(m)),
+            SetValue::Table(t) => crate::table_scan::table_scan(t, cursor, count, |(m, _)| visit(m)),
         }
     }
 
