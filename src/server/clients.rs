@@ -30,17 +30,15 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// The information of client `id` where no connection of it is (see
-    /// `Session::proxy`).
-    pub fn detached(id: u64) -> Self {
-        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+    /// A new connection's information.
+    pub fn new(id: u64, fd: i32, addr: SocketAddr, laddr: SocketAddr, now_ms: u64) -> Self {
         ClientInfo {
             id,
-            fd: -1,
-            addr: nowhere,
-            laddr: nowhere,
-            created_ms: 0,
-            last_ms: 0.into(),
+            fd,
+            addr,
+            laddr,
+            created_ms: now_ms,
+            last_ms: now_ms.into(),
             name: Default::default(),
             db: 0.into(),
             proto: crate::resp::Proto::Resp2.into(),
@@ -50,6 +48,13 @@ impl ClientInfo {
             outbox: Default::default(),
             tracking: Default::default(),
         }
+    }
+
+    /// The information of client `id` where no connection of it is (see
+    /// `Session::proxy`).
+    pub fn detached(id: u64) -> Self {
+        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+        ClientInfo::new(id, -1, nowhere, nowhere, 0)
     }
 
     /// One line of CLIENT LIST / CLIENT INFO, with Redis 7.0's fields

@@ -332,22 +332,7 @@ async fn accept_loop(core: Rc<Core>, listener: glommio::net::TcpListener, ring: 
         };
         let fd = ring_fd.unwrap_or_else(|| std::os::fd::AsRawFd::as_raw_fd(&stream));
         let now = crate::util::now_ms();
-        let info = Rc::new(ClientInfo {
-            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
-            fd,
-            addr,
-            laddr,
-            created_ms: now,
-            last_ms: now.into(),
-            name: Default::default(),
-            db: 0.into(),
-            proto: crate::resp::Proto::Resp2.into(),
-            last_cmd: "NULL".into(),
-            qbuf: 0.into(),
-            killed: false.into(),
-            outbox: Default::default(),
-            tracking: Default::default(),
-        });
+        let info = Rc::new(ClientInfo::new(NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed), fd, addr, laddr, now));
         core.clients.borrow_mut().map.insert(info.id, info.clone());
         CONNECTED_CLIENTS.fetch_add(1, Ordering::Relaxed);
         let session = Session::new(core.clone(), info);
