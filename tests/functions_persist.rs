@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{keys_on_both_cores, KvickServer, RedisServer, TestServer};
+use common::{keys_on_both_cores, kvick_in, q, RedisServer, TestServer};
 
 /// Two functions: one writes two keys (on both cores with `--threads 2`),
 /// one reads, declared no-writes.
@@ -28,21 +28,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn kvick(dir: &Path, threads: usize, extra: &[&str]) -> TestServer {
-    let t = threads.to_string();
-    let mut args = vec!["--dir", dir.to_str().unwrap(), "--threads", &t];
-    args.extend_from_slice(extra);
-    KvickServer::start(&args)
-}
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 /// FUNCTION LIST WITHCODE, as a comparable value: libraries and their
@@ -87,18 +72,18 @@ fn rdb_round_trip(name: &str, save_threads: usize, load_threads: usize) {
     let dir = scratch(name);
     let keys = keys_on_both_cores("fk", 2);
     let libs = {
-        let s = kvick(&dir, save_threads, &[]);
+        let s = kvick_in(&dir, save_threads, &[]);
         let mut c = s.client();
         populate(&mut c, &keys);
         assert_eq!(q::<String>(&mut c, &["SAVE"]), "OK");
         libraries(&mut c)
     };
-    let s = kvick(&dir, load_threads, &[]);
+    let s = kvick_in(&dir, load_threads, &[]);
     check(&s, &keys, &libs, 2, &format!("saved on {save_threads}, loaded on {load_threads}"));
     // Saved again (now by the loading server) and loaded again.
     assert_eq!(q::<String>(&mut s.client(), &["SAVE"]), "OK");
     drop(s);
-    let s = kvick(&dir, save_threads, &[]);
+    let s = kvick_in(&dir, save_threads, &[]);
     check(&s, &keys, &libs, 3, "second round");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
@@ -119,14 +104,14 @@ fn aof_round_trip(name: &str, threads: usize) {
     let keys = keys_on_both_cores("fk", 2);
     let aof = ["--appendonly", "yes", "--save", ""];
     let libs = {
-        let s = kvick(&dir, threads, &aof);
+        let s = kvick_in(&dir, threads, &aof);
         let mut c = s.client();
         populate(&mut c, &keys);
         libraries(&mut c)
     };
     let mut next = 2;
     for (seq, preamble, ext) in [(2, "yes", "rdb"), (3, "no", "aof")] {
-        let s = kvick(&dir, threads, &aof);
+        let s = kvick_in(&dir, threads, &aof);
         check(&s, &keys, &libs, next, &format!("before the rewrite to a .{ext} base"));
         next += 1;
         let mut c = s.client();
@@ -137,18 +122,18 @@ fn aof_round_trip(name: &str, threads: usize) {
         let base = dir.join(format!("appendonlydir/appendonly.aof.core0.{seq}.base.{ext}"));
         assert!(base.exists(), "{}", base.display());
     }
-    let s = kvick(&dir, threads, &aof);
+    let s = kvick_in(&dir, threads, &aof);
     check(&s, &keys, &libs, next, "after the rewrites");
     let mut c = s.client();
     let dump: Vec<u8> = q(&mut c, &["FUNCTION", "DUMP"]);
     q::<()>(&mut c, &["FUNCTION", "FLUSH"]);
     drop(s);
-    let s = kvick(&dir, threads, &aof);
+    let s = kvick_in(&dir, threads, &aof);
     let mut c = s.client();
     assert_eq!(libraries(&mut c), redis::Value::Array(vec![]), "FUNCTION FLUSH journaled");
     let _: () = redis::cmd("FUNCTION").arg("RESTORE").arg(&dump).query(&mut c).unwrap();
     drop(s);
-    let s = kvick(&dir, threads, &aof);
+    let s = kvick_in(&dir, threads, &aof);
     check(&s, &keys, &libs, next + 1, "FUNCTION RESTORE journaled");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
@@ -191,7 +176,7 @@ fn a_redis_dump_with_a_library_loads() {
         libraries(&mut c)
     };
     for threads in [1, 2] {
-        let s = kvick(&dir, threads, &["--save", ""]);
+        let s = kvick_in(&dir, threads, &["--save", ""]);
         check(&s, &keys, &libs, 2, &format!("redis-server's dump on {threads} threads"));
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -203,7 +188,7 @@ fn a_single_file_dump_with_a_library_loads_into_redis() {
         let dir = scratch(&format!("to-redis{threads}"));
         let keys = keys_on_both_cores("fk", 2);
         let libs = {
-            let s = kvick(&dir, threads, &["--rdb-single-file", "yes"]);
+            let s = kvick_in(&dir, threads, &["--rdb-single-file", "yes"]);
             let mut c = s.client();
             populate(&mut c, &keys);
             assert_eq!(q::<String>(&mut c, &["SAVE"]), "OK");

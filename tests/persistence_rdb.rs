@@ -8,11 +8,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{keys_on_both_cores, KvickServer, RedisServer, TestServer};
+use common::{keys_on_both_cores, kvick_in, q, RedisServer, TestServer};
 
 /// A fresh directory for one test's files.
 fn temp_dir(name: &str) -> PathBuf {
@@ -20,21 +20,6 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn kvick(dir: &Path, threads: usize, extra: &[&str]) -> TestServer {
-    let t = threads.to_string();
-    let mut args = vec!["--dir", dir.to_str().unwrap(), "--threads", &t];
-    args.extend_from_slice(extra);
-    KvickServer::start(&args)
-}
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 /// Every type and encoding, in several databases, on keys of both cores,
@@ -162,7 +147,7 @@ fn assert_same(expected: &BTreeMap<String, String>, got: &BTreeMap<String, Strin
 fn round_trip(name: &str, save_threads: usize, load_threads: usize) {
     let dir = temp_dir(name);
     let before = {
-        let s = kvick(&dir, save_threads, &[]);
+        let s = kvick_in(&dir, save_threads, &[]);
         let mut c = s.client();
         fill(&mut c);
         assert_eq!(q::<String>(&mut c, &["SAVE"]), "OK");
@@ -170,7 +155,7 @@ fn round_trip(name: &str, save_threads: usize, load_threads: usize) {
     };
     assert!(before.len() > 20);
     assert!(dir.join("dump.rdb.manifest").exists());
-    let s = kvick(&dir, load_threads, &[]);
+    let s = kvick_in(&dir, load_threads, &[]);
     let mut c = s.client();
     assert_same(&before, &dataset(&mut c, true), &format!("{save_threads} -> {load_threads} threads"));
     let info: String = q(&mut c, &["INFO", "persistence"]);
@@ -212,7 +197,7 @@ fn loads_a_dump_written_by_redis() {
     // The key with 300 ms left has expired when kvick loads: skipped.
     thread::sleep(Duration::from_millis(400));
     for threads in [1, 2] {
-        let s = kvick(&dir, threads, &[]);
+        let s = kvick_in(&dir, threads, &[]);
         let mut c = s.client();
         assert_same(&expected, &dataset(&mut c, false), &format!("redis dump on {threads} threads"));
         let info: String = q(&mut c, &["INFO", "persistence"]);
@@ -225,7 +210,7 @@ fn loads_a_dump_written_by_redis() {
 fn single_file_dump_is_accepted_by_redis() {
     let dir = temp_dir("to-redis");
     let expected = {
-        let s = kvick(&dir, 2, &["--rdb-single-file", "yes"]);
+        let s = kvick_in(&dir, 2, &["--rdb-single-file", "yes"]);
         let mut c = s.client();
         fill(&mut c);
         assert_eq!(q::<String>(&mut c, &["SAVE"]), "OK");
@@ -239,7 +224,7 @@ fn single_file_dump_is_accepted_by_redis() {
     let mut c = r.client();
     assert_same(&expected, &dataset(&mut c, false), "kvick's dump in redis-server");
     // And kvick loads its own single file back.
-    let s = kvick(&dir, 1, &[]);
+    let s = kvick_in(&dir, 1, &[]);
     assert_same(&expected, &dataset(&mut s.client(), false), "kvick's dump in kvick");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -275,7 +260,7 @@ fn kill_during_bgsave_leaves_the_previous_set() {
     let dir = temp_dir("kill");
     let n = 300_000;
     {
-        let s = kvick(&dir, 2, &[]);
+        let s = kvick_in(&dir, 2, &[]);
         fill_many(&s, "key:", n, &"v".repeat(64));
         let mut c = s.client();
         q::<()>(&mut c, &["SET", "generation", "1"]);
@@ -285,7 +270,7 @@ fn kill_during_bgsave_leaves_the_previous_set() {
         // Dropping the server sends SIGKILL, mid-save.
     }
     let leftovers = std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count();
-    let s = kvick(&dir, 2, &[]);
+    let s = kvick_in(&dir, 2, &[]);
     let mut c = s.client();
     let generation: String = q(&mut c, &["GET", "generation"]);
     if leftovers > 0 {
@@ -307,7 +292,7 @@ fn failed_snapshots_refuse_writes_until_a_save_works() {
     let dir = temp_dir("misconf");
     let missing = dir.join("not-yet");
     for threads in [1, 2] {
-        let s = kvick(&dir, threads, &[]);
+        let s = kvick_in(&dir, threads, &[]);
         let mut raw = s.raw();
         assert_eq!(raw.cmd(&["CONFIG", "SET", "dir", missing.to_str().unwrap()]), b"+OK\r\n");
         assert_eq!(raw.cmd(&["SAVE"]), b"-ERR\r\n");
@@ -341,7 +326,7 @@ fn bgsave_is_point_in_time_under_concurrent_writes() {
     // 125K keys a shard: past a full key table of 2^17 buckets, so the scan
     // also runs over its second, staged table (`shard::table`).
     let n = 250_000;
-    let s = kvick(&dir, 2, &[]);
+    let s = kvick_in(&dir, 2, &[]);
     fill_many(&s, "k:", n, "old");
     let mut c = s.client();
     for i in 0..1000 {
@@ -377,7 +362,7 @@ fn bgsave_is_point_in_time_under_concurrent_writes() {
     assert!(rounds >= 1);
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
     drop(s);
-    let s = kvick(&dir, 2, &[]);
+    let s = kvick_in(&dir, 2, &[]);
     let mut c = s.client();
     assert_eq!(q::<i64>(&mut c, &["DBSIZE"]), n as i64 + 10, "the keys at BGSAVE, no fresh ones, none deleted");
     let mut raw = s.raw();
@@ -396,7 +381,7 @@ fn bgsave_is_point_in_time_under_concurrent_writes() {
 fn shutdown_saves_and_lastsave_moves() {
     let dir = temp_dir("shutdown");
     {
-        let s = kvick(&dir, 2, &[]);
+        let s = kvick_in(&dir, 2, &[]);
         let mut c = s.client();
         let before: i64 = q(&mut c, &["LASTSAVE"]);
         fill(&mut c);
@@ -411,7 +396,7 @@ fn shutdown_saves_and_lastsave_moves() {
         assert!(raw.read_reply().is_err(), "SHUTDOWN closes the connection");
         thread::sleep(Duration::from_millis(200));
     }
-    let s = kvick(&dir, 1, &[]);
+    let s = kvick_in(&dir, 1, &[]);
     let mut c = s.client();
     assert_eq!(q::<String>(&mut c, &["GET", "after"]), "bgsave");
     // NOSAVE exits without saving.
@@ -420,7 +405,7 @@ fn shutdown_saves_and_lastsave_moves() {
     raw.send(&["SHUTDOWN", "NOSAVE"]).unwrap();
     assert!(raw.read_reply().is_err());
     drop(s);
-    let s = kvick(&dir, 1, &[]);
+    let s = kvick_in(&dir, 1, &[]);
     assert_eq!(q::<String>(&mut s.client(), &["GET", "after"]), "bgsave");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
@@ -464,7 +449,7 @@ fn a_corrupt_file_stops_startup_naming_file_and_offset() {
 fn flushall_with_save_points_saves_the_empty_dataset() {
     for threads in [1, 2] {
         let dir = temp_dir(&format!("flushall{threads}"));
-        let s = kvick(&dir, threads, &["--save", "3600 1000"]);
+        let s = kvick_in(&dir, threads, &["--save", "3600 1000"]);
         let mut c = s.client();
         for k in ["a", "b", "c", "d"] {
             q::<()>(&mut c, &["SET", k, "1"]);
@@ -473,7 +458,7 @@ fn flushall_with_save_points_saves_the_empty_dataset() {
         q::<()>(&mut c, &["FLUSHALL"]);
         // Killed: only what is on disk counts.
         drop(s);
-        let s = kvick(&dir, threads, &["--save", "3600 1000"]);
+        let s = kvick_in(&dir, threads, &["--save", "3600 1000"]);
         assert_eq!(q::<i64>(&mut s.client(), &["DBSIZE"]), 0);
     }
 }

@@ -518,3 +518,20 @@ pub fn frame_strings(raw: &[u8]) -> Vec<String> {
     }
     out
 }
+
+/// kvick with `--dir dir --threads threads` and `extra` (persistence tests).
+pub fn kvick_in(dir: &std::path::Path, threads: usize, extra: &[&str]) -> TestServer {
+    let t = threads.to_string();
+    let mut args = vec!["--dir", dir.to_str().unwrap(), "--threads", &t];
+    args.extend_from_slice(extra);
+    KvickServer::start(&args)
+}
+
+/// Runs one command given as words, panicking with the command on an error.
+pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
