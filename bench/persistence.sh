@@ -36,6 +36,10 @@
 #   KVICK_THREADS=1     kvick --threads
 #   KVICK_ARGS=""       extra arguments for kvick
 #   REDIS_ARGS=""       extra arguments for redis-server
+#   FSYNC_MODEL_US=N    part (a) on a model disk: data in /dev/shm, and every
+#                       fsync/fdatasync of both servers takes N µs first
+#                       (bench/fsync_model.c, LD_PRELOAD): the shared disk's
+#                       noise goes, what stays is how writes group per fsync
 #   NOBUILD=1           skip `cargo build --release --bins`
 #   OUT=DIR             logs, data directories and results (default: a temp dir)
 set -euo pipefail
@@ -62,6 +66,7 @@ CLIENT_CPUS=1
 LOADGEN=$PWD/target/release/kvick-bench
 KVICK=$PWD/target/release/kvick
 RESULTS=$OUT/results.tsv
+CLK_TCK=$(getconf CLK_TCK)
 DATA_KEYS=$((SIZE_MB * 1000000 / VALUE_SIZE))
 
 mkdir -p "$OUT"
@@ -71,7 +76,18 @@ if [[ ${NOBUILD:-0} != 1 ]]; then
     cargo build --release --bins
 fi
 
+# Part (a)'s data directories, and the environment its servers start in.
+A_DIR=$OUT
+A_ENV=()
+if [[ -n ${FSYNC_MODEL_US:-} ]]; then
+    A_DIR=$(mktemp -d /dev/shm/kvick-persistence.XXXXXX)
+    gcc -O2 -shared -fPIC -o "$OUT/fsync_model.so" bench/fsync_model.c -ldl
+    A_ENV=(env LD_PRELOAD="$OUT/fsync_model.so" FSYNC_MODEL_US="$FSYNC_MODEL_US")
+fi
+
 declare -A PID PORT
+# Prefix of the servers' command (env ... for part (a) on the model disk).
+START_ENV=()
 LOAD_PID=
 
 # shellcheck source=scripts/bench-lib.sh
@@ -91,6 +107,7 @@ cleanup() {
     for s in "${!PID[@]}"; do
         stop "$s"
     done
+    [[ $A_DIR != /dev/shm/* ]] || rm -rf "$A_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -107,12 +124,12 @@ start_server() {
         local cpus=$SERVER_CPUS
         ((KVICK_THREADS > 1)) && cpus=0,1
         # shellcheck disable=SC2086 # KVICK_ARGS is a list of words
-        (cd "$dir" && exec taskset -c "$cpus" "$KVICK" --port "$port" --threads "$KVICK_THREADS" \
+        (cd "$dir" && exec "${START_ENV[@]}" taskset -c "$cpus" "$KVICK" --port "$port" --threads "$KVICK_THREADS" \
             --dir "$dir" "$@" $KVICK_ARGS) >>"$OUT/$s.log" 2>&1 &
         ;;
     redis)
         # shellcheck disable=SC2086 # REDIS_ARGS is a list of words
-        (cd "$dir" && exec taskset -c "$SERVER_CPUS" redis-server --port "$port" --daemonize no \
+        (cd "$dir" && exec "${START_ENV[@]}" taskset -c "$SERVER_CPUS" redis-server --port "$port" --daemonize no \
             --dir "$dir" "$@" $REDIS_ARGS) >>"$OUT/$s.log" 2>&1 &
         ;;
     esac
@@ -149,31 +166,37 @@ result() {
 # ---- (a) throughput with appendfsync always, then everysec -----------------
 
 part_a() {
-    local fsync round p s log
+    local fsync round p s log before after
+    START_ENV=("${A_ENV[@]}")
     for fsync in always everysec; do
         for s in $SERVERS; do
-            start_server "$s" "$OUT/data-a-$fsync-$s" --save '' --appendonly yes --appendfsync "$fsync"
+            start_server "$s" "$A_DIR/data-a-$fsync-$s" --save '' --appendonly yes --appendfsync "$fsync"
         done
         for ((round = 1; round <= ROUNDS; round++)); do
             for p in $PIPELINES; do
                 for s in $SERVERS; do
                     log=$OUT/a-$fsync-$s-p$p-r$round.txt
+                    before=$(cpu_ticks "${PID[$s]}")
                     loadgen "$s" --connections "$CONNECTIONS" --keys "$TP_KEYS" --ratio 1:0 \
                         --pipeline "$p" --duration "$DURATION" --seed "$round" >"$log" 2>&1 || {
                         cat "$log" >&2
                         check_alive "$s"
                         die "kvick-bench against $s failed"
                     }
+                    after=$(cpu_ticks "${PID[$s]}")
                     result "set $fsync" "$s" "$p" "$round" "$(field "$log" RESULT ops_per_sec)"
+                    result "set $fsync CPU us/op" "$s" "$p" "$round" \
+                        "$(python3 -c "print(f'{($after - $before) / $CLK_TCK * 1e6 / max($(field "$log" RESULT ops), 1):.2f}')")"
                     echo "(a) $fsync pipeline $p round $round $s: $(field "$log" RESULT ops_per_sec) SET/s"
                 done
             done
         done
         for s in $SERVERS; do
             stop "$s"
-            rm -rf "$OUT/data-a-$fsync-$s"
+            rm -rf "$A_DIR/data-a-$fsync-$s"
         done
     done
+    START_ENV=()
 }
 
 # ---- (b) RSS during BGSAVE under writes, (c) restart time -------------------
@@ -337,12 +360,13 @@ for r in rows:
         seen.append((r["kind"], r["setting"]))
 for kind, setting in seen:
     k, rd = median(kind, "kvick", setting), median(kind, "redis", setting)
-    digits = 0 if kind.startswith("set") or kind.endswith("MB") else 3
+    digits = 2 if kind.endswith("us/op") else 0 if kind.startswith("set") or kind.endswith("MB") else 3
     ratio = "n/a" if k is None or not rd else f"{k / rd:.2f}"
     label = {"-": ""}.get(setting, f"pipeline {setting}")
     print(f"| {kind} | {label} | {fmt(k, digits)} | {fmt(rd, digits)} | {ratio} |")
 print()
-print("Medians over rounds. 'set always/everysec': SET/s with appendonly yes; "
+print("Medians over rounds. 'set always/everysec': SET/s with appendonly yes (CPU us/op: the "
+      "server's utime+stime per SET); "
       "'bgsave peak/before': peak memory during BGSAVE under writes over memory before it "
       "(Redis: parent RSS + the fork's Private_Dirty); 'load secs': restart until PING and DBSIZE.")
 EOF

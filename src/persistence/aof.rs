@@ -232,6 +232,10 @@ struct Aof {
     /// `always`).
     durable: u64,
     waiters: Vec<(u64, oneshot::Sender<()>)>,
+    /// The writer holds taken records not yet written (a write under
+    /// `always` in flight, or a failed one to retry): a write from a
+    /// connection (`written`) would overtake them.
+    held: bool,
     /// A written but not yet fsynced tail (everysec).
     unsynced: bool,
     last_fsync: Instant,
@@ -346,6 +350,7 @@ pub async fn open(core: &Rc<Core>, load: bool) -> Result<(), String> {
         base_size,
         durable: 0,
         waiters: Vec::new(),
+        held: false,
         unsynced: false,
         last_fsync: Instant::now(),
         rewrite_requested: false,
@@ -389,6 +394,10 @@ pub fn written(core: &Core) -> Option<oneshot::Receiver<()>> {
         sh.journal_pending();
         sh.journal.appended()
     };
+    if aof.borrow().durable >= target {
+        return None;
+    }
+    write_inline(core, &aof);
     let mut a = aof.borrow_mut();
     if a.durable >= target {
         return None;
@@ -396,6 +405,20 @@ pub fn written(core: &Core) -> Option<oneshot::Receiver<()>> {
     let (tx, rx) = oneshot::channel();
     a.waiters.push((target, tx));
     Some(rx)
+}
+
+/// With `everysec` and `no`, writes the journal's records right away, on
+/// the connection that waits for them: handing them to the writer task
+/// would cost the core extra turns (and ring submissions) per pipeline.
+fn write_inline(core: &Core, aof: &Rc<RefCell<Aof>>) {
+    if config::get_int("appendfsync") == 0 || aof.borrow().held {
+        return;
+    }
+    let Some((mut data, end)) = core.shard.borrow_mut().journal.take_ready() else { return };
+    if !write_records_now(aof, &mut data, end) {
+        // The writer retries it.
+        core.shard.borrow_mut().journal.unshift(data);
+    }
 }
 
 /// Holds a connection's replies until the records of its writes on the
@@ -447,13 +470,14 @@ async fn writer(core: Rc<Core>, aof: Rc<RefCell<Aof>>) {
                 // Retrying: add whatever came meanwhile, without waiting.
                 let mut sh = core.shard.borrow_mut();
                 sh.journal_pending();
-                sh.journal.take(std::task::Waker::noop())
+                sh.journal.take_ready()
             }
         };
         if aof.borrow().stop {
             return;
         }
         if let Some((data, end)) = taken {
+            aof.borrow_mut().held = true;
             if carry.is_empty() {
                 carry = data;
             } else {
@@ -461,9 +485,20 @@ async fn writer(core: Rc<Core>, aof: Rc<RefCell<Aof>>) {
             }
             carry_end = end;
         }
-        if !carry.is_empty() && !write_records(&aof, &mut carry, carry_end).await {
-            glommio::timer::sleep(RETRY).await;
-            continue;
+        let started = Instant::now();
+        let mut synced_in = None;
+        if !carry.is_empty() {
+            if !write_records(&aof, &mut carry, carry_end).await {
+                glommio::timer::sleep(RETRY).await;
+                continue;
+            }
+            if config::get_int("appendfsync") == 0 {
+                synced_in = Some(started.elapsed());
+            }
+        }
+        aof.borrow_mut().held = false;
+        if let Some(took) = synced_in {
+            gather(&core, took).await;
         }
         background_fsync(&aof);
         let start_rewrite = {
@@ -479,43 +514,88 @@ async fn writer(core: Rc<Core>, aof: Rc<RefCell<Aof>>) {
     }
 }
 
+/// `always`: after an fsync, waits while records keep arriving (for at
+/// most half the fsync's time) before starting the next one. The clients
+/// just answered send their next writes within a round trip; started at
+/// once, the next fsync would miss them and the connections would split
+/// into two groups taking turns, each half the size. Redis' event loop,
+/// which fsyncs only after it has read every ready client, groups the same
+/// way. Measured on a 1 ms model disk at pipeline 1: 36 writes per fsync
+/// against 24 without waiting (Redis: 32).
+async fn gather(core: &Rc<Core>, took: Duration) {
+    const STEP: Duration = Duration::from_micros(20);
+    let deadline = Instant::now() + took / 2;
+    let mut seen = core.shard.borrow().journal.appended();
+    loop {
+        glommio::timer::sleep(STEP).await;
+        let now = core.shard.borrow().journal.appended();
+        if now == seen || Instant::now() >= deadline {
+            return;
+        }
+        seen = now;
+    }
+}
+
 /// Writes `data` (records up to journal offset `end`) to the current file;
 /// false (with `data` kept for a retry) if the write failed.
 async fn write_records(aof: &Rc<RefCell<Aof>>, data: &mut Vec<u8>, end: u64) -> bool {
-    let always = config::get_int("appendfsync") == 0;
-    let (file, size, core) = {
+    if config::get_int("appendfsync") != 0 {
+        return write_records_now(aof, data, end);
+    }
+    // `always` waits for the disk: on a blocking thread, while the core
+    // goes on collecting the next group's records.
+    let (file, size) = {
         let a = aof.borrow();
-        (a.file.clone(), a.incr_size, a.core)
+        (a.file.clone(), a.incr_size)
     };
     let buf = std::mem::take(data);
-    let write = move |buf: Vec<u8>| {
-        let res = (|| {
-            (&*file).write_all(&buf)?;
-            if always {
-                file.sync_data()?;
-            }
-            Ok(())
-        })();
-        if res.is_err() {
-            // Undo a partial write, as Redis does, so the file never
-            // holds half a record followed by the retried whole one.
-            let _ = file.set_len(size);
-        }
-        (buf, res)
+    let (buf, res) = glommio::executor().spawn_blocking(move || append(&file, size, buf, true)).await;
+    wrote(aof, data, buf, res, end, true)
+}
+
+/// `everysec` and `no`: the write(2) only reaches the page cache and is
+/// made here, on the executor, as Redis does before replies go out, so a
+/// kill -9 loses no acknowledged write.
+fn write_records_now(aof: &Rc<RefCell<Aof>>, data: &mut Vec<u8>, end: u64) -> bool {
+    let (file, size) = {
+        let a = aof.borrow();
+        (a.file.clone(), a.incr_size)
     };
-    // `always` waits for the disk: on a blocking thread. Otherwise the
-    // write(2) only reaches the page cache, and is done here, as Redis does
-    // before replies go out: one write per writer wakeup, shared by every
-    // record that arrived since, and a kill -9 loses no acknowledged write.
-    let (buf, res) = if always { glommio::executor().spawn_blocking(move || write(buf)).await } else { write(buf) };
+    let (buf, res) = append(&file, size, std::mem::take(data), false);
+    wrote(aof, data, buf, res, end, false)
+}
+
+/// Appends `buf` to `file` (of `size` bytes) and fsyncs it if `sync`.
+fn append(file: &File, size: u64, buf: Vec<u8>, sync: bool) -> (Vec<u8>, std::io::Result<()>) {
+    let res = (|| {
+        let mut f = file;
+        f.write_all(&buf)?;
+        if sync {
+            file.sync_data()?;
+        }
+        Ok(())
+    })();
+    if res.is_err() {
+        // Undo a partial write, as Redis does, so the file never holds
+        // half a record followed by the retried whole one.
+        let _ = file.set_len(size);
+    }
+    (buf, res)
+}
+
+/// Accounts for a write of `buf` (records up to `end`): on success wakes
+/// the connections waiting for it and hands the buffer back, emptied, in
+/// `data`; on failure leaves the records in `data` and returns false.
+fn wrote(aof: &Rc<RefCell<Aof>>, data: &mut Vec<u8>, buf: Vec<u8>, res: std::io::Result<()>, end: u64, synced: bool) -> bool {
     let mut a = aof.borrow_mut();
+    let core = a.core;
     match res {
         Ok(()) => {
             let old = total(&a);
             a.incr_size += buf.len() as u64;
             set_sizes(&a, old);
             a.durable = end;
-            a.unsynced = !always;
+            a.unsynced = !synced;
             let waiters = std::mem::take(&mut a.waiters);
             for (target, tx) in waiters {
                 if target <= end {
@@ -675,7 +755,7 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
     let (base, pending) = {
         let mut sh = core.shard.borrow_mut();
         sh.journal_pending();
-        let pending = sh.journal.take(std::task::Waker::noop());
+        let pending = sh.journal.take_ready();
         sh.journal.reselect();
         let base = if sliced {
             snapshot::begin_rewrite(&mut sh);
@@ -692,7 +772,10 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
         rewrite_done(false, started);
     };
     if let Some((mut data, end)) = pending {
-        if !write_records(aof, &mut data, end).await {
+        aof.borrow_mut().held = true;
+        let ok = write_records(aof, &mut data, end).await;
+        aof.borrow_mut().held = false;
+        if !ok {
             // Put it back in front: the writer retries it.
             core.shard.borrow_mut().journal.unshift(data);
             cancel();

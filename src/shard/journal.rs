@@ -138,9 +138,17 @@ impl Journal {
     /// Takes the records that are complete (not inside a running EXEC) and
     /// their end offset; registers `waker` if there are none.
     pub fn take(&mut self, waker: &Waker) -> Option<(Vec<u8>, u64)> {
+        let taken = self.take_ready();
+        if taken.is_none() {
+            self.waker = Some(waker.clone());
+        }
+        taken
+    }
+
+    /// Takes the complete records, if any, leaving the consumer's waker.
+    pub fn take_ready(&mut self) -> Option<(Vec<u8>, u64)> {
         let end = self.multi_at.unwrap_or(self.buf.len());
         if end == 0 {
-            self.waker = Some(waker.clone());
             return None;
         }
         let held = (self.buf.len() - end) as u64;
