@@ -23,11 +23,12 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# utime + stime of a process (all its threads), in clock ticks.
+# utime + stime of a process (all its threads) and of its children waited
+# for (Redis' BGSAVE and AOF rewrite forks), in clock ticks.
 cpu_ticks() {
-    # Fields 14 and 15; the command name (field 2) may hold spaces, so count
+    # Fields 14 to 17; the command name (field 2) may hold spaces, so count
     # from after its closing parenthesis, where field 3 is the first.
-    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 + $14 + $15 }'
 }
 
 die() {
