@@ -24,6 +24,10 @@ use crate::util::now_ms;
 
 /// Keys sent to another core per message.
 const BATCH: usize = 1024;
+/// Keys of this core whose table slots are prefetched before they go in:
+/// each insert into a large table is otherwise a cache miss or two (5M
+/// keys of 100 bytes loaded in 5.2-5.6 s against 5.5-6.2 s without).
+const AHEAD: usize = 8;
 
 /// Cores done loading; no core serves clients before all are.
 static DONE: AtomicUsize = AtomicUsize::new(0);
@@ -101,17 +105,27 @@ async fn load_file(core: &Rc<Core>, path: &Path) {
 pub(super) struct Router<'a> {
     core: &'a Rc<Core>,
     batches: Vec<Vec<Loaded>>,
+    /// This core's next keys, prefetched.
+    ahead: std::collections::VecDeque<Loaded>,
 }
 
 impl<'a> Router<'a> {
     pub(super) fn new(core: &'a Rc<Core>) -> Self {
-        Router { core, batches: (0..core.nshards()).map(|_| Vec::new()).collect() }
+        Router { core, batches: (0..core.nshards()).map(|_| Vec::new()).collect(), ahead: Default::default() }
     }
 
     pub(super) async fn add(&mut self, k: Loaded) {
         let owner = self.core.slots.shard_of_key(&k.key);
         if owner == self.core.id {
-            return insert(&mut self.core.shard.borrow_mut(), k);
+            let mut shard = self.core.shard.borrow_mut();
+            if let Some(db) = shard.dbs.get(k.db) {
+                db.prefetch(&k.key);
+            }
+            self.ahead.push_back(k);
+            if self.ahead.len() > AHEAD {
+                insert(&mut shard, self.ahead.pop_front().expect("queued"));
+            }
+            return;
         }
         self.batches[owner].push(k);
         if self.batches[owner].len() >= BATCH {
@@ -120,7 +134,10 @@ impl<'a> Router<'a> {
     }
 
     /// Sends what is left; every key is in place when this returns.
-    pub(super) async fn finish(self) {
+    pub(super) async fn finish(mut self) {
+        let mut shard = self.core.shard.borrow_mut();
+        self.ahead.drain(..).for_each(|k| insert(&mut shard, k));
+        drop(shard);
         for (owner, batch) in self.batches.into_iter().enumerate() {
             if !batch.is_empty() {
                 send(self.core, owner, batch).await;

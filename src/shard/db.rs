@@ -79,8 +79,6 @@ impl Db {
         e.expire_at != 0 && e.expire_at <= now
     }
 
-    /// The live entry of `key`, deleting it first if it has expired.
-    /// Returns whether an expired key was removed alongside.
     /// Starts loading the cache lines a lookup of `key` will touch first
     /// (its control group and first candidate slot), so that the lookups of
     /// a pipeline's keys overlap their cache misses instead of paying them
