@@ -255,7 +255,7 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                                 Source::Buffer => &buf[start..end],
                                 Source::Inline => &parser.inline,
                             };
-                            Ok((len, Args::new(base, &parser.args), None))
+                            Ok((len, Args::new(base, &parser.args), Known::default()))
                         }
                         Ok(other) => Err(Ok(other)),
                         Err(e) => Err(Err(e)),
@@ -263,8 +263,8 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
                 }
             };
             match parsed {
-                Ok((len, args, ci)) => {
-                    dispatch(&core, &mut session, &mut pipe, args, ci, &mut now).await;
+                Ok((len, args, known)) => {
+                    dispatch(&core, &mut session, &mut pipe, args, known, &mut now).await;
                     // A long pipeline must not keep the core from its other
                     // connections and peers.
                     if glommio::executor().need_preempt() {
@@ -384,14 +384,23 @@ const PREFETCH_MIN_INPUT: usize = 96;
 /// Commands of one read whose keys are prefetched.
 const PREFETCH_MAX: usize = 32;
 
+/// What the lookahead learned of a frame.
+#[derive(Clone, Copy, Default)]
+struct Known {
+    /// The command's table index, if it exists.
+    ci: Option<u16>,
+    /// The core owning the command's first key, if it has keys.
+    first_owner: Option<usize>,
+}
+
 /// The first complete commands of a read, parsed once for prefetching and
 /// then run from here (the main parser resumes after them).
 #[derive(Default)]
 struct Lookahead {
     /// Each frame's length, its argument ranges in `ranges` (relative to
-    /// the frame's start, as `Parser::args`) and its command (looked up
-    /// here, so dispatch need not again).
-    frames: Vec<(usize, Range<usize>, Option<u16>)>,
+    /// the frame's start, as `Parser::args`) and what is known of it here,
+    /// so dispatch need not find it again.
+    frames: Vec<(usize, Range<usize>, Known)>,
     ranges: Vec<Range<usize>>,
     next: usize,
 }
@@ -428,12 +437,17 @@ impl Lookahead {
             self.ranges.extend_from_slice(&p.args);
             let args = Args::new(frame, &p.args);
             let ci = commands::lookup(args.get(0));
-            self.frames.push((len, first..self.ranges.len(), ci));
+            self.frames.push((len, first..self.ranges.len(), Known { ci, first_owner: None }));
             let Some(ci) = ci else { break };
             let cmd = commands::by_index(ci);
             if let (Some(db), Some(k)) = (db, cmd.key_indexes(&args).next()) {
                 let key = &frame[p.args[k].clone()];
-                if !many_cores || core.slots.shard_of_key(key) == core.id {
+                let owner = core.slots.shard_of_key(key);
+                // (A container's subcommand may have other keys.)
+                if cmd.subs.is_empty() {
+                    self.frames.last_mut().expect("pushed").2.first_owner = Some(owner);
+                }
+                if !many_cores || owner == core.id {
                     // A pipeline on one key (LPUSH mylist ...) needs it once.
                     let new_key = n == 0 || keys[n - 1].0 != key;
                     if new_key {
@@ -478,8 +492,8 @@ impl Lookahead {
     }
 
     /// The next queued frame: its length, its ranges in `self.ranges` and
-    /// its command if known.
-    fn pop(&mut self) -> Option<(usize, Range<usize>, Option<u16>)> {
+    /// what is known of it.
+    fn pop(&mut self) -> Option<(usize, Range<usize>, Known)> {
         let f = self.frames.get(self.next)?.clone();
         self.next += 1;
         Some(f)
@@ -508,10 +522,10 @@ async fn write_out<T: Transport>(core: &Core, stream: &mut T, out: &mut Vec<u8>)
 
 /// Routes one command: inline, into a batch for another core, or (after the
 /// batches before it complete) through its connection-level or multi-shard
-/// path. `ci` is the command if the caller looked it up already; `now` is the
+/// path. `known` is what the lookahead found of it already; `now` is the
 /// turn's clock (see `serve`), read again here after any pause.
-async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: Args<'_>, ci: Option<u16>, now: &mut u64) {
-    let Some(mut ci) = ci.or_else(|| commands::lookup(args.get(0))) else {
+async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: Args<'_>, known: Known, now: &mut u64) {
+    let Some(mut ci) = known.ci.or_else(|| commands::lookup(args.get(0))) else {
         reject(s, pipe, &commands::unknown_command_error(&args));
         return;
     };
@@ -604,8 +618,11 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
     core.clients.borrow_mut().stats.commands_processed += 1;
     let mut target: Option<usize> = None;
     let mut spans = false;
-    for i in cmd.key_indexes(&args) {
-        let owner = core.slots.shard_of_key(args.get(i));
+    for (n, i) in cmd.key_indexes(&args).enumerate() {
+        let owner = match known.first_owner {
+            Some(o) if n == 0 => o,
+            _ => core.slots.shard_of_key(args.get(i)),
+        };
         match target {
             None => target = Some(owner),
             Some(t) if t != owner => spans = true,
