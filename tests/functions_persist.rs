@@ -8,11 +8,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{keys_on_both_cores, kvick_in, q, RedisServer, TestServer};
+use common::{keys_on_both_cores, kvick_exits, kvick_in, q, RedisServer, TestServer};
 
 /// Two functions: one writes two keys (on both cores with `--threads 2`),
 /// one reads, declared no-writes.
@@ -203,17 +203,6 @@ fn a_single_file_dump_with_a_library_loads_into_redis() {
     }
 }
 
-/// kvick's exit status and error output when started on `dir`.
-fn kvick_exits(dir: &Path, extra: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvick"))
-        .args(["--threads", "2", "--port", &common::pick_free_port().to_string(), "--dir", dir.to_str().unwrap()])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "kvick started");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_library_that_does_not_compile_stops_startup() {
     let dir = scratch("bad-lib");
@@ -227,7 +216,7 @@ fn a_library_that_does_not_compile_stops_startup() {
     f.push(0xff);
     f.extend_from_slice(&[0; 8]);
     std::fs::write(dir.join("dump.rdb"), &f).unwrap();
-    let err = kvick_exits(&dir, &[]);
+    let err = kvick_exits(&dir, &["--threads", "2"]);
     assert!(err.contains("dump.rdb") && err.contains("Failed loading library") && err.contains("Error compiling function"), "{err}");
     // The same through the AOF: a FUNCTION LOAD that does not compile.
     let _ = std::fs::remove_file(dir.join("dump.rdb"));

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{keys_on_both_cores, KvickServer, TestServer};
+use common::{keys_on_both_cores, kvick_exits, KvickServer, TestServer};
 
 /// A fresh directory for one test's files.
 fn scratch(name: &str) -> PathBuf {
@@ -316,16 +316,6 @@ fn incr_file(dir: &Path, core: usize) -> PathBuf {
     dir.join("appendonlydir").join(last.split_whitespace().nth(1).unwrap())
 }
 
-fn kvick_exits(dir: &Path, extra: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvick"))
-        .args(["--threads", "1", "--port", &common::pick_free_port().to_string(), "--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "kvick started");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_truncated_tail_loads_when_allowed_and_is_refused_otherwise() {
     let dir = scratch("trunc");
@@ -339,7 +329,7 @@ fn a_truncated_tail_loads_when_allowed_and_is_refused_otherwise() {
     data.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1");
     std::fs::write(&file, &data).unwrap();
 
-    let err = kvick_exits(&dir, &["--aof-load-truncated", "no"]);
+    let err = kvick_exits(&dir, &["--threads", "1", "--appendonly", "yes", "--aof-load-truncated", "no"]);
     assert!(err.contains("Unexpected end of file") && err.contains(&format!("offset {good}")), "{err}");
 
     let server = start(&dir, "1", "always", &["--aof-load-truncated", "yes"]);
@@ -365,7 +355,7 @@ fn a_corrupt_file_stops_startup_naming_file_and_offset() {
     let mut data = std::fs::read(&file).unwrap();
     data.extend_from_slice(b"*2\r\n$3\r\nSET\r\n!!!garbage\r\n*1\r\n$4\r\nPING\r\n");
     std::fs::write(&file, &data).unwrap();
-    let err = kvick_exits(&dir, &[]);
+    let err = kvick_exits(&dir, &["--threads", "1", "--appendonly", "yes"]);
     let name = file.file_name().unwrap().to_str().unwrap();
     assert!(err.contains("Bad file format") && err.contains(name) && err.contains(&format!("offset {good}")), "{err}");
 }

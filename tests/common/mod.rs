@@ -527,6 +527,18 @@ pub fn kvick_in(dir: &std::path::Path, threads: usize, extra: &[&str]) -> TestSe
     KvickServer::start(&args)
 }
 
+/// Starts kvick on `dir` with `args`, expecting it to refuse to start:
+/// returns its error output (persistence tests of unloadable files).
+pub fn kvick_exits(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kvick"))
+        .args(["--port", &pick_free_port().to_string(), "--dir", dir.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "kvick started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Runs one command given as words, panicking with the command on an error.
 pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
     let mut cmd = redis::cmd(args[0]);
