@@ -236,6 +236,8 @@ struct Aof {
     /// `always` in flight, or a failed one to retry): a write from a
     /// connection (`written`) would overtake them.
     held: bool,
+    /// A task to write the journal's records (`flush_soon`) is queued.
+    flush_queued: bool,
     /// A written but not yet fsynced tail (everysec).
     unsynced: bool,
     last_fsync: Instant,
@@ -351,6 +353,7 @@ pub async fn open(core: &Rc<Core>, load: bool) -> Result<(), String> {
         durable: 0,
         waiters: Vec::new(),
         held: false,
+        flush_queued: false,
         unsynced: false,
         last_fsync: Instant::now(),
         rewrite_requested: false,
@@ -387,7 +390,7 @@ pub async fn close(core: &Rc<Core>) {
 /// A receiver that fires once everything this core's journal holds now is
 /// written (and fsynced under `always`); None if it already is, or the AOF
 /// is off.
-pub fn written(core: &Core) -> Option<oneshot::Receiver<()>> {
+pub fn written(core: &Rc<Core>) -> Option<oneshot::Receiver<()>> {
     let aof = this_core()?;
     let target = {
         let mut sh = core.shard.borrow_mut();
@@ -397,28 +400,42 @@ pub fn written(core: &Core) -> Option<oneshot::Receiver<()>> {
     if aof.borrow().durable >= target {
         return None;
     }
-    write_inline(core, &aof);
-    let mut a = aof.borrow_mut();
-    if a.durable >= target {
-        return None;
-    }
     let (tx, rx) = oneshot::channel();
-    a.waiters.push((target, tx));
+    aof.borrow_mut().waiters.push((target, tx));
+    flush_soon(core, &aof);
     Some(rx)
 }
 
-/// With `everysec` and `no`, writes the journal's records right away, on
-/// the connection that waits for them: handing them to the writer task
-/// would cost the core extra turns (and ring submissions) per pipeline.
-fn write_inline(core: &Core, aof: &Rc<RefCell<Aof>>) {
-    if config::get_int("appendfsync") == 0 || aof.borrow().held {
+/// With `everysec` and `no`, writes the journal's records on this core's
+/// next turn through its task queue, after the connections already woken
+/// in this one have added theirs: one write(2) for all of them, as Redis
+/// makes one per event-loop iteration. (Handing them to the writer task
+/// instead would cost the core extra turns and timer re-arms per write.)
+fn flush_soon(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
+    if config::get_int("appendfsync") == 0 || std::mem::replace(&mut aof.borrow_mut().flush_queued, true) {
         return;
     }
-    let Some((mut data, end)) = core.shard.borrow_mut().journal.take_ready() else { return };
-    if !write_records_now(aof, &mut data, end) {
-        // The writer retries it.
-        core.shard.borrow_mut().journal.unshift(data);
-    }
+    let (core, aof) = (core.clone(), aof.clone());
+    glommio::spawn_local(async move {
+        // glommio polls a task on spawning it: step behind the tasks
+        // already queued first.
+        futures_lite::future::yield_now().await;
+        aof.borrow_mut().flush_queued = false;
+        if aof.borrow().held {
+            return;
+        }
+        let taken = {
+            let mut sh = core.shard.borrow_mut();
+            sh.journal_pending();
+            sh.journal.take_ready()
+        };
+        let Some((mut data, end)) = taken else { return };
+        if !write_records_now(&aof, &mut data, end) {
+            // The writer retries it.
+            core.shard.borrow_mut().journal.unshift(data);
+        }
+    })
+    .detach();
 }
 
 /// Holds a connection's replies until the records of its writes on the
