@@ -51,3 +51,56 @@ fn config_file_then_command_line_overrides() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The locked-memory limit io_uring needs (as a user without
+/// CAP_SYS_RESOURCE: under root the test drops to `nobody`): too low a hard
+/// limit stops startup with a message saying what to change; a low soft
+/// limit under a sufficient hard one is raised and the server starts.
+#[test]
+fn memlock_limit_is_raised_or_explained() {
+    // A copy anyone may run (`nobody` may not reach the build directory).
+    let dir = std::env::temp_dir().join(format!("kvick-memlock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("kvick");
+    std::fs::copy(env!("CARGO_BIN_EXE_kvick"), &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&dir, &bin] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let limited = |limit: &str, port: u16| {
+        let mut c = if unsafe { libc::geteuid() } == 0 {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "prlimit"]);
+            c
+        } else {
+            Command::new("prlimit")
+        };
+        c.arg(format!("--memlock={limit}"))
+            .arg(&bin)
+            .args(["--port", &port.to_string(), "--threads", "2", "--save", "", "--dir", dir.to_str().unwrap()]);
+        c
+    };
+
+    let out = limited("65536:65536", common::pick_free_port()).output().expect("run kvick under prlimit");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "kvick started under a 64 KiB memlock limit: {err}");
+    assert!(err.contains("locked-memory limit is 64 KiB") && err.contains("need at least 1024 KiB") && err.contains("ulimit -l 1024"), "{err}");
+
+    let port = common::pick_free_port();
+    let mut child = limited("16384:8388608", port).stderr(std::process::Stdio::piped()).spawn().expect("run kvick under prlimit");
+    let mut answered = false;
+    for _ in 0..100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            s.write_all(b"PING\r\n").unwrap();
+            let mut buf = [0u8; 7];
+            answered = s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n";
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(answered, "kvick did not start with a 16 KiB soft / 8 MiB hard memlock limit: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

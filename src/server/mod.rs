@@ -257,15 +257,16 @@ fn memlock_budget(threads: usize) -> Result<usize, String> {
             }
         }
         let root = libc::geteuid() == 0;
-        if !root && lim.rlim_cur != libc::RLIM_INFINITY && lim.rlim_cur < MIN_PER_EXECUTOR {
+        let need = MIN_PER_EXECUTOR * threads as u64;
+        if !root && lim.rlim_cur != libc::RLIM_INFINITY && lim.rlim_cur < need {
             return Err(format!(
                 "locked-memory limit is {} KiB; kvick's io_uring executors need at least {} KiB \
-                 (for {} threads). Raise it with `ulimit -l {}` (or LimitMEMLOCK= in systemd, \
-                 memlock in /etc/security/limits.conf).",
+                 ({} threads). Raise it with `ulimit -l {}` (or LimitMEMLOCK= in systemd, \
+                 memlock in /etc/security/limits.conf), or start fewer threads (--threads).",
                 lim.rlim_cur / 1024,
-                MIN_PER_EXECUTOR / 1024,
+                need / 1024,
                 threads,
-                (MIN_PER_EXECUTOR / 1024) * threads as u64 * 4
+                need / 1024
             ));
         }
     }
