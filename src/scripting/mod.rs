@@ -131,7 +131,7 @@ fn engine() -> Rc<Engine> {
 /// Lua code run once per state: the sandbox and the `redis` table. The
 /// native helpers come in as arguments, so scripts cannot reach them.
 const PRELUDE: &str = r#"
-local ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co = ...
+local ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd = ...
 local G = _G
 local raw_error, type, tostring, getinfo, rawget = error, type, tostring, debug.getinfo, rawget
 loadfile = nil
@@ -211,15 +211,60 @@ redis = {
   log = rlog,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REDIS_VERSION = '7.0.0', REDIS_VERSION_NUM = 0x00070000,
+  -- Effects are always what gets replicated (Redis 7): the flags are
+  -- checked, then have nothing to choose.
+  REPL_NONE = 0, REPL_AOF = 1, REPL_SLAVE = 2, REPL_REPLICA = 2, REPL_ALL = 3,
+  set_repl = set_repl,
+  acl_check_cmd = acl_check_cmd,
+}
+-- EVAL's API only (not a function's): Lua debugging (LDB) is not offered.
+local eval_only = {
+  replicate_commands = function() return true end,
+  breakpoint = function() return false end,
+  debug = function() end,
 }
 
 local function nonexistent(name)
   raw_error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 3)
 end
 local function readonly() raw_error('Attempt to modify a readonly table', 2) end
+local rawset = rawset
 
-local env = setmetatable({}, {
-  __index = function(_, name)
+-- Redis 7.0 makes the globals and every library read-only (a flag of its
+-- patched Lua). Here each library is an empty proxy that reads through to
+-- it and refuses writes, a script's _G is its environment, and rawset,
+-- setmetatable, rawget, getmetatable, next and pairs see through the
+-- proxies, so nothing a script does reaches the next one.
+local select, ipairs, next = select, ipairs, next
+local real = setmetatable({}, {__mode = 'k'})
+local function protect(p, t) real[p] = t return p end
+local function proxy(t, index)
+  return protect(setmetatable({}, {__index = index or t, __newindex = readonly, __metatable = false}), t)
+end
+for _, name in ipairs({'redis', 'string', 'table', 'math', 'bit', 'cjson', 'cmsgpack', 'struct', 'coroutine'}) do
+  rawset(G, name, proxy(rawget(G, name)))
+end
+local eval_redis = proxy(real[rawget(G, 'redis')], function(_, k)
+  local v = eval_only[k]
+  if v == nil then v = G.redis[k] end
+  return v
+end)
+-- getmetatable('') gives a read-only view of the strings' metatable.
+do
+  local smt, string_proxy = getmetatable(''), G.string
+  smt.__metatable = proxy(smt, function(_, k)
+    if k == '__index' then return string_proxy end
+    return rawget(smt, k)
+  end)
+end
+for _, name in ipairs({'debug', 'getfenv', 'setfenv', 'newproxy', 'print'}) do
+  rawset(G, name, nil)
+end
+
+local env = protect(setmetatable({}, {
+  __index = function(t, name)
+    if name == '_G' then return t end
+    if name == 'redis' then return eval_redis end
     local v = rawget(G, name)
     if v == nil then
       raw_error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
@@ -228,11 +273,54 @@ local env = setmetatable({}, {
   end,
   __newindex = function() raw_error('Attempt to modify a readonly table', 2) end,
   __metatable = false,
-})
+}), G)
 setmetatable(G, {
   __newindex = function() raw_error('Attempt to modify a readonly table', 2) end,
   __metatable = false,
 })
+
+-- As Lua's own, with the same argument errors (raised at the caller).
+local function want_table(fname, ...)
+  local t = ...
+  if type(t) ~= 'table' then
+    local got = select('#', ...) == 0 and 'no value' or type(t)
+    raw_error("bad argument #1 to '" .. fname .. "' (table expected, got " .. got .. ")", 3)
+  end
+  return t
+end
+do
+  local rawset, rawget, setmetatable, getmetatable = rawset, rawget, setmetatable, getmetatable
+  rawset(G, 'rawset', function(...)
+    local t = want_table('rawset', ...)
+    if real[t] then raw_error('Attempt to modify a readonly table', 0) end
+    return rawset(...)
+  end)
+  rawset(G, 'rawget', function(...)
+    local t = want_table('rawget', ...)
+    return rawget(real[t] or t, select(2, ...))
+  end)
+  rawset(G, 'setmetatable', function(...)
+    local t = want_table('setmetatable', ...)
+    if real[t] then raw_error('Attempt to modify a readonly table', 0) end
+    return setmetatable(...)
+  end)
+  -- Redis' globals have a metatable (its nonexistent-global guard), its
+  -- libraries none.
+  local globals_meta = proxy({})
+  rawset(G, 'getmetatable', function(...)
+    local r = real[(...)]
+    if r == G then return globals_meta end
+    if r then return nil end
+    return getmetatable(...)
+  end)
+  local function see_next(t, k) return next(real[t] or t, k) end
+  rawset(G, 'next', see_next)
+  local pairs = pairs
+  rawset(G, 'pairs', function(...)
+    if real[(...)] then return see_next, (...), nil end
+    return pairs(...)
+  end)
+end
 
 local function where(co)
   for level = 0, 200 do
@@ -254,6 +342,7 @@ local load_api = setmetatable({
 local loading = setmetatable({}, {__mode = 'k'})
 local lib_mt = {
   __index = function(t, name)
+    if name == '_G' then return t end
     local v = nil
     if not loading[t] and name ~= 'KEYS' and name ~= 'ARGV' then v = rawget(G, name) end
     if v == nil then nonexistent(name) end
@@ -263,7 +352,7 @@ local lib_mt = {
   __metatable = false,
 }
 local function lib_env()
-  local t = setmetatable({redis = load_api}, lib_mt)
+  local t = protect(setmetatable({redis = load_api}, lib_mt), G)
   loading[t] = true
   return t
 end
@@ -348,11 +437,48 @@ impl Engine {
             lua.create_string(sha)
         })?;
         let register = lua.create_function(functions::register)?;
+        // Effects are always what gets replicated (Redis 7): redis.set_repl
+        // checks its flags, then has nothing to choose.
+        let set_repl = lua.create_function(|_, args: MultiValue| {
+            if args.len() != 1 {
+                return Err(mlua::Error::runtime("redis.set_repl() requires two arguments."));
+            }
+            let flags = match args.front() {
+                Some(Value::Integer(n)) => *n as i64,
+                Some(Value::Number(n)) => *n as i64,
+                Some(Value::String(s)) => s.to_str().ok().and_then(|t| t.trim().parse::<f64>().ok()).map_or(0, |n| n as i64),
+                _ => 0,
+            };
+            if flags & !3 != 0 {
+                return Err(mlua::Error::runtime("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."));
+            }
+            Ok(())
+        })?;
+        // Every client may run every command (no ACL users yet), so only the
+        // command (and subcommand) must exist.
+        let acl_check_cmd = lua.create_function(|_, args: MultiValue| {
+            if args.is_empty() {
+                return Err(mlua::Error::runtime("Please specify at least one argument for this redis lib call"));
+            }
+            let name = |v: Option<&Value>| match v {
+                Some(Value::String(s)) => Some(s.as_bytes().to_vec()),
+                _ => None,
+            };
+            let known = name(args.front()).and_then(|n| crate::commands::lookup(&n)).is_some_and(|ci| {
+                crate::commands::by_index(ci).subs.is_empty()
+                    || args.len() < 2
+                    || name(args.get(1)).and_then(|n| crate::commands::lookup_sub(ci, &n)).is_some()
+            });
+            if !known {
+                return Err(mlua::Error::runtime("Invalid command passed to redis.acl_check_cmd()"));
+            }
+            Ok(true)
+        })?;
         // SAFETY: a plain C function over the Lua API (see `hook_co`).
         let hook_co = unsafe { lua.create_c_function(hook_co)? };
         let prelude = lua.load(PRELUDE).set_name("=kvick").into_function()?;
         let (env, where_fn, lib_env, lib_ready): (Table, Function, Function, Function) =
-            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co))?;
+            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd))?;
         let globals = lua.globals();
         Ok(Engine {
             lua,
