@@ -8,6 +8,7 @@
 //! per field anyway.
 
 use std::fmt::{Display, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::config;
 use crate::persistence::snapshot;
 use crate::resp::parser::parse_i64;
 use crate::resp::{err, Reply};
-use crate::server::clients::CoreStats;
+use crate::server::clients::{self, CoreStats, ErrorStats};
 use crate::server::session::Session;
 use crate::server::txn::{Step, Txn};
 use crate::shard::db::Db;
@@ -107,6 +108,11 @@ fn flush_is_async(s: &mut Session, a: &OwnedArgs) -> Option<bool> {
     }
 }
 
+/// Keys handed to lazyfree threads and not yet freed, and keys freed so
+/// (INFO's lazyfree_pending_objects and lazyfreed_objects).
+static LAZYFREE_PENDING: AtomicU64 = AtomicU64::new(0);
+static LAZYFREED: AtomicU64 = AtomicU64::new(0);
+
 /// Empties database `db` (or all). ASYNC frees the old tables on a helper
 /// thread, as Redis' lazyfree does, so a large flush does not stall the core;
 /// the keyspace is empty either way when the command replies.
@@ -115,8 +121,14 @@ fn empty(shard: &mut Shard, db: Option<usize>, lazy: bool) {
         Some(d) => vec![shard.dbs[d].take_keys()],
         None => shard.dbs.iter_mut().map(Db::take_keys).collect(),
     };
-    if lazy && old.iter().any(|d| d.len() > 0) {
-        std::thread::spawn(move || drop(old));
+    let keys = old.iter().map(|d| d.len() as u64).sum::<u64>();
+    if lazy && keys > 0 {
+        LAZYFREE_PENDING.fetch_add(keys, Ordering::Relaxed);
+        std::thread::spawn(move || {
+            drop(old);
+            LAZYFREE_PENDING.fetch_sub(keys, Ordering::Relaxed);
+            LAZYFREED.fetch_add(keys, Ordering::Relaxed);
+        });
     }
 }
 
@@ -277,7 +289,19 @@ struct CoreInfo {
     clients: usize,
     blocked: usize,
     max_qbuf: usize,
+    max_obuf: usize,
+    /// Bytes in the clients' query and reply buffers.
+    client_bufs: usize,
     net: CoreStats,
+    /// Commands, input bytes and output bytes per second (`clients::Rates`).
+    rates: [f64; 3],
+    errors: ErrorStats,
+    /// The Lua state's bytes, cached EVAL scripts and their bytes.
+    lua: (usize, usize, usize),
+    /// Functions, libraries and the libraries' code bytes.
+    functions: (usize, usize, usize),
+    /// Bytes of the databases' structures beyond keys and values.
+    db_overhead: usize,
     keys: ShardStats,
     /// Changes since the last save (save points).
     changes: u64,
@@ -288,8 +312,10 @@ struct CoreInfo {
 }
 
 /// INFO's sections in output order; "modules" lists none (kvick has none).
-/// Commandstats, errorstats and latencystats are not tracked, so not shown.
-const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "cluster", "keyspace"];
+/// Commandstats and latencystats are not tracked (timing every command
+/// would cost two clock reads per command), so not shown.
+const SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
 
 fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
@@ -316,7 +342,14 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                     clients: clients.map.len(),
                     blocked: clients.blocked.len(),
                     max_qbuf: clients.map.values().map(|i| i.qbuf.get()).max().unwrap_or(0),
+                    max_obuf: clients.map.values().map(|i| i.obuf.get()).max().unwrap_or(0),
+                    client_bufs: clients.map.values().map(|i| i.qbuf.get() + i.obuf.get()).sum(),
                     net: clients.stats,
+                    rates: clients.rates.current(),
+                    errors: clients::error_stats(),
+                    lua: crate::scripting::memory_info(),
+                    functions: crate::scripting::functions::memory_info(),
+                    db_overhead: shard.dbs.iter().map(Db::overhead_bytes).sum(),
                     keys: shard.stats_snapshot(),
                     changes: snapshot::changes_since_save(&shard),
                     dbs: shard.dbs.iter().map(|d| (d.len(), d.expires_len(), d.estimate_avg_ttl(now))).collect(),
@@ -338,13 +371,14 @@ fn info(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             match i {
                 0 => server_section(&mut text, s.core.nshards(), now),
                 1 => clients_section(&mut text, &cores),
-                2 => memory_section(&mut text),
+                2 => memory_section(&mut text, &cores, s.core.id),
                 3 => persistence_section(&mut text, &cores),
                 4 => stats_section(&mut text, &cores, pubsub),
                 5 => replication_section(&mut text),
                 6 => cpu_section(&mut text),
-                8 => field(&mut text, "cluster_enabled", 0),
-                9 => keyspace_section(&mut text, &cores),
+                8 => errorstats_section(&mut text, &cores),
+                9 => field(&mut text, "cluster_enabled", 0),
+                10 => keyspace_section(&mut text, &cores),
                 _ => {}
             }
         }
@@ -370,11 +404,16 @@ fn server_section(out: &mut String, threads: usize, now: u64) {
     field(out, "redis_version", REDIS_VERSION);
     field(out, "redis_git_sha1", "00000000");
     field(out, "redis_git_dirty", 0);
+    // Identifies the build by kvick's version, as Redis' hashes its build.
+    let build = concat!("kvick-", env!("CARGO_PKG_VERSION"));
+    field(out, "redis_build_id", format!("{:x}", crate::persistence::crc64::crc64(0, build.as_bytes())));
     field(out, "redis_mode", "standalone");
     field(out, "os", os);
     field(out, "arch_bits", usize::BITS);
     field(out, "monotonic_clock", "POSIX clock_gettime");
     field(out, "multiplexing_api", "io_uring");
+    // Rust's atomics are the C11 memory model's.
+    field(out, "atomicvar_api", "c11-builtin");
     // Not built by gcc: Redis prints 0.0.0 then.
     field(out, "gcc_version", "0.0.0");
     field(out, "process_id", std::process::id());
@@ -401,6 +440,8 @@ fn clients_section(out: &mut String, cores: &[CoreInfo]) {
     field(out, "maxclients", config::get_int("maxclients"));
     // The largest query buffer now (Redis: over the last few seconds).
     field(out, "client_recent_max_input_buffer", cores.iter().map(|c| c.max_qbuf).max().unwrap_or(0));
+    // The largest last batch of replies (Redis: largest over the last seconds).
+    field(out, "client_recent_max_output_buffer", cores.iter().map(|c| c.max_obuf).max().unwrap_or(0));
     field(out, "blocked_clients", cores.iter().map(|c| c.blocked).sum::<usize>());
     field(out, "tracking_clients", cores.iter().map(|c| c.tracking.0).sum::<usize>());
     field(out, "clients_in_timeout_table", 0);
@@ -427,25 +468,109 @@ fn page_size() -> u64 {
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64
 }
 
+/// A number of /proc/self/status, given there in kB ("VmHWM:  1234 kB").
+fn proc_status_kb(name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// The process' resident set in bytes (/proc/self/statm).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * page_size()
+}
+
+static STARTUP_MEMORY: OnceLock<u64> = OnceLock::new();
+
+/// Records used_memory_startup: the resident set once the cores are up,
+/// before the dataset loads (Redis takes it after its initialization too).
+pub fn note_startup_memory() {
+    STARTUP_MEMORY.get_or_init(resident_bytes);
+}
+
 /// used_memory is the process' resident set (/proc/self/statm), not an
 /// allocator count: exact allocator totals (mallinfo2) walk free lists under
-/// every arena's lock, which would stall all cores on each INFO.
-fn memory_section(out: &mut String) {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let rss = statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * page_size();
+/// every arena's lock, which would stall all cores on each INFO. Hence the
+/// allocator's figures are the resident set too and every fragmentation
+/// ratio between them is 1 (allocator_*, rss_overhead, mem_fragmentation).
+/// Lua memory is the states' own count; there is one state per core for
+/// both scripts and functions (so used_memory_vm_functions is 0), and each
+/// core caches every script and library, so their bytes are summed.
+fn memory_section(out: &mut String, cores: &[CoreInfo], me: usize) {
+    let rss = resident_bytes();
+    let used = rss;
+    let peak = (proc_status_kb("VmHWM").unwrap_or(0) * 1024).max(used);
     // SAFETY: sysconf has no preconditions.
     let total = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) }.max(0) as u64 * page_size();
     let maxmemory = config::get_int("maxmemory").max(0) as u64;
-    field(out, "used_memory", rss);
-    field(out, "used_memory_human", human_bytes(rss));
+    let sum = |f: fn(&CoreInfo) -> usize| cores.iter().map(f).sum::<usize>() as u64;
+    let lua = sum(|c| c.lua.0);
+    let scripts_eval = sum(|c| c.lua.2);
+    let functions = sum(|c| c.functions.2);
+    let scripts = scripts_eval + functions;
+    let client_bufs = sum(|c| c.client_bufs);
+    let startup = STARTUP_MEMORY.get().copied().unwrap_or(0);
+    // Lua's states are not data (Redis' used_memory leaves them out).
+    let overhead = startup + client_bufs + sum(|c| c.db_overhead) + scripts + lua;
+    let dataset = used.saturating_sub(overhead);
+    let net = used.saturating_sub(startup).max(1);
+    let ratio = |a: u64, b: u64| format!("{:.2}", a as f64 / b.max(1) as f64);
+    let (nfunctions, nlibraries, _) = cores[me].functions;
+    field(out, "used_memory", used);
+    field(out, "used_memory_human", human_bytes(used));
     field(out, "used_memory_rss", rss);
     field(out, "used_memory_rss_human", human_bytes(rss));
+    field(out, "used_memory_peak", peak);
+    field(out, "used_memory_peak_human", human_bytes(peak));
+    field(out, "used_memory_peak_perc", format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64));
+    field(out, "used_memory_overhead", overhead);
+    field(out, "used_memory_startup", startup);
+    field(out, "used_memory_dataset", dataset);
+    field(out, "used_memory_dataset_perc", format!("{:.2}%", dataset as f64 * 100.0 / net as f64));
+    field(out, "allocator_allocated", used);
+    field(out, "allocator_active", used);
+    field(out, "allocator_resident", rss);
     field(out, "total_system_memory", total);
     field(out, "total_system_memory_human", human_bytes(total));
+    field(out, "used_memory_lua", lua);
+    field(out, "used_memory_vm_eval", lua);
+    field(out, "used_memory_lua_human", human_bytes(lua));
+    field(out, "used_memory_scripts_eval", scripts_eval);
+    field(out, "number_of_cached_scripts", cores[me].lua.1);
+    field(out, "number_of_functions", nfunctions);
+    field(out, "number_of_libraries", nlibraries);
+    field(out, "used_memory_vm_functions", 0);
+    field(out, "used_memory_vm_total", lua);
+    field(out, "used_memory_vm_total_human", human_bytes(lua));
+    field(out, "used_memory_functions", functions);
+    field(out, "used_memory_scripts", scripts);
+    field(out, "used_memory_scripts_human", human_bytes(scripts));
     field(out, "maxmemory", maxmemory);
     field(out, "maxmemory_human", human_bytes(maxmemory));
     field(out, "maxmemory_policy", config::get_text("maxmemory-policy"));
+    field(out, "allocator_frag_ratio", ratio(used, used));
+    field(out, "allocator_frag_bytes", 0);
+    field(out, "allocator_rss_ratio", ratio(rss, used));
+    field(out, "allocator_rss_bytes", rss - used);
+    field(out, "rss_overhead_ratio", ratio(rss, rss));
+    field(out, "rss_overhead_bytes", 0);
+    field(out, "mem_fragmentation_ratio", ratio(rss, used));
+    field(out, "mem_fragmentation_bytes", rss - used);
+    // No replication, no cluster bus; the AOF keeps no buffer between
+    // writes (aof_buffer_length in persistence).
+    field(out, "mem_not_counted_for_evict", 0);
+    field(out, "mem_replication_backlog", 0);
+    field(out, "mem_total_replication_buffers", 0);
+    field(out, "mem_clients_slaves", 0);
+    field(out, "mem_clients_normal", client_bufs);
+    field(out, "mem_cluster_links", 0);
+    field(out, "mem_aof_buffer", 0);
     field(out, "mem_allocator", "libc");
+    // No active defragmentation.
+    field(out, "active_defrag_running", 0);
+    field(out, "lazyfree_pending_objects", LAZYFREE_PENDING.load(Ordering::Relaxed));
+    field(out, "lazyfreed_objects", LAZYFREED.load(Ordering::Relaxed));
 }
 
 /// Redis' fields: RDB from `persistence::snapshot`, AOF from `persistence::aof`.
@@ -454,31 +579,53 @@ fn persistence_section(out: &mut String, cores: &[CoreInfo]) {
     crate::persistence::aof::info_fields(out);
 }
 
-/// Counters of features kvick does not have yet (replication, eviction,
-/// forks) are zero; whoever adds a feature fills its fields.
+/// Counters of features kvick does not have (replication, eviction, forks,
+/// MIGRATE, active defragmentation, I/O threads) are zero; whoever adds a
+/// feature fills its fields.
 fn stats_section(out: &mut String, cores: &[CoreInfo], [channels, patterns, shard_channels]: [usize; 3]) {
     let net = |f: fn(&CoreStats) -> u64| cores.iter().map(|c| f(&c.net)).sum::<u64>();
     let keys = |f: fn(&ShardStats) -> u64| cores.iter().map(|c| f(&c.keys)).sum::<u64>();
+    let rate = |i: usize| cores.iter().map(|c| c.rates[i]).sum::<f64>();
     field(out, "total_connections_received", net(|s| s.connections_received));
     field(out, "total_commands_processed", net(|s| s.commands_processed));
-    // Not sampled yet.
-    field(out, "instantaneous_ops_per_sec", 0);
+    field(out, "instantaneous_ops_per_sec", rate(0) as u64);
     field(out, "total_net_input_bytes", net(|s| s.net_input_bytes));
     field(out, "total_net_output_bytes", net(|s| s.net_output_bytes));
+    out.push_str("total_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\n");
+    field(out, "instantaneous_input_kbps", format!("{:.2}", rate(1) / 1024.0));
+    field(out, "instantaneous_output_kbps", format!("{:.2}", rate(2) / 1024.0));
+    out.push_str("instantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\n");
     field(out, "rejected_connections", net(|s| s.rejected_connections));
     out.push_str("sync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\n");
     field(out, "expired_keys", keys(|s| s.expired_keys));
-    out.push_str("evicted_keys:0\r\nevicted_clients:0\r\n");
+    // The cores' mean: each core expires its own keys.
+    let stale = cores.iter().map(|c| c.keys.expired_stale_perc).sum::<f64>() / cores.len().max(1) as f64;
+    field(out, "expired_stale_perc", format!("{:.2}", stale * 100.0));
+    field(out, "expired_time_cap_reached_count", keys(|s| s.expired_time_cap_reached_count));
+    field(out, "expire_cycle_cpu_milliseconds", keys(|s| s.expire_cycle_us) / 1000);
+    out.push_str("evicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\n");
     field(out, "keyspace_hits", keys(|s| s.keyspace_hits));
     field(out, "keyspace_misses", keys(|s| s.keyspace_misses));
     field(out, "pubsub_channels", channels);
     field(out, "pubsub_patterns", patterns);
     field(out, "pubsubshard_channels", shard_channels);
-    out.push_str("latest_fork_usec:0\r\ntotal_forks:0\r\n");
+    out.push_str("latest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\n");
+    out.push_str(
+        "active_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\n\
+         total_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\n",
+    );
     field(out, "tracking_total_keys", cores.iter().map(|c| c.tracking.1).sum::<usize>());
     field(out, "tracking_total_items", cores.iter().map(|c| c.tracking.2).sum::<usize>());
     // Every core registers every prefix.
     field(out, "tracking_total_prefixes", cores.iter().map(|c| c.tracking.3).max().unwrap_or(0));
+    // Redis counts here errors a master or the AOF got (no replication) and
+    // deep sanitizations of RESTORE payloads (kvick has no such mode).
+    out.push_str("unexpected_error_replies:0\r\n");
+    field(out, "total_error_replies", cores.iter().map(|c| c.errors.total).sum::<u64>());
+    out.push_str("dump_payload_sanitizations:0\r\n");
+    field(out, "total_reads_processed", net(|s| s.reads_processed));
+    field(out, "total_writes_processed", net(|s| s.writes_processed));
+    out.push_str("io_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\n");
 }
 
 /// A master without replicas (replication is not implemented yet).
@@ -509,6 +656,21 @@ fn cpu_section(out: &mut String) {
     field(out, "used_cpu_user", user);
     field(out, "used_cpu_sys_children", csys);
     field(out, "used_cpu_user_children", cuser);
+    // The calling connection's core.
+    let (tsys, tuser) = usage(libc::RUSAGE_THREAD);
+    field(out, "used_cpu_sys_main_thread", tsys);
+    field(out, "used_cpu_user_main_thread", tuser);
+}
+
+/// Error replies by code, summed over the cores (`clients::count_error`).
+fn errorstats_section(out: &mut String, cores: &[CoreInfo]) {
+    let mut by_code = std::collections::BTreeMap::new();
+    for (code, n) in cores.iter().flat_map(|c| c.errors.by_code.iter()) {
+        *by_code.entry(code.as_str()).or_insert(0u64) += n;
+    }
+    for (code, n) in by_code {
+        let _ = write!(out, "errorstat_{code}:count={n}\r\n");
+    }
 }
 
 fn keyspace_section(out: &mut String, cores: &[CoreInfo]) {
@@ -616,6 +778,7 @@ fn config_resetstat(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         s.core
             .call_all(|c| {
                 c.clients.borrow_mut().stats = CoreStats::default();
+                clients::reset_error_stats();
                 c.shard.borrow_mut().reset_stats();
             })
             .await;
@@ -1005,8 +1168,9 @@ fn strtod(b: &[u8]) -> f64 {
 
 /// DEBUG, behind Redis 7.0's enable-debug-command (no / yes / local).
 ///
-/// DEBUG SLEEP suspends only the calling connection (a timer on its task), not
-/// the server as in Redis: other clients, on this core too, keep being served.
+/// DEBUG SLEEP stops the whole server, as Redis' does: every core's thread
+/// sleeps (blocking its executor) for the duration, so no client is served
+/// meanwhile (tests use it to make a server unresponsive).
 fn debug(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
         let ip = s.info.addr.ip();
@@ -1035,14 +1199,17 @@ fn debug(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         } else if a.is(1, "sleep") && a.len() == 3 {
             let secs = strtod(a.get(2));
             if secs > 0.0 {
-                glommio::timer::sleep(Duration::from_secs_f64(secs.min(1e9))).await;
+                let pause = Duration::from_secs_f64(secs.min(1e9));
+                s.core.call_all(move |_| std::thread::sleep(pause)).await;
             }
             s.reply().ok();
         } else if a.is(1, "log") && a.len() == 3 {
             eprintln!("DEBUG LOG: {}", String::from_utf8_lossy(a.get(2)));
             s.reply().ok();
         } else if a.is(1, "error") && a.len() == 3 {
-            s.reply().error(&String::from_utf8_lossy(a.get(2)));
+            // Written as given, as Redis' addReplySds: errorstats do not count it.
+            let msg = a.get(2).iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b });
+            s.reply().raw(&std::iter::once(b'-').chain(msg).chain(*b"\r\n").collect::<Vec<u8>>());
         } else {
             let sub = super::printable(a.get(1), 128);
             s.reply().error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try DEBUG HELP."));

@@ -36,6 +36,7 @@ impl<'a> Reply<'a> {
 
     /// `msg` is the full error line without the leading '-', e.g. "ERR syntax error".
     pub fn error(&mut self, msg: &str) {
+        crate::server::clients::count_error(msg);
         self.out.push(b'-');
         // Newlines would break the protocol; Redis replaces them with spaces.
         self.out.extend(msg.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));

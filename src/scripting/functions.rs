@@ -560,6 +560,15 @@ pub fn libraries() -> Vec<Rc<Library>> {
     REGISTRY.with(|r| r.borrow().libs.values().cloned().collect())
 }
 
+/// INFO memory's view of this core's functions: how many functions and
+/// libraries, and the bytes of the libraries' code.
+pub fn memory_info() -> (usize, usize, usize) {
+    REGISTRY.with(|r| {
+        let r = r.borrow();
+        (r.funcs.len(), r.libs.len(), r.libs.values().map(|l| l.name.len() + l.code.len()).sum())
+    })
+}
+
 /// FUNCTION DUMP: every library as an RDB FUNCTION2 record, then the RDB
 /// version and a CRC-64, as redis-server writes it.
 pub fn dump(compress: bool) -> Vec<u8> {

@@ -94,6 +94,9 @@ struct Engine {
     /// Coroutines of scripts that returned, reused (a fresh one per run is
     /// an allocation and garbage for Lua's collector).
     idle: RefCell<Vec<mlua::Thread>>,
+    /// Bytes of the cached EVAL scripts' bodies and SHAs (INFO's
+    /// used_memory_scripts_eval).
+    eval_bytes: Cell<usize>,
 }
 
 thread_local! {
@@ -489,6 +492,7 @@ impl Engine {
             lib_ready,
             scripts: RefCell::new(HashMap::new()),
             idle: RefCell::new(Vec::new()),
+            eval_bytes: Cell::new(0),
         })
     }
 
@@ -580,6 +584,7 @@ pub fn load_local(body: &[u8]) -> Result<Sha, String> {
         return Ok(sha);
     }
     let (func, flags) = e.compile(body)?;
+    e.eval_bytes.set(e.eval_bytes.get() + body.len() + sha.len());
     e.scripts.borrow_mut().insert(
         sha,
         Rc::new(Script {
@@ -610,7 +615,17 @@ pub async fn load_everywhere(core: &Rc<Core>, body: Vec<u8>) -> Result<Sha, Stri
 
 /// SCRIPT FLUSH on this core.
 pub fn flush_local() {
-    engine().scripts.borrow_mut().clear();
+    let e = engine();
+    e.scripts.borrow_mut().clear();
+    e.eval_bytes.set(0);
+}
+
+/// INFO memory's view of this core's scripting: the Lua state's memory,
+/// the cached EVAL scripts and their bytes.
+pub fn memory_info() -> (usize, usize, usize) {
+    let e = engine();
+    let scripts = e.scripts.borrow().len();
+    (e.lua.used_memory(), scripts, e.eval_bytes.get())
 }
 
 /// What a running script holds locked.

@@ -22,6 +22,9 @@ pub struct ClientInfo {
     pub proto: Cell<Proto>,
     pub last_cmd: Cell<&'static str>,
     pub qbuf: Cell<usize>,
+    /// The size of the last batch of replies written (INFO's
+    /// client_recent_max_output_buffer).
+    pub obuf: Cell<usize>,
     pub killed: Cell<bool>,
     /// Pushes waiting for the connection (`server::pubsub`).
     pub outbox: crate::server::pubsub::Outbox,
@@ -44,6 +47,7 @@ impl ClientInfo {
             proto: crate::resp::Proto::Resp2.into(),
             last_cmd: "NULL".into(),
             qbuf: 0.into(),
+            obuf: 0.into(),
             killed: false.into(),
             outbox: Default::default(),
             tracking: Default::default(),
@@ -115,14 +119,108 @@ pub struct CoreStats {
     pub rejected_connections: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    /// Completed socket reads and writes (Redis' total_reads_processed and
+    /// total_writes_processed).
+    pub reads_processed: u64,
+    pub writes_processed: u64,
+}
+
+/// Samples kept for the instantaneous rates: Redis' STATS_METRIC_SAMPLES.
+const RATE_SAMPLES: usize = 16;
+
+/// This core's rates (commands, input and output bytes per second), each
+/// the mean of the last samples taken every 100 ms, as Redis'
+/// trackInstantaneousMetric does in serverCron.
+#[derive(Default)]
+pub struct Rates {
+    samples: [[f64; 3]; RATE_SAMPLES],
+    next: usize,
+    /// The counters and the clock at the previous sample.
+    last: Option<(u64, [u64; 3])>,
+}
+
+impl Rates {
+    fn sample(&mut self, now_ms: u64, s: &CoreStats) {
+        let counts = [s.commands_processed, s.net_input_bytes, s.net_output_bytes];
+        if let Some((at, before)) = self.last {
+            let ms = now_ms.saturating_sub(at).max(1) as f64;
+            // CONFIG RESETSTAT may have zeroed the counters meanwhile.
+            self.samples[self.next] = std::array::from_fn(|i| counts[i].saturating_sub(before[i]) as f64 * 1000.0 / ms);
+            self.next = (self.next + 1) % RATE_SAMPLES;
+        }
+        self.last = Some((now_ms, counts));
+    }
+
+    /// Commands per second, input and output bytes per second.
+    pub fn current(&self) -> [f64; 3] {
+        std::array::from_fn(|i| self.samples.iter().map(|s| s[i]).sum::<f64>() / RATE_SAMPLES as f64)
+    }
 }
 
 #[derive(Default)]
 pub struct Clients {
     pub map: HashMap<u64, Rc<ClientInfo>>,
     pub stats: CoreStats,
+    pub rates: Rates,
     /// Clients of this core blocked on keys, by id (CLIENT UNBLOCK, INFO).
     pub blocked: HashMap<u64, std::sync::Arc<crate::shard::blocking::Waiter>>,
+}
+
+/// Samples the core's rates every 100 ms (`Rates`).
+pub async fn sample_rates(core: Rc<crate::server::core::Core>) {
+    loop {
+        glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
+        let mut clients = core.clients.borrow_mut();
+        let stats = clients.stats;
+        clients.rates.sample(crate::util::now_ms(), &stats);
+    }
+}
+
+/// Distinct error codes counted per core, bounding the table: a client can
+/// make up codes (DEBUG ERROR, scripts' error_reply), and new ones past this
+/// count only in the total.
+const ERROR_CODES_MAX: usize = 128;
+/// Longest error code kept (the rest of a longer first word is cut).
+const ERROR_CODE_LEN: usize = 64;
+
+/// The error replies this core's thread wrote (INFO's total_error_replies
+/// and errorstats), by code: the error's first word, as Redis counts them.
+#[derive(Default, Clone)]
+pub struct ErrorStats {
+    pub total: u64,
+    pub by_code: std::collections::BTreeMap<String, u64>,
+}
+
+thread_local! {
+    // Per thread is per core: every error reply is encoded on some core's
+    // thread, which counts it without touching any shared state.
+    static ERRORS: RefCell<ErrorStats> = RefCell::default();
+}
+
+/// Counts one error reply (`msg` without the leading '-'). Called only
+/// when an error is written, so successful commands pay nothing.
+pub fn count_error(msg: &str) {
+    let code = msg.split(' ').next().unwrap_or("");
+    let code = &code[..code.floor_char_boundary(ERROR_CODE_LEN)];
+    ERRORS.with(|e| {
+        let mut e = e.borrow_mut();
+        e.total += 1;
+        if let Some(n) = e.by_code.get_mut(code) {
+            *n += 1;
+        } else if e.by_code.len() < ERROR_CODES_MAX {
+            e.by_code.insert(code.to_string(), 1);
+        }
+    });
+}
+
+/// This core's error counts.
+pub fn error_stats() -> ErrorStats {
+    ERRORS.with(|e| e.borrow().clone())
+}
+
+/// CONFIG RESETSTAT on this core.
+pub fn reset_error_stats() {
+    ERRORS.with(|e| *e.borrow_mut() = ErrorStats::default());
 }
 
 /// Turns on TCP keepalive as Redis' anetKeepAlive does: first probe after

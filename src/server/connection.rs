@@ -225,7 +225,11 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
         if (end - start) as i64 > config::client_query_buffer_limit() {
             break;
         }
-        core.clients.borrow_mut().stats.net_input_bytes += n as u64;
+        {
+            let stats = &mut core.clients.borrow_mut().stats;
+            stats.net_input_bytes += n as u64;
+            stats.reads_processed += 1;
+        }
         // The clock of this turn: commands that run without a pause share
         // it; it is read again after anything that may pause the task (other
         // tasks run meanwhile, and no command may see a time before theirs).
@@ -312,8 +316,11 @@ pub async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, mut session: Ses
         if !session.info.outbox.is_empty() {
             session.info.outbox.drain_into(&mut session.out);
         }
-        if !session.out.is_empty() && reply_out(&core, &mut stream, &mut session.out, &mut pipe).await.is_err() {
-            break;
+        if !session.out.is_empty() {
+            session.info.obuf.set(session.out.len());
+            if reply_out(&core, &mut stream, &mut session.out, &mut pipe).await.is_err() {
+                break;
+            }
         }
         if session.close || session.info.killed.get() {
             break;
@@ -512,7 +519,11 @@ async fn reply_out<T: Transport>(core: &Rc<Core>, stream: &mut T, out: &mut Vec<
 async fn write_out<T: Transport>(core: &Core, stream: &mut T, out: &mut Vec<u8>) -> std::io::Result<()> {
     let len = out.len();
     let r = stream.write_all(out).await;
-    core.clients.borrow_mut().stats.net_output_bytes += len as u64;
+    {
+        let stats = &mut core.clients.borrow_mut().stats;
+        stats.net_output_bytes += len as u64;
+        stats.writes_processed += 1;
+    }
     out.clear();
     if out.capacity() > 4 * OUT_FLUSH {
         *out = Vec::with_capacity(16 * 1024);

@@ -89,6 +89,9 @@ pub fn run() -> Result<(), String> {
                 // The dataset is in place on every core before any client is
                 // served: from the AOF when it is on (the more complete, as
                 // in Redis), else from the RDB snapshot.
+                if id == 0 {
+                    crate::commands::server::note_startup_memory();
+                }
                 if config::get_int("appendonly") == 1 {
                     crate::persistence::aof::load_at_startup(&core).await;
                 } else {
@@ -99,6 +102,7 @@ pub fn run() -> Result<(), String> {
                 }
                 glommio::spawn_local(crate::shard::expire::active_expiry_loop(core.clone())).detach();
                 glommio::spawn_local(clients::close_idle_clients(core.clone())).detach();
+                glommio::spawn_local(clients::sample_rates(core.clone())).detach();
                 glommio::spawn_local(pubsub::forward_notifications(core.clone())).detach();
                 glommio::spawn_local(crate::server::tracking::forward(core.clone())).detach();
                 let ring = if config::get_text("io-engine") == "uring" {

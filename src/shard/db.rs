@@ -411,6 +411,15 @@ impl Db {
         sum / n
     }
 
+    /// Bytes of this database's structures beyond its keys and values (INFO's
+    /// used_memory_overhead): the table's empty slots and control bytes (its
+    /// entries are stored in the slots), and the expiry index's entries.
+    pub fn overhead_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(Key, Entry)>();
+        let table = self.map.buckets() * (slot + 1) - self.map.len() * slot;
+        table + self.expires.len() * std::mem::size_of::<(u64, Key)>()
+    }
+
     /// Buckets of the key table: a snapshot's scan restarts when it changes
     /// (a resize moves entries behind the cursor; saved ones are skipped).
     pub fn buckets(&self) -> usize {

@@ -41,6 +41,7 @@ fn expire_step(core: &Core) -> bool {
     let now = now_ms();
     let mut removed = 0u64;
     let mut more = false;
+    let with_ttl: usize = shard.dbs.iter().map(|d| d.expires_len()).sum();
     let locks = &shard.locks;
     for (i, db) in shard.dbs.iter_mut().enumerate() {
         loop {
@@ -58,7 +59,14 @@ fn expire_step(core: &Core) -> bool {
             break;
         }
     }
-    shard.stats.expired_keys += removed;
+    let stats = &mut shard.stats;
+    stats.expired_keys += removed;
+    if with_ttl > 0 {
+        let stale = removed as f64 / with_ttl as f64;
+        stats.expired_stale_perc = stale * 0.05 + stats.expired_stale_perc * 0.95;
+    }
+    stats.expired_time_cap_reached_count += more as u64;
+    stats.expire_cycle_us += start.elapsed().as_micros() as u64;
     // A blocked XREADGROUP learns that its stream expired.
     shard.serve_blocked();
     more

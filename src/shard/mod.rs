@@ -19,6 +19,13 @@ pub struct ShardStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    /// Running average (weight 1/20 per step, as Redis') of the share of
+    /// keys with a TTL that were due when an active expiry step began.
+    pub expired_stale_perc: f64,
+    /// Active expiry steps that stopped at their time budget with due keys left.
+    pub expired_time_cap_reached_count: u64,
+    /// Time spent in active expiry steps, in microseconds.
+    pub expire_cycle_us: u64,
 }
 
 pub struct Shard {
