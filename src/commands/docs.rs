@@ -760,8 +760,9 @@ mod tests {
         for name in &names {
             assert!(Docs::of(name).is_some(), "{name} has no docs");
         }
-        for (name, _) in DOCS.iter().chain(DEPRECATED.iter()) {
-            assert!(names.contains(name), "docs for {name}, which kvick does not have");
+        let documented = DOCS.iter().map(|e| e.0).chain(DEPRECATED.iter().map(|e| e.0)).chain(HISTORY.iter().map(|e| e.0));
+        for name in documented.chain(SYSCMD.iter().copied()) {
+            assert!(names.contains(&name), "docs for {name}, which kvick does not have");
         }
     }
 
