@@ -2,7 +2,8 @@
 //! command and subcommand kvick has, in RESP2 and RESP3. (COMMAND GETKEYS
 //! and GETKEYSANDFLAGS are in the differential corpus, `getkeys.txt`.)
 //!
-//! Replies are compared byte for byte, except the subcommands of a
+//! Replies are compared byte for byte (COMMAND DOCS with every field:
+//! complexity, arguments, history, ...), except the subcommands of a
 //! container, whose order comes from a hash table in Redis: they are compared
 //! as sets, and Redis' may include ones kvick lacks (`NOT_IN_KVICK`).
 
@@ -11,8 +12,7 @@ mod common;
 use common::{escape, parse_frame, Frame, KvickServer, RawConn, RedisServer};
 
 /// Redis 7.0 subcommands kvick does not have (yet).
-const NOT_IN_KVICK: &[&str] =
-    &["client|caching", "client|pause", "client|reply", "client|tracking", "client|trackinginfo", "client|unpause", "config|rewrite", "script|debug"];
+const NOT_IN_KVICK: &[&str] = &["client|pause", "client|reply", "client|unpause", "config|rewrite", "script|debug"];
 
 const CATEGORIES: &[&str] = &[
     "keyspace",
@@ -99,25 +99,32 @@ impl Pair {
         }
     }
 
-    /// The fields kvick's COMMAND DOCS gives for a command (a map, or in
-    /// RESP2 an array of alternating names and values) have Redis' values.
+    /// A COMMAND DOCS entry (a map, or in RESP2 an array of alternating
+    /// names and values): Redis' fields in Redis' order (complexity,
+    /// arguments, history, ...), each with Redis' exact value, except the
+    /// subcommands, compared by name as in `compare_entry`.
     fn compare_docs(&mut self, name: &str, redis: &Frame, kvick: &Frame) {
-        for pair in kvick.children.chunks(2) {
-            let field = bulk(&pair[0]);
-            let Some(theirs) = redis.children.chunks(2).find(|p| bulk(&p[0]) == field) else {
-                self.fail(format!("{name}: redis-server's docs have no {}", escape(field)));
-                continue;
-            };
-            if field != b"subcommands" {
-                if theirs[1].raw != pair[1].raw {
-                    self.fail(format!("{name} docs {}: redis {} kvick {}", escape(field), text(&theirs[1]), text(&pair[1])));
+        let fields = |f: &Frame| f.children.chunks(2).map(|p| escape(bulk(&p[0]))).collect::<Vec<_>>();
+        if fields(redis) != fields(kvick) {
+            return self.fail(format!("{name} docs fields: redis {:?} kvick {:?}", fields(redis), fields(kvick)));
+        }
+        for (theirs, ours) in redis.children.chunks(2).zip(kvick.children.chunks(2)) {
+            if bulk(&theirs[0]) != b"subcommands" {
+                if theirs[1].raw != ours[1].raw {
+                    self.fail(format!("{name} docs {}: redis {} kvick {}", text(&theirs[0]), text(&theirs[1]), text(&ours[1])));
                 }
                 continue;
             }
-            for sub in pair[1].children.chunks(2) {
+            for sub in ours[1].children.chunks(2) {
                 match theirs[1].children.chunks(2).find(|r| r[0].raw == sub[0].raw) {
                     Some(r) => self.compare_docs(&String::from_utf8_lossy(bulk(&sub[0])), &r[1], &sub[1]),
                     None => self.fail(format!("{name} docs: redis-server has no subcommand {}", text(&sub[0]))),
+                }
+            }
+            for r in theirs[1].children.chunks(2) {
+                let sub = String::from_utf8_lossy(bulk(&r[0])).into_owned();
+                if !ours[1].children.chunks(2).any(|k| k[0].raw == r[0].raw) && !NOT_IN_KVICK.contains(&sub.as_str()) {
+                    self.fail(format!("{name} docs: kvick lacks redis-server's subcommand {sub}"));
                 }
             }
         }
@@ -164,9 +171,14 @@ fn run(resp3: bool) {
         let info = p.kvick.cmd(&["COMMAND", "INFO", &name]);
         assert_eq!(frame(&info).children[0].raw, entry.raw, "COMMAND and COMMAND INFO {name}");
     }
-    for name in all.iter().filter(|n| !n.contains('|')) {
+    // Every command and, by full name, every subcommand.
+    for name in &all {
         let (r, k) = p.both(&["COMMAND", "DOCS", name]);
         let (r, k) = (frame(&r), frame(&k));
+        if r.children.len() != 2 || k.children.len() != 2 || r.children[0].raw != k.children[0].raw {
+            p.fail(format!("COMMAND DOCS {name}: redis {} kvick {}", text(&r), text(&k)));
+            continue;
+        }
         p.compare_docs(name, &r.children[1], &k.children[1]);
     }
     for cat in CATEGORIES {
@@ -188,4 +200,50 @@ fn command_info_docs_and_list_match_redis_resp2() {
 #[test]
 fn command_info_docs_and_list_match_redis_resp3() {
     run(true);
+}
+
+/// What starts a command's block in redis-cli's help: its title, indented
+/// and bold.
+const HELP_TITLE: &str = "  \x1b[1m";
+
+/// redis-cli's help text without the blocks (from a title to the next) of
+/// the subcommands kvick lacks (`NOT_IN_KVICK`).
+fn without_missing(help: &str) -> String {
+    let mut blocks = help.split(HELP_TITLE);
+    let mut kept = blocks.next().unwrap_or("").to_string();
+    for block in blocks {
+        let title = block.split("\x1b[0m").next().unwrap_or("").to_ascii_lowercase().replace(' ', "|");
+        if !NOT_IN_KVICK.contains(&title.as_str()) {
+            kept.push_str(HELP_TITLE);
+            kept.push_str(block);
+        }
+    }
+    kept
+}
+
+/// redis-cli 7.0 builds `help CMD` from the server's COMMAND DOCS
+/// (arguments included): for every command and subcommand kvick has, it
+/// prints the same against kvick as against redis-server.
+#[test]
+fn redis_cli_help_matches_redis() {
+    let redis = RedisServer::start();
+    let kvick = KvickServer::start(&["--threads", "2"]);
+    let help = |port: u16, name: &str| {
+        let out = std::process::Command::new("redis-cli").args(["-p", &port.to_string(), "help"]).args(name.split('|')).output().expect("redis-cli runs");
+        assert!(out.status.success(), "redis-cli help {name}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let all = names(&kvick.raw().cmd(&["COMMAND", "LIST"]));
+    assert!(all.len() > 250, "kvick lists {} commands", all.len());
+    let mut errors = Vec::new();
+    for name in &all {
+        let (theirs, ours) = (help(redis.port(), name), help(kvick.port(), name));
+        assert!(theirs.contains("summary:"), "redis-cli help {name} against redis-server: {theirs}");
+        // `help client` lists every CLIENT subcommand: not those kvick lacks.
+        let theirs = without_missing(&theirs);
+        if theirs != ours {
+            errors.push(format!("help {name}:\nredis-server:\n{theirs}kvick:\n{ours}"));
+        }
+    }
+    assert!(errors.is_empty(), "{} differences:\n{}", errors.len(), errors.join("\n"));
 }

@@ -13,6 +13,7 @@
 pub mod bitmaps;
 pub mod cluster;
 pub mod connection;
+pub mod docs;
 pub mod functions;
 pub mod geo;
 pub mod hashes;

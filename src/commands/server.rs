@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::connection::help;
+use super::docs::Docs;
 use super::{by_index, cmd, flags::*, keyspecs, lookup, lookup_sub, BoxFuture, Command, OwnedArgs, Run, NOKEYS};
 use crate::config;
 use crate::persistence::snapshot;
@@ -1010,16 +1011,20 @@ fn reply_info(r: &mut Reply, c: &Command) {
     }
 }
 
-/// One entry of COMMAND DOCS: summary, since, group and subcommands
-/// (kvick's table carries no complexity or argument docs).
+/// One entry of COMMAND DOCS: summary, since and group from the command
+/// table, complexity, arguments and the rest from `docs`, then subcommands.
 fn reply_docs(r: &mut Reply, c: &Command) {
-    r.map(3 + !c.subs.is_empty() as usize);
+    let more = Docs::of(c.name);
+    r.map(3 + more.as_ref().map_or(0, Docs::fields) + !c.subs.is_empty() as usize);
     r.bulk(b"summary");
     r.bulk(c.summary.as_bytes());
     r.bulk(b"since");
     r.bulk(c.since.as_bytes());
     r.bulk(b"group");
     r.bulk(c.group.as_bytes());
+    if let Some(more) = more {
+        more.reply(r);
+    }
     if !c.subs.is_empty() {
         r.bulk(b"subcommands");
         r.map(c.subs.len());
