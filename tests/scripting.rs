@@ -431,3 +431,36 @@ local i = 0 while true do i = i + 1 if i % 100000 == 0 then local n = redis.call
     assert!(saw_unkillable, "SCRIPT KILL never answered UNKILLABLE");
     assert!(runner.join().unwrap().starts_with(b":"));
 }
+
+/// SHUTDOWN NOSAVE while a script that wrote loops (it cannot be killed, and
+/// its core cannot answer): the server exits, as Redis does.
+#[test]
+fn shutdown_nosave_during_an_unkillable_script() {
+    let mut server = KvickServer::start(&["--threads", "2", "--busy-reply-threshold", "100"]);
+    let port = server.port();
+    let runner = thread::spawn(move || {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_secs(60)).unwrap();
+        let _ = c.command(&["EVAL", "redis.call('set', KEYS[1], 'x') while true do end", "1", "w"]);
+    });
+    // Some connection on the other core sees BUSY, then shuts down.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut sent = false;
+    while Instant::now() < deadline && !sent {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_millis(500)).unwrap();
+        if c.command(&["GET", "x"]).unwrap_or_default().starts_with(b"-BUSY") {
+            let _ = c.command(&["SHUTDOWN", "NOSAVE"]);
+            sent = true;
+        } else {
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(sent, "no client saw -BUSY");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.exited() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(server.exited(), "SHUTDOWN NOSAVE left the server running: {}", server.log());
+    runner.join().unwrap();
+}

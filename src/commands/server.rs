@@ -1266,6 +1266,14 @@ fn shutdown(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 return s.reply().error("ERR Errors trying to SHUTDOWN. Check logs.");
             }
         }
+        // A busy script's core cannot answer until the script ends; what it
+        // acknowledged before is in its AOF already (replies wait for the
+        // write), so exit now, as Redis' SHUTDOWN NOSAVE does then.
+        if crate::scripting::busy::busy() {
+            crate::server::remove_pidfile();
+            eprintln!("kvick is now ready to exit, bye bye...");
+            std::process::exit(0);
+        }
         // Everything acknowledged is in the AOF (with `everysec` some of it
         // only in the journal until now).
         for rx in s.core.call_all(|c| crate::persistence::aof::written(c)).await.into_iter().flatten() {

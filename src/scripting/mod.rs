@@ -24,7 +24,7 @@
 //! (writes are not rolled back): that call fails with an error, and the next
 //! run of the script locks whole.
 
-mod busy;
+pub(crate) mod busy;
 mod cjson;
 mod cmsgpack;
 mod convert;

@@ -250,6 +250,11 @@ impl TestServer {
         }
     }
 
+    /// Whether the process has exited (after a SHUTDOWN, say).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
+    }
+
     /// Everything the server has written to stdout and stderr so far.
     pub fn log(&self) -> String {
         fs::read(&self.log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
