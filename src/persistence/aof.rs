@@ -65,7 +65,7 @@ use crate::resp::{Proto, Reply};
 use crate::server::core::Core;
 use crate::shard::journal::entry_commands;
 use crate::shard::Shard;
-use crate::util::now_ms;
+use crate::util::{now_ms, strerror};
 
 /// How long a failed write waits before it is tried again.
 const RETRY: Duration = Duration::from_millis(100);
@@ -94,15 +94,6 @@ pub fn misconf() -> Option<String> {
     }
     let e = std::io::Error::from_raw_os_error(WRITE_ERRNO.load(Ordering::Relaxed));
     Some(format!("MISCONF Errors writing to the AOF file: {}", strerror(&e)))
-}
-
-/// The C library's text of an error (Rust appends " (os error N)").
-fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 /// The AOF fields of INFO persistence (and the module fork ones between
@@ -522,6 +513,9 @@ async fn writer(core: Rc<Core>, aof: Rc<RefCell<Aof>>) {
             let mut a = aof.borrow_mut();
             let auto = auto_rewrite_due(&a);
             let go = (a.rewrite_requested || auto) && !a.rewriting;
+            if go && !a.rewrite_requested {
+                count_rewrite();
+            }
             a.rewrite_requested = false;
             go
         };
@@ -883,9 +877,15 @@ fn rewrite_done(ok: bool, started: Instant) {
     LAST_REWRITE_OK.store(ok, Ordering::Relaxed);
     LAST_REWRITE_MS.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
     if ok {
-        REWRITES.fetch_add(1, Ordering::Relaxed);
         eprintln!("Background AOF rewrite finished successfully");
     }
+}
+
+/// INFO's aof_rewrites counts rewrites started, as Redis: one per
+/// BGREWRITEAOF or `appendonly yes` (not one per core), one per automatic
+/// rewrite (a core's own, when its files grew).
+pub fn count_rewrite() {
+    REWRITES.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A new base file's contents, and whether they are an RDB file.
