@@ -506,3 +506,60 @@ fn flushall_with_save_points_saves_the_empty_dataset() {
         assert_eq!(q::<i64>(&mut s.client(), &["DBSIZE"]), 0);
     }
 }
+
+/// A save point (`save 1 1`): one change, and within a few seconds a save
+/// has happened (LASTSAVE moves, the set is on disk).
+#[test]
+fn a_save_point_fires() {
+    for threads in [1, 2] {
+        let dir = temp_dir(&format!("savepoint-{threads}"));
+        let s = kvick_in(&dir, threads, &["--save", "1 1"]);
+        let mut c = s.client();
+        let start: i64 = q(&mut c, &["LASTSAVE"]);
+        thread::sleep(Duration::from_millis(1500));
+        assert_eq!(q::<i64>(&mut c, &["LASTSAVE"]), start, "no change, no save");
+        q::<()>(&mut c, &["SET", "k", "v"]);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while q::<i64>(&mut c, &["LASTSAVE"]) == start {
+            assert!(Instant::now() < deadline, "the save point did not fire");
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(dir.join("dump.rdb.manifest").exists());
+        drop(s);
+        let s = kvick_in(&dir, threads, &["--save", ""]);
+        assert_eq!(q::<String>(&mut s.client(), &["GET", "k"]), "v");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `rdbcompression no` and `rdbchecksum no` files: redis-check-rdb accepts
+/// them, kvick and redis-server load them back.
+#[test]
+fn uncompressed_and_unchecksummed_files_load_back() {
+    let dir = temp_dir("plain");
+    let mut compressed_size = 0;
+    for (option, value) in [("rdbcompression", "yes"), ("rdbcompression", "no"), ("rdbchecksum", "no")] {
+        let _ = std::fs::remove_file(dir.join("dump.rdb"));
+        let expected = {
+            let s = kvick_in(&dir, 2, &["--rdb-single-file", "yes", &format!("--{option}"), value, "--save", ""]);
+            let mut c = s.client();
+            fill(&mut c);
+            assert_eq!(q::<String>(&mut c, &["SAVE"]), "OK");
+            dataset(&mut c, false)
+        };
+        let file = std::fs::read(dir.join("dump.rdb")).unwrap();
+        match (option, value) {
+            ("rdbcompression", "yes") => compressed_size = file.len(),
+            ("rdbcompression", _) => assert!(file.len() > compressed_size + 1000, "{} against {compressed_size}", file.len()),
+            _ => assert_eq!(file[file.len() - 8..], [0; 8], "no checksum"),
+        }
+        let check = std::process::Command::new("redis-check-rdb").arg(dir.join("dump.rdb")).output().expect("run redis-check-rdb");
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success() && text.contains("RDB looks OK"), "{option} {value}: {text}");
+        let s = kvick_in(&dir, 1, &["--save", ""]);
+        assert_same(&expected, &dataset(&mut s.client(), false), &format!("{option} {value} in kvick"));
+        let r = RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb"]);
+        assert_same(&expected, &dataset(&mut r.client(), false), &format!("{option} {value} in redis-server"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
