@@ -254,10 +254,14 @@ fn not_yet(name: &str, text: &str) -> Result<(), String> {
     Err(why.to_string())
 }
 
-/// Redis' check of a save value, pairs of seconds >= 1 and changes >= 0,
-/// and its text as CONFIG GET shows it; "" (or nothing) means no save points.
+/// Redis' check of a save value, pairs of seconds >= 1 and changes >= 0
+/// split at single spaces (as its CONFIG SET: "5  5" is refused), and its
+/// text as CONFIG GET shows it; "" means no save points.
 fn save_params(raw: &str) -> Option<String> {
-    let words: Vec<&str> = raw.split_whitespace().collect();
+    if raw.is_empty() {
+        return Some(String::new());
+    }
+    let words: Vec<&str> = raw.split(' ').collect();
     let ok = words.len().is_multiple_of(2)
         && words.iter().enumerate().all(|(j, w)| w.parse::<i64>().is_ok_and(|v| v >= if j % 2 == 0 { 1 } else { 0 }));
     ok.then(|| words.iter().map(|w| w.parse::<i64>().unwrap_or(0).to_string()).collect::<Vec<_>>().join(" "))
@@ -321,7 +325,7 @@ pub fn set_startup(name: &str, args: &[String]) -> Result<(), String> {
         let clears = args.len() == 1 && args[0].is_empty();
         save_params(&value).ok_or("Invalid save parameters")?;
         if SAVE_SEEN.swap(true, Ordering::Relaxed) && !clears {
-            value = format!("{} {value}", get_text("save"));
+            value = [get_text("save"), value].into_iter().filter(|v| !v.is_empty()).collect::<Vec<_>>().join(" ");
         }
     }
     store(values(), i, &value)
