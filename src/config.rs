@@ -118,7 +118,24 @@ pub static PARAMS: &[Param] = &[
     p("aof-use-rdb-preamble", Kind::Bool, "yes", YES),
     p("no-appendfsync-on-rewrite", Kind::Bool, "no", YES),
     p("tracking-table-max-keys", Kind::Int(0, i64::MAX), "1000000", YES),
+    // Who may CONFIG SET the PROTECTED directives (no / yes / local clients).
+    p("enable-protected-configs", Kind::Enum(PROTECTED), "no", NO),
 ];
+
+/// Directives Redis 7.0 flags PROTECTED_CONFIG: where files are written is
+/// settable at runtime only with `enable-protected-configs`.
+const PROTECTED_CONFIGS: &[&str] = &["dir", "dbfilename"];
+
+/// Whether CONFIG SET of `p` is refused to this client as protected
+/// (`local`: the client connects over loopback).
+pub fn protected_refused(p: &Param, local: bool) -> bool {
+    PROTECTED_CONFIGS.contains(&p.name)
+        && match get_int("enable-protected-configs") {
+            1 => false,
+            2 => !local,
+            _ => true,
+        }
+}
 
 /// Old names Redis 7 still accepts for a directive (alias, name): CONFIG
 /// GET lists them as directives of their own, with the same value.
@@ -207,10 +224,13 @@ fn store(v: &Values, i: usize, raw: &str) -> Result<(), String> {
                 (0, crate::shard::notify::flags_text(flags))
             }
             "client-output-buffer-limit" => (0, set_output_buffer_limits(raw)?),
+            "save" => (0, save_params(raw).ok_or("Invalid save parameters")?),
+            "dir" => (0, resolve_dir(v, i, raw)?),
+            "dbfilename" if raw.contains('/') => return Err("dbfilename can't be a path, just a filename".into()),
             _ => (0, raw.to_string()),
         },
     };
-    not_yet(p.name, raw, &text)?;
+    not_yet(p.name, &text)?;
     v.ints[i].store(num, Ordering::Relaxed);
     *v.texts[i].lock().unwrap_or_else(|e| e.into_inner()) = text;
     Ok(())
@@ -225,11 +245,8 @@ const NOT_YET: &[(&str, &str, &str)] = &[
 ];
 
 /// Refuses a value of a NOT_YET directive other than "off", after the
-/// directive's own syntax check (so `save 1` still gets Redis' message).
-fn not_yet(name: &str, raw: &str, text: &str) -> Result<(), String> {
-    if name == "save" && !text.is_empty() && !save_params_valid(raw) {
-        return Err("Invalid save parameters".into());
-    }
+/// directive's own syntax check.
+fn not_yet(name: &str, text: &str) -> Result<(), String> {
     let Some((_, off, why)) = NOT_YET.iter().find(|(n, _, _)| *n == name) else { return Ok(()) };
     if text == *off {
         return Ok(());
@@ -237,12 +254,30 @@ fn not_yet(name: &str, raw: &str, text: &str) -> Result<(), String> {
     Err(why.to_string())
 }
 
-/// Redis' check of a save value: pairs of seconds >= 1 and changes >= 0.
-fn save_params_valid(raw: &str) -> bool {
-    let words: Vec<&str> = raw.split_whitespace().collect();
-    !words.is_empty()
-        && words.len().is_multiple_of(2)
-        && words.iter().enumerate().all(|(j, w)| w.parse::<i64>().is_ok_and(|v| v >= if j % 2 == 0 { 1 } else { 0 }))
+/// Redis' check of a save value, pairs of seconds >= 1 and changes >= 0
+/// split at single spaces (as its CONFIG SET: "5  5" is refused), and its
+/// text as CONFIG GET shows it; "" means no save points.
+fn save_params(raw: &str) -> Option<String> {
+    if raw.is_empty() {
+        return Some(String::new());
+    }
+    let words: Vec<&str> = raw.split(' ').collect();
+    let ok = words.len().is_multiple_of(2)
+        && words.iter().enumerate().all(|(j, w)| w.parse::<i64>().is_ok_and(|v| v >= if j % 2 == 0 { 1 } else { 0 }));
+    ok.then(|| words.iter().map(|w| w.parse::<i64>().unwrap_or(0).to_string()).collect::<Vec<_>>().join(" "))
+}
+
+/// `dir` as an absolute path (Redis chdir()s into it, and CONFIG GET dir
+/// shows the working directory), relative to the current `dir`; it must be
+/// an existing directory, or the error is chdir's.
+fn resolve_dir(v: &Values, i: usize, raw: &str) -> Result<String, String> {
+    let current = v.texts[i].lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let path = std::path::Path::new(&current).join(raw);
+    let abs = std::fs::canonicalize(path).map_err(|e| crate::util::strerror(&e))?;
+    if !abs.is_dir() {
+        return Err(crate::util::strerror(&std::io::Error::from_raw_os_error(libc::ENOTDIR)));
+    }
+    Ok(abs.display().to_string())
 }
 
 /// "1gb", "100mb", "512k", "42" → bytes (k = 1000, kb = 1024, as redis.conf).
@@ -280,9 +315,20 @@ pub fn get_text(name: &str) -> String {
 }
 
 /// Sets a directive at startup (file or command line): any directive may be set.
+/// `save` lines accumulate as in Redis: the first one replaces the default,
+/// later ones add their points, and `save ""` clears what came before.
 pub fn set_startup(name: &str, args: &[String]) -> Result<(), String> {
     let i = index(name).ok_or_else(|| format!("Bad directive or wrong number of arguments: '{}'", name))?;
-    store(values(), i, &args.join(" "))
+    let mut value = args.join(" ");
+    if PARAMS[i].name == "save" {
+        static SAVE_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let clears = args.len() == 1 && args[0].is_empty();
+        save_params(&value).ok_or("Invalid save parameters")?;
+        if SAVE_SEEN.swap(true, Ordering::Relaxed) && !clears {
+            value = [get_text("save"), value].into_iter().filter(|v| !v.is_empty()).collect::<Vec<_>>().join(" ");
+        }
+    }
+    store(values(), i, &value)
 }
 
 /// CONFIG SET: only mutable directives.

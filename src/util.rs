@@ -322,6 +322,15 @@ fn glob_inner(pat: &[u8], s: &[u8], nocase: bool, skip_longer: &mut bool, nestin
     p >= pat.len() && si == s.len()
 }
 
+/// The C library's text of an error (Rust appends " (os error N)").
+pub fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -287,35 +287,79 @@ fn kill_during_bgsave_leaves_the_previous_set() {
 
 const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
+/// The replies, as text, of failing saves on `s` after its directory is
+/// removed: as Redis 7.0, a failed SAVE or SHUTDOWN answers -ERR and writes
+/// go on; a failed BGSAVE refuses writes and PING (not reads) with MISCONF,
+/// and a queued write makes EXEC abort.
+fn failing_saves(s: &TestServer, dir: &std::path::Path) -> Vec<String> {
+    let mut raw = s.raw();
+    let mut c = s.client();
+    let mut out = Vec::new();
+    let mut run = |raw: &mut common::RawConn, args: &[&str]| out.push(String::from_utf8_lossy(&raw.cmd(args)).into_owned());
+    run(&mut raw, &["SET", "k", "v"]);
+    std::fs::remove_dir_all(dir).unwrap();
+    run(&mut raw, &["SAVE"]);
+    run(&mut raw, &["SET", "k", "v2"]);
+    run(&mut raw, &["PING"]);
+    run(&mut raw, &["SHUTDOWN"]);
+    run(&mut raw, &["SET", "k", "v3"]);
+    let status = info_field(&mut c, "rdb_last_bgsave_status");
+    run(&mut raw, &["BGSAVE"]);
+    wait_for_bgsave(&mut c);
+    let status_after = info_field(&mut c, "rdb_last_bgsave_status");
+    run(&mut raw, &["SET", "k", "v4"]);
+    run(&mut raw, &["PING"]);
+    run(&mut raw, &["GET", "k"]);
+    run(&mut raw, &["ECHO", "hi"]);
+    run(&mut raw, &["MULTI"]);
+    run(&mut raw, &["SET", "k", "v5"]);
+    run(&mut raw, &["EXEC"]);
+    // A failed SAVE keeps the state BGSAVE set.
+    run(&mut raw, &["SAVE"]);
+    run(&mut raw, &["SET", "k", "v6"]);
+    // Off: writes go on.
+    run(&mut raw, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]);
+    run(&mut raw, &["SET", "k", "v7"]);
+    run(&mut raw, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"]);
+    run(&mut raw, &["SET", "k", "v8"]);
+    out.push(format!("status {status} then {status_after}"));
+    out
+}
+
 #[test]
-fn failed_snapshots_refuse_writes_until_a_save_works() {
+fn failed_saves_refuse_writes_as_redis_does() {
     let dir = temp_dir("misconf");
-    let missing = dir.join("not-yet");
+    let redis_dir = dir.join("redis");
+    std::fs::create_dir_all(&redis_dir).unwrap();
+    let r = RedisServer::start_with(&["--dir", redis_dir.to_str().unwrap(), "--save", "3600 1"]);
+    let expected = failing_saves(&r, &redis_dir);
+    let misconf = format!("-{MISCONF}\r\n");
+    assert_eq!(expected[1], "-ERR\r\n", "{expected:?}");
+    assert_eq!(expected[3], "+PONG\r\n", "{expected:?}");
+    assert_eq!(expected[7], misconf, "{expected:?}");
+    assert_eq!(expected[8], misconf, "PING is refused: {expected:?}");
     for threads in [1, 2] {
-        let s = kvick_in(&dir, threads, &[]);
-        let mut raw = s.raw();
-        assert_eq!(raw.cmd(&["CONFIG", "SET", "dir", missing.to_str().unwrap()]), b"+OK\r\n");
-        assert_eq!(raw.cmd(&["SAVE"]), b"-ERR\r\n");
-        assert_eq!(raw.cmd(&["SET", "k", "v"]), format!("-{MISCONF}\r\n").into_bytes());
-        assert_eq!(raw.cmd(&["PING"]), format!("-{MISCONF}\r\n").into_bytes());
-        assert_eq!(raw.cmd(&["GET", "k"]), b"$-1\r\n", "reads still work");
-        let mut c = s.client();
-        assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "err");
-        // Without save points or with stop-writes-on-bgsave-error off, writes go on.
-        assert_eq!(raw.cmd(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]), b"+OK\r\n");
-        assert_eq!(raw.cmd(&["SET", "k", "v"]), b"+OK\r\n");
-        assert_eq!(raw.cmd(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"]), b"+OK\r\n");
-        assert_eq!(raw.cmd(&["SET", "k", "v"]), format!("-{MISCONF}\r\n").into_bytes());
-        // A BGSAVE that fails keeps the state; one that works ends it.
+        let data = dir.join(format!("kvick-{threads}"));
+        std::fs::create_dir_all(&data).unwrap();
+        let s = kvick_in(&data, threads, &[]);
+        assert_eq!(failing_saves(&s, &data), expected, "{threads} threads");
+        // kvick writes to the path, not to the directory it was started
+        // in: once the directory is back, a save that works ends the state
+        // (Redis' SAVE sets rdb_last_bgsave_status ok too).
+        let (mut raw, mut c) = (s.raw(), s.client());
+        std::fs::create_dir_all(&data).unwrap();
+        assert_eq!(raw.cmd(&["SAVE"]), b"+OK\r\n");
+        assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+        assert_eq!(raw.cmd(&["SET", "k", "v9"]), b"+OK\r\n");
+        std::fs::remove_dir_all(&data).unwrap();
         assert_eq!(raw.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
         wait_for_bgsave(&mut c);
-        assert_eq!(raw.cmd(&["SET", "k", "v"]), format!("-{MISCONF}\r\n").into_bytes());
-        std::fs::create_dir_all(&missing).unwrap();
+        assert_eq!(raw.cmd(&["SET", "k", "v"]), misconf.as_bytes());
+        std::fs::create_dir_all(&data).unwrap();
         assert_eq!(raw.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
         wait_for_bgsave(&mut c);
         assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
         assert_eq!(raw.cmd(&["SET", "k", "v2"]), b"+OK\r\n");
-        std::fs::remove_dir_all(&missing).unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -461,4 +505,61 @@ fn flushall_with_save_points_saves_the_empty_dataset() {
         let s = kvick_in(&dir, threads, &["--save", "3600 1000"]);
         assert_eq!(q::<i64>(&mut s.client(), &["DBSIZE"]), 0);
     }
+}
+
+/// A save point (`save 1 1`): one change, and within a few seconds a save
+/// has happened (LASTSAVE moves, the set is on disk).
+#[test]
+fn a_save_point_fires() {
+    for threads in [1, 2] {
+        let dir = temp_dir(&format!("savepoint-{threads}"));
+        let s = kvick_in(&dir, threads, &["--save", "1 1"]);
+        let mut c = s.client();
+        let start: i64 = q(&mut c, &["LASTSAVE"]);
+        thread::sleep(Duration::from_millis(1500));
+        assert_eq!(q::<i64>(&mut c, &["LASTSAVE"]), start, "no change, no save");
+        q::<()>(&mut c, &["SET", "k", "v"]);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while q::<i64>(&mut c, &["LASTSAVE"]) == start {
+            assert!(Instant::now() < deadline, "the save point did not fire");
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(dir.join("dump.rdb.manifest").exists());
+        drop(s);
+        let s = kvick_in(&dir, threads, &["--save", ""]);
+        assert_eq!(q::<String>(&mut s.client(), &["GET", "k"]), "v");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `rdbcompression no` and `rdbchecksum no` files: redis-check-rdb accepts
+/// them, kvick and redis-server load them back.
+#[test]
+fn uncompressed_and_unchecksummed_files_load_back() {
+    let dir = temp_dir("plain");
+    let mut compressed_size = 0;
+    for (option, value) in [("rdbcompression", "yes"), ("rdbcompression", "no"), ("rdbchecksum", "no")] {
+        let _ = std::fs::remove_file(dir.join("dump.rdb"));
+        let expected = {
+            let s = kvick_in(&dir, 2, &["--rdb-single-file", "yes", &format!("--{option}"), value, "--save", ""]);
+            let mut c = s.client();
+            fill(&mut c);
+            assert_eq!(q::<String>(&mut c, &["SAVE"]), "OK");
+            dataset(&mut c, false)
+        };
+        let file = std::fs::read(dir.join("dump.rdb")).unwrap();
+        match (option, value) {
+            ("rdbcompression", "yes") => compressed_size = file.len(),
+            ("rdbcompression", _) => assert!(file.len() > compressed_size + 1000, "{} against {compressed_size}", file.len()),
+            _ => assert_eq!(file[file.len() - 8..], [0; 8], "no checksum"),
+        }
+        let check = std::process::Command::new("redis-check-rdb").arg(dir.join("dump.rdb")).output().expect("run redis-check-rdb");
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success() && text.contains("RDB looks OK"), "{option} {value}: {text}");
+        let s = kvick_in(&dir, 1, &["--save", ""]);
+        assert_same(&expected, &dataset(&mut s.client(), false), &format!("{option} {value} in kvick"));
+        let r = RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb"]);
+        assert_same(&expected, &dataset(&mut r.client(), false), &format!("{option} {value} in redis-server"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -104,3 +104,89 @@ fn memlock_limit_is_raised_or_explained() {
     assert!(answered, "kvick did not start with a 16 KiB soft / 8 MiB hard memlock limit: {}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn config_get(server: &common::TestServer, name: &str) -> String {
+    let got: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(&mut server.client()).unwrap();
+    assert_eq!(got.len(), 2, "{got:?}");
+    got[1].clone()
+}
+
+/// `save` lines accumulate as in redis-server 7.0 (each result below is
+/// what it answers): the first replaces the default, later ones add,
+/// `save ""` clears what came before; CONFIG SET replaces.
+#[test]
+fn save_lines_accumulate() {
+    let dir = std::env::temp_dir().join(format!("kvick-startup-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("save.conf");
+    std::fs::write(&conf, "save 900 1\nsave 300 10\n").unwrap();
+    let c = conf.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&[c], "900 1 300 10"),
+        (&[c, "--save", "7", "7"], "900 1 300 10 7 7"),
+        (&["--save", "900", "1", "--save", "300 10"], "900 1 300 10"),
+        (&["--save", "900", "1", "--save", ""], ""),
+        (&["--save", "", "--save", "5", "5"], "5 5"),
+        (&[], "3600 1 300 100 60 10000"),
+    ];
+    for (args, expected) in cases {
+        let server = KvickServer::start(&[*args, &["--threads", "1"]].concat());
+        assert_eq!(config_get(&server, "save"), *expected, "{args:?}");
+        if args.is_empty() {
+            let mut con = server.client();
+            let _: () = redis::cmd("CONFIG").arg("SET").arg("save").arg("100 1 200 2").query(&mut con).unwrap();
+            assert_eq!(config_get(&server, "save"), "100 1 200 2");
+        }
+    }
+    std::fs::write(&conf, "save 900\n").unwrap();
+    let out = kvick(&[c]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid save parameters"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// dir and dbfilename are protected configs (Redis 7.0): CONFIG SET needs
+/// `enable-protected-configs yes` (or `local` and a local client). dir is
+/// shown absolute and must exist; dbfilename is not a path.
+#[test]
+fn protected_configs() {
+    let protected = |name: &str| format!("-ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config\r\n");
+    let server = KvickServer::start(&["--threads", "1"]);
+    let mut raw = server.raw();
+    assert_eq!(raw.cmd(&["CONFIG", "SET", "dir", "/tmp"]), protected("dir").into_bytes());
+    assert_eq!(raw.cmd(&["CONFIG", "SET", "dbfilename", "x.rdb"]), protected("dbfilename").into_bytes());
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "enable-protected-configs", "yes"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'enable-protected-configs') - can't set immutable config\r\n"
+    );
+    drop(server);
+    let base = std::env::temp_dir().join(format!("kvick-startup-dir-{}", std::process::id()));
+    std::fs::create_dir_all(base.join("sub")).unwrap();
+    let base = std::fs::canonicalize(&base).unwrap();
+    for mode in ["yes", "local"] {
+        let dotted = format!("{}/../{}", base.display(), base.file_name().unwrap().to_str().unwrap());
+        let server = KvickServer::start(&["--threads", "1", "--enable-protected-configs", mode, "--dir", &dotted]);
+        assert_eq!(config_get(&server, "dir"), base.display().to_string());
+        let mut raw = server.raw();
+        assert_eq!(raw.cmd(&["CONFIG", "SET", "dir", "sub"]), b"+OK\r\n", "relative to the current dir");
+        assert_eq!(config_get(&server, "dir"), base.join("sub").display().to_string());
+        assert_eq!(
+            raw.cmd(&["CONFIG", "SET", "dir", "/no/such/dir"]),
+            b"-ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["CONFIG", "SET", "dbfilename", "a/b.rdb"]),
+            b"-ERR CONFIG SET failed (possibly related to argument 'dbfilename') - dbfilename can't be a path, just a filename\r\n"
+        );
+        assert_eq!(raw.cmd(&["CONFIG", "SET", "dbfilename", "x.rdb"]), b"+OK\r\n");
+        assert_eq!(raw.cmd(&["SAVE"]), b"+OK\r\n");
+        assert!(base.join("sub/x.rdb.manifest").exists());
+    }
+    let out = kvick(&["--dbfilename", "a/b.rdb"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dbfilename can't be a path, just a filename"));
+    let out = kvick(&["--dir", "/no/such/dir"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such file or directory"));
+    std::fs::remove_dir_all(&base).ok();
+}

@@ -154,7 +154,7 @@ fn flushall(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 snapshot::schedule();
             } else {
                 // A save already running has the old data: save after it.
-                while let Err(snapshot::SaveError::InProgress) = snapshot::save(&s.core).await {
+                while let Err(snapshot::SaveError::InProgress) = snapshot::save(&s.core, snapshot::SaveKind::Internal).await {
                     glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
                 }
             }
@@ -205,7 +205,7 @@ fn lastsave(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
 /// answered when it is on disk.
 fn save(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
-        match snapshot::save(&s.core).await {
+        match snapshot::save(&s.core, snapshot::SaveKind::Command).await {
             Ok(()) => s.reply().ok(),
             Err(snapshot::SaveError::InProgress) => s.reply().error("ERR Background save already in progress"),
             Err(snapshot::SaveError::Failed) => s.reply().error("ERR"),
@@ -245,7 +245,7 @@ fn bgsave(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         // The point in time is taken before the reply: writes the client
         // sends after it are not in the snapshot.
         let start = snapshot::begin_all(&s.core).await;
-        glommio::spawn_local(snapshot::finish(s.core.clone(), start)).detach();
+        glommio::spawn_local(snapshot::finish(s.core.clone(), start, snapshot::SaveKind::Background)).detach();
         s.reply().simple("Background saving started");
     })
 }
@@ -701,6 +701,10 @@ fn bgrewriteaof(s: &mut Session, _: OwnedArgs) -> BoxFuture<'_> {
         } else {
             s.core.call_all(crate::persistence::aof::rewrite_offline).await
         };
+        if started.iter().any(|&b| b) {
+            // One rewrite, however many cores write their files.
+            crate::persistence::aof::count_rewrite();
+        }
         if started.iter().any(|&b| b) && snapshot::in_progress() {
             // It starts once the save is done.
             s.reply().simple("Background append only file rewriting scheduled");
@@ -744,15 +748,17 @@ fn config_set(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
         // (directive, how it was named): an alias and its directive count as
         // two names, as in Redis (the later one wins).
         let mut params: Vec<(&'static config::Param, &'static str)> = Vec::new();
+        let local = is_local(s);
         for i in (2..a.len()).step_by(2) {
             let typed = String::from_utf8_lossy(a.get(i));
             let failed = |why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{typed}') - {why}");
             let error = match (config::find(&typed), config::spelling(&typed)) {
-                (Some(p), Some(name)) if p.mutable && !params.iter().any(|(_, n)| *n == name) => {
+                (Some(p), Some(name)) if p.mutable && !config::protected_refused(p, local) && !params.iter().any(|(_, n)| *n == name) => {
                     params.push((p, name));
                     continue;
                 }
                 (Some(p), _) if !p.mutable => failed("can't set immutable config"),
+                (Some(p), _) if config::protected_refused(p, local) => failed("can't set protected config"),
                 (Some(_), _) => failed("duplicate parameter"),
                 _ => format!("ERR Unknown option or number of arguments for CONFIG SET - '{typed}'"),
             };
@@ -767,7 +773,12 @@ fn config_set(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
                 return s.reply().error(&format!("ERR {e}"));
             }
         }
-        if params.iter().any(|(p, _)| p.name == "appendonly") {
+        if let Some(j) = params.iter().position(|(p, _)| p.name == "appendonly") {
+            // Turning it on writes a base of the data: Redis counts that as
+            // one rewrite (each core writes its own).
+            if backups[j] == "no" && config::get_int("appendonly") == 1 {
+                crate::persistence::aof::count_rewrite();
+            }
             s.core.call_all(crate::persistence::aof::apply_config).await;
         }
         s.reply().ok();
@@ -1171,6 +1182,13 @@ fn strtod(b: &[u8]) -> f64 {
     (1..=text.len()).rev().find_map(|n| text.get(..n)?.parse::<f64>().ok()).unwrap_or(0.0)
 }
 
+/// Whether the client connects over loopback: Redis' "local" for
+/// enable-debug-command and enable-protected-configs.
+fn is_local(s: &Session) -> bool {
+    let ip = s.info.addr.ip();
+    ip == std::net::Ipv4Addr::LOCALHOST || ip == std::net::Ipv6Addr::LOCALHOST
+}
+
 /// DEBUG, behind Redis 7.0's enable-debug-command (no / yes / local).
 ///
 /// DEBUG SLEEP stops the whole server, as Redis' does: every core's thread
@@ -1178,11 +1196,9 @@ fn strtod(b: &[u8]) -> f64 {
 /// meanwhile (tests use it to make a server unresponsive).
 fn debug(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
     Box::pin(async move {
-        let ip = s.info.addr.ip();
-        let local = ip == std::net::Ipv4Addr::LOCALHOST || ip == std::net::Ipv6Addr::LOCALHOST;
         let allowed = match config::get_int("enable-debug-command") {
             1 => true,
-            2 => local,
+            2 => is_local(s),
             _ => false,
         };
         if !allowed {
@@ -1256,7 +1272,7 @@ fn shutdown(s: &mut Session, a: OwnedArgs) -> BoxFuture<'_> {
             eprintln!("Saving the final RDB snapshot before exiting.");
             // A running BGSAVE (no child to kill here) finishes first.
             let saved = loop {
-                match snapshot::save(&s.core).await {
+                match snapshot::save(&s.core, snapshot::SaveKind::Internal).await {
                     Err(snapshot::SaveError::InProgress) => glommio::timer::sleep(Duration::from_millis(10)).await,
                     r => break r.is_ok(),
                 }

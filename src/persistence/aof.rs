@@ -65,7 +65,7 @@ use crate::resp::{Proto, Reply};
 use crate::server::core::Core;
 use crate::shard::journal::entry_commands;
 use crate::shard::Shard;
-use crate::util::now_ms;
+use crate::util::{now_ms, strerror};
 
 /// How long a failed write waits before it is tried again.
 const RETRY: Duration = Duration::from_millis(100);
@@ -80,6 +80,10 @@ static WRITE_FAILING: AtomicU64 = AtomicU64::new(0);
 static WRITE_ERRNO: AtomicI32 = AtomicI32::new(0);
 static REWRITING: AtomicUsize = AtomicUsize::new(0);
 static REWRITES: AtomicU64 = AtomicU64::new(0);
+/// Cores with a rewrite asked for and not begun yet (aof_rewrite_scheduled):
+/// with `aof_rewrite_in_progress`, a client sees a BGREWRITEAOF from its
+/// reply until the rewrite is over.
+static SCHEDULED: AtomicUsize = AtomicUsize::new(0);
 static LAST_REWRITE_MS: AtomicI64 = AtomicI64::new(-1);
 static LAST_REWRITE_OK: AtomicBool = AtomicBool::new(true);
 static CURRENT_SIZE: AtomicU64 = AtomicU64::new(0);
@@ -96,15 +100,6 @@ pub fn misconf() -> Option<String> {
     Some(format!("MISCONF Errors writing to the AOF file: {}", strerror(&e)))
 }
 
-/// The C library's text of an error (Rust appends " (os error N)").
-fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
 /// The AOF fields of INFO persistence (and the module fork ones between
 /// them), as Redis 7.0 prints them.
 pub fn info_fields(out: &mut String) {
@@ -114,12 +109,13 @@ pub fn info_fields(out: &mut String) {
     let ms = LAST_REWRITE_MS.load(Ordering::Relaxed);
     let _ = write!(
         out,
-        "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:{}\r\n\
+        "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\n\
          aof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\n\
          aof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\n\
          module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
         on as u8,
         rewriting as u8,
+        (SCHEDULED.load(Ordering::Relaxed) > 0) as u8,
         if ms < 0 { -1 } else { ms / 1000 },
         if LAST_REWRITE_OK.load(Ordering::Relaxed) { "ok" } else { "err" },
         REWRITES.load(Ordering::Relaxed),
@@ -256,6 +252,20 @@ fn this_core() -> Option<Rc<RefCell<Aof>>> {
     AOF.with(|a| a.borrow().clone())
 }
 
+impl Aof {
+    /// Asks for a rewrite, or takes the request back (begun or dropped).
+    fn request(&mut self, on: bool) {
+        if self.rewrite_requested != on {
+            self.rewrite_requested = on;
+            if on {
+                SCHEDULED.fetch_add(1, Ordering::Relaxed);
+            } else {
+                SCHEDULED.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 fn set_sizes(a: &Aof, old_total: u64) {
     let total = a.earlier_size + a.incr_size;
     CURRENT_SIZE.fetch_add(total, Ordering::Relaxed);
@@ -380,6 +390,7 @@ pub async fn close(core: &Rc<Core>) {
     core.shard.borrow_mut().journal_stop();
     let mut a = aof.borrow_mut();
     a.stop = true;
+    a.request(false);
     let _ = a.file.sync_data();
     CURRENT_SIZE.fetch_sub(total(&a), Ordering::Relaxed);
     BASE_SIZE.fetch_sub(a.base_size, Ordering::Relaxed);
@@ -519,10 +530,13 @@ async fn writer(core: Rc<Core>, aof: Rc<RefCell<Aof>>) {
         }
         background_fsync(&aof);
         let start_rewrite = {
-            let mut a = aof.borrow_mut();
+            let a = aof.borrow();
             let auto = auto_rewrite_due(&a);
             let go = (a.rewrite_requested || auto) && !a.rewriting;
-            a.rewrite_requested = false;
+            if go && !a.rewrite_requested {
+                count_rewrite();
+            }
+            // begin_rewrite takes the request back once the rewrite runs.
             go
         };
         if start_rewrite {
@@ -674,7 +688,7 @@ pub fn request_rewrite() -> bool {
     if a.rewriting {
         return false;
     }
-    a.rewrite_requested = true;
+    a.request(true);
     true
 }
 
@@ -763,7 +777,7 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
     // which a running BGSAVE holds: then the rewrite waits (is scheduled).
     let sliced = config::get_int("aof-use-rdb-preamble") == 1;
     if sliced && !snapshot::claim_rewrite(id) {
-        aof.borrow_mut().rewrite_requested = true;
+        aof.borrow_mut().request(true);
         return;
     }
     // Everything recorded so far goes to the old file first, so the old
@@ -786,6 +800,7 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
         if sliced {
             snapshot::cancel_rewrite(id, &mut core.shard.borrow_mut());
         }
+        aof.borrow_mut().request(false);
         rewrite_done(false, started);
     };
     if let Some((mut data, end)) = pending {
@@ -829,6 +844,7 @@ async fn begin_rewrite(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
     a.manifest = interim;
     a.rewriting = true;
     REWRITING.fetch_add(1, Ordering::Relaxed);
+    a.request(false);
     drop(a);
     let aof = aof.clone();
     let core = core.clone();
@@ -883,9 +899,15 @@ fn rewrite_done(ok: bool, started: Instant) {
     LAST_REWRITE_OK.store(ok, Ordering::Relaxed);
     LAST_REWRITE_MS.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
     if ok {
-        REWRITES.fetch_add(1, Ordering::Relaxed);
         eprintln!("Background AOF rewrite finished successfully");
     }
+}
+
+/// INFO's aof_rewrites counts rewrites started, as Redis: one per
+/// BGREWRITEAOF or `appendonly yes` (not one per core), one per automatic
+/// rewrite (a core's own, when its files grew).
+pub fn count_rewrite() {
+    REWRITES.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A new base file's contents, and whether they are an RDB file.

@@ -125,7 +125,7 @@ pub(super) fn set_last_save(secs: u64) {
     LAST_SAVE.store(secs, Relaxed);
 }
 
-/// Whether writes get MISCONF: the last save failed, save points are set
+/// Whether writes get MISCONF: the last background save failed, save points are set
 /// and stop-writes-on-bgsave-error is on. One relaxed load while saves work.
 #[inline]
 pub fn writes_refused() -> bool {
@@ -174,6 +174,19 @@ pub fn info_fields(out: &mut String, changes: u64) {
         LOADED_EXPIRED.load(Relaxed),
         LOADED_KEYS.load(Relaxed),
     );
+}
+
+/// Who asked for a save, which decides what its outcome changes. As in
+/// Redis, only a background save's failure sets the error state behind
+/// MISCONF (rdb_last_bgsave_status); any save that works clears it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SaveKind {
+    /// SAVE: counted in rdb_saves; a failure only answers -ERR.
+    Command,
+    /// SHUTDOWN and FLUSHALL: as SAVE, not counted.
+    Internal,
+    /// BGSAVE and save points: counted and timed; a failure refuses writes.
+    Background,
 }
 
 /// Why a save did not happen.
@@ -244,8 +257,9 @@ pub fn schedule() {
     SCHEDULED.store(true, Relaxed);
 }
 
-/// SAVE, SHUTDOWN and save points: claims, saves, and returns when done.
-pub async fn save(core: &Rc<Core>) -> Result<(), SaveError> {
+/// SAVE, SHUTDOWN, FLUSHALL and save points: claims, saves, and returns
+/// when done.
+pub async fn save(core: &Rc<Core>, kind: SaveKind) -> Result<(), SaveError> {
     // An AOF rewrite's scan is bounded: wait for it.
     while !try_claim() {
         if in_progress() {
@@ -254,7 +268,7 @@ pub async fn save(core: &Rc<Core>) -> Result<(), SaveError> {
         glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
     }
     let start = begin_all(core).await;
-    if finish(core.clone(), start).await {
+    if finish(core.clone(), start, kind).await {
         Ok(())
     } else {
         Err(SaveError::Failed)
@@ -282,23 +296,33 @@ pub async fn begin_all(core: &Rc<Core>) -> u64 {
 
 /// Writes the snapshot `begin_all` started, records the outcome and
 /// releases the claim; true on success.
-pub async fn finish(core: Rc<Core>, start: u64) -> bool {
+pub async fn finish(core: Rc<Core>, start: u64, kind: SaveKind) -> bool {
+    // Redis counts saves tried, not saves done.
+    if kind != SaveKind::Internal {
+        SAVES.fetch_add(1, Relaxed);
+    }
     let result = save_set(&core, start).await;
-    LAST_SECS.store(((now_ms() - start + 500) / 1000) as i64, Relaxed);
+    if kind == SaveKind::Background {
+        LAST_SECS.store(((now_ms() - start + 500) / 1000) as i64, Relaxed);
+    }
     let ok = match result {
         Ok(()) => {
             LAST_SAVE.store(now_ms() / 1000, Relaxed);
-            SAVES.fetch_add(1, Relaxed);
+            LAST_OK.store(true, Relaxed);
             core.call_all(|c| c.shard.borrow_mut().dbs.iter_mut().for_each(|d| d.snap.dirty_saved = d.snap.dirty_at_start)).await;
             eprintln!("DB saved on disk");
             true
         }
-        Err(e) => {
+        Err(e) if kind == SaveKind::Background => {
             eprintln!("Background saving error: {e}");
+            LAST_OK.store(false, Relaxed);
+            false
+        }
+        Err(e) => {
+            eprintln!("Error saving DB on disk: {e}");
             false
         }
     };
-    LAST_OK.store(ok, Relaxed);
     IN_PROGRESS.store(false, Relaxed);
     USERS.fetch_and(!SAVING, AcqRel);
     ok
@@ -652,7 +676,7 @@ pub async fn save_points_loop(core: Rc<Core>) {
             if !scheduled {
                 eprintln!("{changes} changes in {since_save} seconds. Saving...");
             }
-            let _ = save(&core).await;
+            let _ = save(&core, SaveKind::Background).await;
         }
     }
 }

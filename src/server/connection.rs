@@ -578,14 +578,15 @@ async fn dispatch(core: &Rc<Core>, s: &mut Session, pipe: &mut Pipeline, args: A
         local_reply(s, pipe, |r| pubsub::subscribed_ping(r, &args));
         return;
     }
-    // Redis refuses writes (and PING) while snapshots fail.
+    // Redis refuses writes, and PING (so that a health check notices),
+    // while background saves fail or the AOF cannot be written (disk full):
+    // its processCommand's "is_write_command || pingCommand".
     if crate::persistence::snapshot::writes_refused() && (cmd.is_write() || cmd.name == "ping") {
         reject(s, pipe, crate::persistence::snapshot::MISCONF);
         return;
     }
-    // Redis refuses writes while the AOF cannot be written (disk full).
-    if cmd.is_write() {
-        if let Some(e) = crate::persistence::aof::misconf() {
+    if let Some(e) = crate::persistence::aof::misconf() {
+        if cmd.is_write() || cmd.name == "ping" {
             reject(s, pipe, &e);
             return;
         }
