@@ -45,8 +45,26 @@ const DEFAULTS: Config = Config {
 
 type Cfg = Rc<Cell<Config>>;
 
-/// A fresh module table (lua_cjson_new).
+/// The settings of the global `cjson` table, in the state's app data.
+struct GlobalCfg(Cfg);
+
+/// The global `cjson` table.
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
+    let (t, cfg) = module(lua)?;
+    lua.set_app_data(GlobalCfg(cfg));
+    Ok(t)
+}
+
+/// SCRIPT FLUSH: Redis starts a new Lua state, so the global table's
+/// settings are the defaults again.
+pub fn reset(lua: &Lua) {
+    if let Some(g) = lua.app_data_ref::<GlobalCfg>() {
+        g.0.set(DEFAULTS);
+    }
+}
+
+/// A fresh module table (lua_cjson_new) and its settings.
+fn module(lua: &Lua) -> mlua::Result<(Table, Cfg)> {
     let cfg: Cfg = Rc::new(Cell::new(DEFAULTS));
     let t = lua.create_table()?;
     let c = cfg.clone();
@@ -141,11 +159,11 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
             Ok(MultiValue::from_vec(vec![convert, ratio, safe]))
         })?,
     )?;
-    t.raw_set("new", lua.create_function(|lua, ()| library(lua))?)?;
+    t.raw_set("new", lua.create_function(|lua, ()| Ok(module(lua)?.0))?)?;
     t.raw_set("null", Value::LightUserData(LightUserData(std::ptr::null_mut())))?;
     t.raw_set("_NAME", "cjson")?;
     t.raw_set("_VERSION", "2.1.0")?;
-    Ok(t)
+    Ok((t, cfg))
 }
 
 const OFF_ON: &[&str] = &["off", "on"];

@@ -484,7 +484,9 @@ pub async fn load_everywhere(core: &Rc<Core>, body: Vec<u8>) -> Result<Sha, Stri
 
 /// SCRIPT FLUSH on this core.
 pub fn flush_local() {
-    engine().scripts.borrow_mut().clear();
+    let e = engine();
+    e.scripts.borrow_mut().clear();
+    cjson::reset(&e.lua);
 }
 
 /// What a running script holds locked.
