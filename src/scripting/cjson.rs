@@ -13,7 +13,7 @@ use std::rc::Rc;
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
 use super::convert::fmt_g;
-use super::libs::{argerror, c_function, checkint, checkstring, typename, Out};
+use super::libs::{argerror, c_function, checkint, checkstring, exact, typename, Out};
 
 /// The settings of one module table (json_config_t).
 #[derive(Clone, Copy)]
@@ -254,7 +254,9 @@ fn encode(cfg: &Config, v: &Value, out: &mut Vec<u8>, depth: i32) -> Result<(), 
                         if i > 1 {
                             out.push(b',');
                         }
-                        encode(cfg, &t.raw_get::<Value>(i).map_err(lua_err)?, out, depth)?;
+                        let v = t.raw_get::<Value>(i).map_err(lua_err)?;
+                        let v = exact(t, Value::Number(i as f64), v).map_err(lua_err)?;
+                        encode(cfg, &v, out, depth)?;
                     }
                     out.push(b']');
                 }
@@ -263,6 +265,7 @@ fn encode(cfg: &Config, v: &Value, out: &mut Vec<u8>, depth: i32) -> Result<(), 
                     let mut first = true;
                     for pair in t.clone().pairs::<Value, Value>() {
                         let (k, v) = pair.map_err(lua_err)?;
+                        let v = exact(t, k.clone(), v).map_err(lua_err)?;
                         if !first {
                             out.push(b',');
                         }

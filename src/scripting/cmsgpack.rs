@@ -14,7 +14,7 @@
 use mlua::{Lua, MultiValue, Table, Value};
 
 use super::convert::c_i64;
-use super::libs::{argerror, c_function, checkint, checkstring, Raise};
+use super::libs::{argerror, c_function, checkint, checkstring, exact, Raise};
 
 const MAX_NESTING: usize = 16;
 /// LUAI_MAXCSTACK: the slots a C function may fill.
@@ -141,7 +141,8 @@ fn pack(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
             Some(n) => {
                 header(n, 0x90, 0xdc, out);
                 for i in 1..=n {
-                    pack(&t.raw_get::<Value>(i)?, out, depth + 1)?;
+                    let v = exact(t, Value::Number(i as f64), t.raw_get::<Value>(i)?)?;
+                    pack(&v, out, depth + 1)?;
                 }
             }
             None => {
@@ -149,7 +150,7 @@ fn pack(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
                 header(pairs.len(), 0x80, 0xde, out);
                 for (k, v) in &pairs {
                     pack(k, out, depth + 1)?;
-                    pack(v, out, depth + 1)?;
+                    pack(&exact(t, k.clone(), v.clone())?, out, depth + 1)?;
                 }
             }
         },

@@ -153,6 +153,16 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
+/// A value read from table `t` at `k`, with its number exact: mlua's Value
+/// turns a Lua 5.1 number within f64::EPSILON of zero (and -0.0) into
+/// Integer(0), so such a number is read again as a double.
+pub(super) fn exact(t: &Table, k: Value, v: Value) -> mlua::Result<Value> {
+    match v {
+        Value::Integer(0) => Ok(Value::Number(t.raw_get::<f64>(k)?)),
+        v => Ok(v),
+    }
+}
+
 /// For the encoders' "is this table an array" tests: the largest key and the
 /// number of keys when every key is a positive integer, None otherwise.
 pub(super) fn positive_integer_keys(t: &Table) -> mlua::Result<Option<(usize, usize)>> {
