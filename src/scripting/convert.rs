@@ -11,6 +11,11 @@ use crate::resp::Reply;
 /// digits, cjson encodes them with 14 (as Lua prints them).
 pub fn fmt_number(n: f64, digits: i32) -> String {
     let mut buf = [0u8; 64];
+    String::from_utf8_lossy(fmt_g(n, digits, &mut buf)).into_owned()
+}
+
+/// `fmt_number` into a caller's buffer, for paths that should not allocate.
+pub fn fmt_g(n: f64, digits: i32, buf: &mut [u8; 64]) -> &[u8] {
     // SAFETY: the buffer is large enough for any %.*g output of a double with
     // at most 17 digits, and the format string is NUL-terminated; snprintf
     // never writes past the given size.
@@ -23,7 +28,19 @@ pub fn fmt_number(n: f64, digits: i32) -> String {
             n,
         )
     };
-    String::from_utf8_lossy(&buf[..(len.max(0) as usize).min(buf.len() - 1)]).into_owned()
+    &buf[..(len.max(0) as usize).min(buf.len() - 1)]
+}
+
+/// C's `(long long)` cast of a double as x86-64 does it (cvttsd2si): a
+/// number out of the i64 range, or NaN, gives i64::MIN, where Rust's `as`
+/// saturates. Redis converts a script's numbers to integer replies so.
+pub fn c_i64(n: f64) -> i64 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if (-LIMIT..LIMIT).contains(&n) {
+        n as i64
+    } else {
+        i64::MIN
+    }
 }
 
 /// Converts one encoded reply to a Lua value, with the status code the
@@ -146,7 +163,7 @@ pub fn lua_to_reply(v: &Value, r: &mut Reply, resp3: bool, depth: usize) {
             }
         }
         Value::Boolean(b) => r.boolean(*b),
-        Value::Number(n) => r.int(*n as i64),
+        Value::Number(n) => r.int(c_i64(*n)),
         Value::Integer(n) => r.int(*n as i64),
         Value::Table(t) => table_to_reply(t, r, resp3, depth),
         _ => r.null(),
@@ -161,8 +178,10 @@ fn table_to_reply(t: &Table, r: &mut Reply, resp3: bool, depth: usize) {
         let s = s.to_string_lossy().replace(['\r', '\n'], " ");
         return r.simple(&s);
     }
-    if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
-        return r.double(d);
+    match t.raw_get::<Value>("double") {
+        Ok(Value::Number(d)) => return double(r, d),
+        Ok(Value::Integer(d)) => return r.double(d as f64),
+        _ => {}
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
         let s = s.to_string_lossy().replace(['\r', '\n'], " ");
@@ -172,6 +191,13 @@ fn table_to_reply(t: &Table, r: &mut Reply, resp3: bool, depth: usize) {
             r.bulk(s.as_bytes());
         }
         return;
+    }
+    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
+        if let (Ok(Value::String(format)), Ok(Value::String(text))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+        {
+            return verbatim(r, &format.as_bytes(), &text.as_bytes());
+        }
     }
     if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
         let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
@@ -205,5 +231,40 @@ fn table_to_reply(t: &Table, r: &mut Reply, resp3: bool, depth: usize) {
     r.array(items.len());
     for v in &items {
         lua_to_reply(v, r, resp3, depth + 1);
+    }
+}
+
+/// Redis' addReplyVerbatim: RESP2 gets the text as a bulk string, RESP3 a
+/// `=` reply whose three-byte format is the first bytes of `format` (a C
+/// string: a shorter one is padded with its NUL).
+fn verbatim(r: &mut Reply, format: &[u8], text: &[u8]) {
+    if !r.is_resp3() {
+        return r.bulk(text);
+    }
+    let mut ext = [0u8; 3];
+    for (d, s) in ext.iter_mut().zip(format) {
+        *d = *s;
+    }
+    r.raw(format!("={}\r\n", text.len() + 4).as_bytes());
+    r.raw(&ext);
+    r.raw(b":");
+    r.raw(text);
+    r.raw(b"\r\n");
+}
+
+/// Redis' addReplyDouble: "%.17g", which writes a NaN with its sign ("-nan"
+/// for 0/0 on x86), where `Reply::double` writes "nan".
+fn double(r: &mut Reply, d: f64) {
+    if !d.is_nan() {
+        return r.double(d);
+    }
+    let mut buf = [0u8; 64];
+    let s = fmt_g(d, 17, &mut buf);
+    if r.is_resp3() {
+        r.raw(b",");
+        r.raw(s);
+        r.raw(b"\r\n");
+    } else {
+        r.bulk(s);
     }
 }

@@ -2,7 +2,146 @@
 //! mlua's vendored Lua 5.1 has none of them: `bit` (LuaBitOp) here, `cjson`,
 //! `cmsgpack` and `struct` in their own modules.
 
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{Function, Lua, MultiValue, Table, Value};
+
+/// A library function's Rust half: given the name it was called by (for
+/// luaL_argerror's messages) and its arguments, its results or the message
+/// to raise (luaL_error's, with the caller's position).
+pub(super) type Out = Result<MultiValue, String>;
+
+/// An error a library function raises.
+pub(super) enum Raise {
+    /// luaL_error's: the message after the calling script's position.
+    At(String),
+    /// An error of the Lua core inside the C function ("table index is
+    /// nil"): the message alone.
+    Plain(String),
+}
+
+impl From<String> for Raise {
+    fn from(m: String) -> Raise {
+        Raise::At(m)
+    }
+}
+
+/// A library function as Redis' C libraries have it: a C function (so a
+/// script's frame stays on the stack even for `return cjson.encode(x)`)
+/// that calls the Rust half `f` and raises its message with the caller's
+/// position (luaL_error's `luaL_where(L, 1)`), as a plain string that
+/// `pcall` returns as is.
+pub(super) fn c_function<E: Into<Raise>>(
+    lua: &Lua,
+    f: impl Fn(&Lua, &str, MultiValue) -> Result<MultiValue, E> + 'static,
+) -> mlua::Result<Function> {
+    let half = lua.create_function(move |lua, mut args: MultiValue| {
+        let name = match args.pop_front() {
+            Some(Value::String(s)) => s.to_string_lossy(),
+            _ => "?".to_string(),
+        };
+        Ok(match f(lua, &name, args) {
+            Ok(mut values) => {
+                values.push_front(Value::Boolean(true));
+                values
+            }
+            Err(e) => {
+                let (at, msg) = match e.into() {
+                    Raise::At(m) => (Value::Boolean(false), m),
+                    Raise::Plain(m) => (Value::Nil, m),
+                };
+                MultiValue::from_vec(vec![at, Value::String(lua.create_string(&msg)?)])
+            }
+        })
+    })?;
+    // SAFETY: pushes a C closure over the Rust half, its one upvalue.
+    unsafe {
+        lua.exec_raw(half, |l| mlua::ffi::lua_pushcclosure(l, trampoline, 1))
+    }
+}
+
+/// The C half of `c_function`: calls the Rust half (upvalue 1) with the
+/// name the function was called by ("?" when unknown) and the arguments;
+/// it returns `true, values...`, or `false, message` to raise with the
+/// caller's position, or `nil, message` to raise as it is.
+unsafe extern "C-unwind" fn trampoline(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    let n = ffi::lua_gettop(l);
+    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    let named = ffi::lua_getstack(l, 0, &mut ar) != 0
+        && ffi::lua_getinfo(l, c"n".as_ptr(), &mut ar) != 0
+        && !ar.name.is_null();
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    ffi::lua_insert(l, 1);
+    if named {
+        ffi::lua_pushstring(l, ar.name);
+    } else {
+        ffi::lua_pushnil(l);
+    }
+    ffi::lua_insert(l, 2);
+    ffi::lua_call(l, n + 1, ffi::LUA_MULTRET);
+    if ffi::lua_toboolean(l, 1) == 0 {
+        if ffi::lua_isnil(l, 1) != 0 {
+            ffi::lua_pushvalue(l, 2);
+        } else {
+            ffi::luaL_where(l, 1);
+            ffi::lua_pushvalue(l, 2);
+            ffi::lua_concat(l, 2);
+        }
+        ffi::lua_error(l);
+    }
+    ffi::lua_remove(l, 1);
+    ffi::lua_gettop(l)
+}
+
+/// luaL_argerror's message.
+pub(super) fn argerror(n: usize, f: &str, msg: &str) -> String {
+    format!("bad argument #{} to '{}' ({})", n, f, msg)
+}
+
+/// luaL_typename, with "no value" past the arguments given.
+pub(super) fn typename(v: Option<&Value>) -> &'static str {
+    match v {
+        None => "no value",
+        Some(Value::Nil) => "nil",
+        Some(Value::Boolean(_)) => "boolean",
+        Some(Value::Number(_) | Value::Integer(_)) => "number",
+        Some(Value::String(_)) => "string",
+        Some(Value::Table(_)) => "table",
+        Some(Value::Function(_)) => "function",
+        Some(Value::Thread(_)) => "thread",
+        Some(_) => "userdata",
+    }
+}
+
+/// luaL_checklstring of argument `n` (1-based): strings, and numbers as
+/// Lua prints them.
+pub(super) fn checkstring(args: &MultiValue, n: usize, f: &str, absent: &str) -> Result<Vec<u8>, String> {
+    let v = args.get(n - 1);
+    match v {
+        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
+        Some(Value::Number(x)) => Ok(super::convert::fmt_number(*x, 14).into_bytes()),
+        Some(Value::Integer(x)) => Ok(x.to_string().into_bytes()),
+        _ => {
+            let got = if v.is_none() { absent } else { typename(v) };
+            Err(argerror(n, f, &format!("string expected, got {}", got)))
+        }
+    }
+}
+
+/// luaL_checkinteger of argument `n` as the C int the libraries keep:
+/// numbers (truncated) and numeric strings.
+pub(super) fn checkint(args: &MultiValue, n: usize, f: &str) -> Result<i32, String> {
+    let v = args.get(n - 1);
+    let num = match v {
+        Some(Value::Number(x)) => Some(super::convert::c_i64(*x)),
+        Some(Value::Integer(x)) => Some(*x),
+        Some(Value::String(s)) => super::structlib::parse_lua_number(&s.as_bytes()).map(super::convert::c_i64),
+        _ => None,
+    };
+    match num {
+        Some(i) => Ok(i as i32),
+        None => Err(argerror(n, f, &format!("number expected, got {}", typename(v)))),
+    }
+}
 
 /// Registers the libraries as globals of a fresh state.
 pub fn register(lua: &Lua) -> mlua::Result<()> {
@@ -12,6 +151,16 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     lua.globals().raw_set("cmsgpack", super::cmsgpack::library(lua)?)?;
     lua.globals().raw_set("struct", super::structlib::library(lua)?)?;
     Ok(())
+}
+
+/// A value read from table `t` at `k`, with its number exact: mlua's Value
+/// turns a Lua 5.1 number within f64::EPSILON of zero (and -0.0) into
+/// Integer(0), so such a number is read again as a double.
+pub(super) fn exact(t: &Table, k: Value, v: Value) -> mlua::Result<Value> {
+    match v {
+        Value::Integer(0) => Ok(Value::Number(t.raw_get::<f64>(k)?)),
+        v => Ok(v),
+    }
 }
 
 /// For the encoders' "is this table an array" tests: the largest key and the

@@ -618,6 +618,7 @@ pub fn flush_local() {
     let e = engine();
     e.scripts.borrow_mut().clear();
     e.eval_bytes.set(0);
+    cjson::reset(&e.lua);
 }
 
 /// INFO memory's view of this core's scripting: the Lua state's memory,
@@ -736,9 +737,8 @@ impl RunState {
         for v in args.iter() {
             let start = buf.data.len();
             match v {
+                // Numbers arrive as strings (Redis' "%.17g"): see `redis_call`.
                 Value::String(s) => buf.data.extend_from_slice(&s.as_bytes()),
-                Value::Number(n) => buf.data.extend_from_slice(convert::fmt_number(*n, 17).as_bytes()),
-                Value::Integer(n) => buf.data.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
                 _ => {
                     CALL_BUF.with(|b| b.replace(buf));
                     return err_table(
@@ -1061,6 +1061,16 @@ unsafe extern "C-unwind" fn redis_call<const RAISE: bool>(
 ) -> std::ffi::c_int {
     use mlua::ffi;
     let n = ffi::lua_gettop(l);
+    // Numbers become strings here, from the exact double: mlua's Value
+    // would round -0.0 and numbers within f64::EPSILON of 0 to Integer(0).
+    for i in 1..=n {
+        if ffi::lua_type(l, i) == ffi::LUA_TNUMBER {
+            let mut buf = [0u8; 64];
+            let text = convert::fmt_g(ffi::lua_tonumber(l, i), 17, &mut buf);
+            ffi::lua_pushlstring(l, text.as_ptr() as *const std::ffi::c_char, text.len());
+            ffi::lua_replace(l, i);
+        }
+    }
     ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"kvick.rcall".as_ptr());
     ffi::lua_insert(l, 1);
     ffi::lua_pushboolean(l, RAISE as std::ffi::c_int);

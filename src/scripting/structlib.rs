@@ -16,11 +16,10 @@
 
 use mlua::{Lua, MultiValue, Value};
 
+use super::libs::{argerror, c_function, checkstring, typename, Out};
+
 const MAXINTSIZE: usize = 32;
 const MAXALIGN: usize = 8;
-
-/// A Rust half's outcome: the values, or the message to raise.
-type Out = Result<MultiValue, String>;
 
 struct Header {
     big: bool,
@@ -107,25 +106,6 @@ fn controloptions(opt: u8, fmt: &[u8], i: &mut usize, h: &mut Header, f: &str) -
     Ok(())
 }
 
-fn argerror(n: usize, f: &str, msg: &str) -> String {
-    format!("bad argument #{} to '{}' ({})", n, f, msg)
-}
-
-/// luaL_typename, with "no value" past the arguments given.
-fn typename(v: Option<&Value>) -> &'static str {
-    match v {
-        None => "no value",
-        Some(Value::Nil) => "nil",
-        Some(Value::Boolean(_)) => "boolean",
-        Some(Value::Number(_) | Value::Integer(_)) => "number",
-        Some(Value::String(_)) => "string",
-        Some(Value::Table(_)) => "table",
-        Some(Value::Function(_)) => "function",
-        Some(Value::Thread(_)) => "thread",
-        Some(_) => "userdata",
-    }
-}
-
 /// luaL_checknumber of argument `n` (1-based): numbers and numeric strings.
 fn checknumber(args: &MultiValue, n: usize, f: &str, absent: &str) -> Result<f64, String> {
     let v = args.get(n - 1);
@@ -142,7 +122,7 @@ fn checknumber(args: &MultiValue, n: usize, f: &str, absent: &str) -> Result<f64
 }
 
 /// Lua 5.1's string-to-number coercion (lua_str2number: strtod, or hex).
-fn parse_lua_number(s: &[u8]) -> Option<f64> {
+pub(super) fn parse_lua_number(s: &[u8]) -> Option<f64> {
     let t = std::str::from_utf8(s).ok()?.trim();
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         return u64::from_str_radix(hex, 16).ok().map(|v| v as f64);
@@ -151,20 +131,6 @@ fn parse_lua_number(s: &[u8]) -> Option<f64> {
         return None;
     }
     t.parse::<f64>().ok()
-}
-
-/// luaL_checklstring of argument `n`: strings, and numbers as Lua prints them.
-fn checkstring(args: &MultiValue, n: usize, f: &str, absent: &str) -> Result<Vec<u8>, String> {
-    let v = args.get(n - 1);
-    match v {
-        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
-        Some(Value::Number(x)) => Ok(super::convert::fmt_number(*x, 14).into_bytes()),
-        Some(Value::Integer(x)) => Ok(x.to_string().into_bytes()),
-        _ => {
-            let got = if v.is_none() { absent } else { typename(v) };
-            Err(argerror(n, f, &format!("string expected, got {}", got)))
-        }
-    }
 }
 
 fn pack(lua: &Lua, f: &str, args: &MultiValue) -> Out {
@@ -341,67 +307,11 @@ fn size(_: &Lua, f: &str, args: &MultiValue) -> Out {
     Ok(MultiValue::from_vec(vec![Value::Number(pos as f64)]))
 }
 
-const NAMES: [&std::ffi::CStr; 3] = [c"kvick.struct.pack", c"kvick.struct.unpack", c"kvick.struct.size"];
-
-/// The C half of `struct.<NAMES[K]>`: calls the Rust half with the name
-/// the function was called by (luaL_argerror's, "?" when unknown) and the
-/// arguments; it returns `true, values...` or `false, message`, raised here
-/// with the caller's position (luaL_error's `luaL_where(L, 1)`).
-unsafe extern "C-unwind" fn trampoline<const K: usize>(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    use mlua::ffi;
-    let n = ffi::lua_gettop(l);
-    let mut ar: ffi::lua_Debug = std::mem::zeroed();
-    let named = ffi::lua_getstack(l, 0, &mut ar) != 0
-        && ffi::lua_getinfo(l, c"n".as_ptr(), &mut ar) != 0
-        && !ar.name.is_null();
-    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, NAMES[K].as_ptr());
-    ffi::lua_insert(l, 1);
-    if named {
-        ffi::lua_pushstring(l, ar.name);
-    } else {
-        ffi::lua_pushnil(l);
-    }
-    ffi::lua_insert(l, 2);
-    ffi::lua_call(l, n + 1, ffi::LUA_MULTRET);
-    if ffi::lua_toboolean(l, 1) == 0 {
-        ffi::luaL_where(l, 1);
-        ffi::lua_pushvalue(l, 2);
-        ffi::lua_concat(l, 2);
-        ffi::lua_error(l);
-    }
-    ffi::lua_remove(l, 1);
-    ffi::lua_gettop(l)
-}
-
 /// The `struct` table.
 pub fn library(lua: &Lua) -> mlua::Result<mlua::Table> {
-    let halves: [fn(&Lua, &str, &MultiValue) -> Out; 3] = [pack, unpack, size];
     let t = lua.create_table()?;
-    for (k, half) in halves.into_iter().enumerate() {
-        let f = lua.create_function(move |lua, mut args: MultiValue| {
-            let name = match args.pop_front() {
-                Some(Value::String(s)) => s.to_string_lossy(),
-                _ => "?".to_string(),
-            };
-            Ok(match half(lua, &name, &args) {
-                Ok(mut values) => {
-                    values.push_front(Value::Boolean(true));
-                    values
-                }
-                Err(msg) => MultiValue::from_vec(vec![
-                    Value::Boolean(false),
-                    Value::String(lua.create_string(&msg)?),
-                ]),
-            })
-        })?;
-        let name = NAMES[k].to_str().expect("ASCII");
-        lua.set_named_registry_value(name, f)?;
-    }
-    // SAFETY: plain C functions over the Lua API, as `redis_call`.
-    unsafe {
-        t.raw_set("pack", lua.create_c_function(trampoline::<0>)?)?;
-        t.raw_set("unpack", lua.create_c_function(trampoline::<1>)?)?;
-        t.raw_set("size", lua.create_c_function(trampoline::<2>)?)?;
-    }
+    t.raw_set("pack", c_function(lua, |lua, f, args| pack(lua, f, &args))?)?;
+    t.raw_set("unpack", c_function(lua, |lua, f, args| unpack(lua, f, &args))?)?;
+    t.raw_set("size", c_function(lua, |lua, f, args| size(lua, f, &args))?)?;
     Ok(t)
 }
