@@ -497,6 +497,13 @@ hot_int!(hll_sparse_max_bytes, "hll-sparse-max-bytes");
 hot_int!(busy_reply_threshold, "busy-reply-threshold");
 hot_int!(zset_max_listpack_entries, "zset-max-listpack-entries");
 hot_int!(zset_max_listpack_value, "zset-max-listpack-value");
+hot_int!(appendfsync, "appendfsync");
+hot_int!(maxmemory_policy, "maxmemory-policy");
+
+/// Whether `maxmemory-policy` is one of the LFU ones (`shard::access`).
+pub fn lfu_policy() -> bool {
+    POLICIES[maxmemory_policy() as usize].ends_with("lfu")
+}
 
 /// Client classes of `client-output-buffer-limit`.
 #[derive(Clone, Copy)]

@@ -720,9 +720,7 @@ fn object_entry<'a>(ctx: &'a mut Ctx, r: &mut Reply, a: &Args) -> Option<&'a mut
     e
 }
 
-fn lfu_policy() -> bool {
-    config::get_text("maxmemory-policy").contains("lfu")
-}
+use crate::shard::access::{self, lfu_policy};
 
 /// Seconds since the entry was last accessed, on the LRU clock.
 fn idle_secs(now: u64, e: &Entry) -> u64 {
@@ -762,20 +760,13 @@ fn object_idletime(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     r.int(idle_secs(now, e) as i64);
 }
 
-/// Redis' LFU_INIT_VAL: the counter of a new object under an LFU policy.
-const LFU_INIT_VAL: u64 = 5;
-
 fn object_freq(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     let now = ctx.now;
     let Some(e) = object_entry(ctx, r, &a) else { return };
     if !lfu_policy() {
         return r.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
-    // kvick keeps no LFU counter yet: report a new object's counter, decayed
-    // by idle time as Redis' LFUDecrAndReturn would.
-    let decay = config::get_int("lfu-decay-time").max(0) as u64;
-    let periods = (idle_secs(now, e) / 60).checked_div(decay).unwrap_or(0);
-    r.int(LFU_INIT_VAL.saturating_sub(periods) as i64);
+    r.int(access::lfu_count(e.lru, now) as i64);
 }
 
 // --- DUMP, RESTORE -------------------------------------------------------------
@@ -985,11 +976,16 @@ fn restore(ctx: &mut Ctx, r: &mut Reply, a: Args) {
     }
     ctx.db().insert(key, value, at as u64);
     ctx.notify(GENERIC, "restore", key);
-    // kvick keeps no LFU counter (see OBJECT FREQ), so FREQ is validated only.
-    if let (Some(idle), false) = (idle, lfu_policy()) {
-        let lru = ((ctx.now / 1000) as u32).saturating_sub(idle.min(u32::MAX as i64) as u32);
-        if let Some(e) = ctx.write(key) {
-            e.lru = lru;
+    // IDLETIME sets the clock under an LRU policy, FREQ under an LFU one.
+    let now = ctx.now;
+    let clock = match (idle, freq, lfu_policy()) {
+        (Some(idle), _, false) => Some(((now / 1000) as u32).saturating_sub(idle.min(u32::MAX as i64) as u32)),
+        (_, Some(freq), true) => Some(access::with_count(freq as u32, now)),
+        _ => None,
+    };
+    if let Some(clock) = clock {
+        if let Some(e) = ctx.db().get_mut(key, now) {
+            e.lru = clock;
         }
     }
     r.ok();

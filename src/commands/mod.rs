@@ -173,9 +173,9 @@ impl Ctx<'_> {
 
     /// A key read by a command: lazy expiry, hit/miss statistics, LRU touch.
     pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let lru = (self.now / 1000) as u32;
+        let now = self.now;
         let e = self.peek(key)?;
-        e.lru = lru;
+        e.lru = crate::shard::access::touched(e.lru, now);
         Some(e)
     }
 
@@ -283,7 +283,7 @@ impl Ctx<'_> {
         debug_assert!(self.remote.as_ref().is_none_or(|r| !r.contains_key(key)), "write to a key of another shard");
         let now = self.now;
         let e = self.shard.dbs[self.db].get_for_write(key, now)?;
-        e.lru = (now / 1000) as u32;
+        e.lru = crate::shard::access::touched(e.lru, now);
         Some(e)
     }
 }

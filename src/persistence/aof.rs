@@ -423,7 +423,7 @@ pub fn written(core: &Rc<Core>) -> Option<oneshot::Receiver<()>> {
 /// makes one per event-loop iteration. (Handing them to the writer task
 /// instead would cost the core extra turns and timer re-arms per write.)
 fn flush_soon(core: &Rc<Core>, aof: &Rc<RefCell<Aof>>) {
-    if config::get_int("appendfsync") == 0 || std::mem::replace(&mut aof.borrow_mut().flush_queued, true) {
+    if config::appendfsync() == 0 || std::mem::replace(&mut aof.borrow_mut().flush_queued, true) {
         return;
     }
     let (core, aof) = (core.clone(), aof.clone());
@@ -520,7 +520,7 @@ async fn writer(core: Rc<Core>, aof: Rc<RefCell<Aof>>) {
                 glommio::timer::sleep(RETRY).await;
                 continue;
             }
-            if config::get_int("appendfsync") == 0 {
+            if config::appendfsync() == 0 {
                 synced_in = Some(started.elapsed());
             }
         }
@@ -570,7 +570,7 @@ async fn gather(core: &Rc<Core>, took: Duration) {
 /// Writes `data` (records up to journal offset `end`) to the current file;
 /// false (with `data` kept for a retry) if the write failed.
 async fn write_records(aof: &Rc<RefCell<Aof>>, data: &mut Vec<u8>, end: u64) -> bool {
-    if config::get_int("appendfsync") != 0 {
+    if config::appendfsync() != 0 {
         return write_records_now(aof, data, end);
     }
     // `always` waits for the disk: on a blocking thread, while the core
@@ -656,7 +656,7 @@ fn wrote(aof: &Rc<RefCell<Aof>>, data: &mut Vec<u8>, buf: Vec<u8>, res: std::io:
 /// everysec: an fsync on a blocking thread at most once a second.
 fn background_fsync(aof: &Rc<RefCell<Aof>>) {
     let mut a = aof.borrow_mut();
-    if !a.unsynced || config::get_int("appendfsync") != 1 || a.last_fsync.elapsed() < Duration::from_secs(1) {
+    if !a.unsynced || config::appendfsync() != 1 || a.last_fsync.elapsed() < Duration::from_secs(1) {
         return;
     }
     if config::get_int("no-appendfsync-on-rewrite") == 1 && a.rewriting {

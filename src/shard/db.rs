@@ -191,17 +191,17 @@ impl Db {
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: u64) {
         self.touch(key);
         self.before_change(key);
-        let lru = lru_clock();
+        let now = crate::util::now_ms();
         // One hash and probe whether the key is new or replaced.
         let old_expiry = match self.map.entry(key) {
             Slot::Occupied(e) => {
                 e.value = value;
-                e.lru = lru;
+                e.lru = super::access::touched(e.lru, now);
                 std::mem::replace(&mut e.expire_at, expire_at)
             }
             Slot::Vacant(v) => {
                 // Created after the running snapshot began: not part of it.
-                v.insert(key, Entry { value, expire_at, lru, saved: Cell::new(self.snap.epoch) });
+                v.insert(key, Entry { value, expire_at, lru: super::access::fresh(now), saved: Cell::new(self.snap.epoch) });
                 notify::event(notify::NEW, "new", self.index, key);
                 0
             }
@@ -232,7 +232,7 @@ impl Db {
         match self.get_for_write(key, now) {
             Some(e) => {
                 e.value = value;
-                e.lru = lru_clock();
+                e.lru = super::access::touched(e.lru, now);
             }
             None => self.insert(key, value, 0),
         }

@@ -1,6 +1,7 @@
 //! The per-core shard: every key of the core's hash slots, in all databases,
 //! with its expiry, locks and statistics. Only the owning core touches it.
 
+pub mod access;
 pub mod blocking;
 pub mod db;
 pub mod expire;
