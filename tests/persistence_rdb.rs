@@ -314,6 +314,9 @@ fn failing_saves(s: &TestServer, dir: &std::path::Path) -> Vec<String> {
     run(&mut raw, &["MULTI"]);
     run(&mut raw, &["SET", "k", "v5"]);
     run(&mut raw, &["EXEC"]);
+    // A script's writes are refused too, its reads are not.
+    run(&mut raw, &["EVAL", "return redis.call('set', KEYS[1], 'v9')", "1", "k"]);
+    run(&mut raw, &["EVAL", "return redis.call('get', KEYS[1])", "1", "k"]);
     // A failed SAVE keeps the state BGSAVE set.
     run(&mut raw, &["SAVE"]);
     run(&mut raw, &["SET", "k", "v6"]);

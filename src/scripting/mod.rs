@@ -781,6 +781,16 @@ impl RunState {
                 "ERR Write commands are not allowed from read-only scripts.",
             );
         }
+        // A script's writes are refused like a client's while saves or AOF
+        // writes fail (Redis' scriptVerifyWriteCommandAllow).
+        if cmd.is_write() {
+            if crate::persistence::snapshot::writes_refused() {
+                return err_table(lua, crate::persistence::snapshot::MISCONF);
+            }
+            if let Some(e) = crate::persistence::aof::misconf() {
+                return err_table(lua, &e);
+            }
+        }
         let core = &self.core;
         // Whether every key is covered by the held locks, and where the command runs.
         let mut target: Option<usize> = None;
