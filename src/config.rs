@@ -433,6 +433,12 @@ fn split_words(line: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lfu_policy_indexes_name_the_lfu_policies() {
+        let lfu: Vec<usize> = (0..super::POLICIES.len()).filter(|&i| super::POLICIES[i].ends_with("lfu")).collect();
+        assert_eq!(lfu, [1, 5]);
+    }
+
     use super::*;
 
     #[test]
@@ -499,10 +505,13 @@ hot_int!(zset_max_listpack_entries, "zset-max-listpack-entries");
 hot_int!(zset_max_listpack_value, "zset-max-listpack-value");
 hot_int!(appendfsync, "appendfsync");
 hot_int!(maxmemory_policy, "maxmemory-policy");
+hot_int!(lfu_log_factor, "lfu-log-factor");
+hot_int!(lfu_decay_time, "lfu-decay-time");
 
 /// Whether `maxmemory-policy` is one of the LFU ones (`shard::access`).
 pub fn lfu_policy() -> bool {
-    POLICIES[maxmemory_policy() as usize].ends_with("lfu")
+    // Indexes of volatile-lfu and allkeys-lfu in POLICIES (read per key access).
+    matches!(maxmemory_policy(), 1 | 5)
 }
 
 /// Client classes of `client-output-buffer-limit`.

@@ -247,11 +247,8 @@ end
 for _, name in ipairs({'redis', 'string', 'table', 'math', 'bit', 'cjson', 'cmsgpack', 'struct', 'coroutine'}) do
   rawset(G, name, proxy(rawget(G, name)))
 end
-local eval_redis = proxy(real[rawget(G, 'redis')], function(_, k)
-  local v = eval_only[k]
-  if v == nil then v = G.redis[k] end
-  return v
-end)
+-- Table chains, not __index functions: a field lookup stays inside the VM.
+local eval_redis = proxy(real[rawget(G, 'redis')], setmetatable(eval_only, {__index = real[rawget(G, 'redis')]}))
 -- getmetatable('') gives a read-only view of the strings' metatable.
 do
   local smt, string_proxy = getmetatable(''), G.string
@@ -264,20 +261,17 @@ for _, name in ipairs({'debug', 'getfenv', 'setfenv', 'newproxy', 'print'}) do
   rawset(G, name, nil)
 end
 
+-- A script's globals: its own `_G` and `redis`, then the real globals, whose
+-- misses raise (Redis' scriptingEnableGlobalsProtection).
+local script_view = {redis = eval_redis}
 local env = protect(setmetatable({}, {
-  __index = function(t, name)
-    if name == '_G' then return t end
-    if name == 'redis' then return eval_redis end
-    local v = rawget(G, name)
-    if v == nil then
-      raw_error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-    end
-    return v
-  end,
+  __index = setmetatable(script_view, {__index = G}),
   __newindex = function() raw_error('Attempt to modify a readonly table', 2) end,
   __metatable = false,
 }), G)
+script_view._G = env
 setmetatable(G, {
+  __index = function(_, name) nonexistent(name) end,
   __newindex = function() raw_error('Attempt to modify a readonly table', 2) end,
   __metatable = false,
 })

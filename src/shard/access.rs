@@ -50,7 +50,7 @@ pub fn lfu_count(clock: u32, now_ms: u64) -> u32 {
     let (ldt, counter) = ((clock >> 8) & 0xffff, clock & 0xff);
     let now = minutes(now_ms);
     let elapsed = if now >= ldt { now - ldt } else { 65535 - ldt + now };
-    let decay = config::get_int("lfu-decay-time").max(0) as u32;
+    let decay = config::lfu_decay_time().max(0) as u32;
     let periods = elapsed.checked_div(decay).unwrap_or(0);
     counter.saturating_sub(periods)
 }
@@ -60,7 +60,7 @@ fn log_incr(counter: u32) -> u32 {
         return 255;
     }
     let base = counter.saturating_sub(LFU_INIT) as f64;
-    let p = 1.0 / (base * config::get_int("lfu-log-factor") as f64 + 1.0);
+    let p = 1.0 / (base * config::lfu_log_factor() as f64 + 1.0);
     if random_unit() < p {
         counter + 1
     } else {
