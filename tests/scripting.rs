@@ -45,6 +45,9 @@ enum Via {
     Eval,
     /// EVAL with the keys in ARGV.
     EvalUndeclared,
+    /// EVAL declaring the source, a key of core 0, and naming the
+    /// destination, a key of core 1, only in ARGV: reached after a write.
+    EvalDestUndeclared,
     Fcall,
 }
 
@@ -73,8 +76,12 @@ fn transfers_keep_the_sum(via: Via) {
                 x = x
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                let from = &keys[(x >> 33) as usize % keys.len()];
-                let to = &keys[(x >> 17) as usize % keys.len()];
+                let (mut from, mut to) = ((x >> 33) as usize % keys.len(), (x >> 17) as usize % keys.len());
+                if via == Via::EvalDestUndeclared {
+                    // keys_on_both_cores alternates: even ones are core 0's.
+                    (from, to) = (from & !1, to | 1);
+                }
+                let (from, to) = (&keys[from], &keys[to]);
                 let amount = (x >> 50) as i64 % 50 + 1;
                 let _: i64 = if via == Via::Fcall {
                     redis::cmd("FCALL")
@@ -95,6 +102,15 @@ fn transfers_keep_the_sum(via: Via) {
                         .arg(0)
                         .arg(amount)
                         .arg(from)
+                        .arg(to)
+                        .query(&mut con)
+                        .unwrap()
+                } else if via == Via::EvalDestUndeclared {
+                    redis::cmd("EVAL")
+                        .arg(TRANSFER.replace("KEYS[2]", "ARGV[2]"))
+                        .arg(1)
+                        .arg(from)
+                        .arg(amount)
                         .arg(to)
                         .query(&mut con)
                         .unwrap()
@@ -155,6 +171,13 @@ fn script_transfers_keep_the_sum_across_cores() {
 #[test]
 fn script_transfers_on_undeclared_keys_keep_the_sum() {
     transfers_keep_the_sum(Via::EvalUndeclared);
+}
+
+/// The undeclared destination lives on a shard above the source's: the
+/// script waits for its lock (`Txn::add`), never fails, and stays atomic.
+#[test]
+fn script_transfers_to_undeclared_keys_after_a_write_keep_the_sum() {
+    transfers_keep_the_sum(Via::EvalDestUndeclared);
 }
 
 #[test]
@@ -320,6 +343,114 @@ fn undeclared_keys_work() {
     assert_eq!(got, vec!["w1", "w2", "w3", "w4"]);
 }
 
+/// asynq's dequeue: RPOPLPUSH between declared lists, then HSET of a task
+/// key built from the popped id (undeclared), from concurrent clients. The
+/// lists live on core 1, the task keys on both cores: the ones of core 0
+/// are below the held shard (taken without waiting, `Txn::add`), and no
+/// other script holds them, so no run fails.
+#[test]
+fn dequeue_scripts_reach_task_keys_they_do_not_declare() {
+    let server = KvickServer::start(&["--threads", "2"]);
+    let lists: Vec<String> = keys_on_both_cores("q:", 4).into_iter().skip(1).step_by(2).collect();
+    let tasks = keys_on_both_cores("t:", 400);
+    let mut con = server.client();
+    let mut push = redis::cmd("RPUSH");
+    push.arg(&lists[0]).arg(&tasks);
+    let _: i64 = push.query(&mut con).unwrap();
+    let dequeue = "local id = redis.call('rpoplpush', KEYS[1], KEYS[2])
+if not id then return false end
+redis.call('hset', id, 'state', 'active', 'by', ARGV[1])
+return id";
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (lists, mut con) = (lists.clone(), server.client());
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    let id: Option<String> =
+                        redis::cmd("EVAL").arg(dequeue).arg(2).arg(&lists[0]).arg(&lists[1]).arg(w).query(&mut con).unwrap();
+                    match id {
+                        Some(id) => got.push(id),
+                        None => return got,
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    all.sort();
+    let mut want = tasks.clone();
+    want.sort();
+    assert_eq!(all, want, "every task dequeued once");
+    let active: i64 = redis::cmd("LLEN").arg(&lists[1]).query(&mut con).unwrap();
+    assert_eq!(active, tasks.len() as i64);
+    for t in &tasks {
+        let state: Option<String> = redis::cmd("HGET").arg(t).arg("state").query(&mut con).unwrap();
+        assert_eq!(state.as_deref(), Some("active"), "{t}");
+    }
+}
+
+/// A script that wrote and then reaches an undeclared key which another
+/// transaction holds, on a shard it may not wait on: that call fails
+/// (writes are not rolled back, as in Redis), and the core runs the script
+/// with every shard locked from then on, so it succeeds next time.
+#[test]
+fn undeclared_key_held_by_another_script_after_a_write() {
+    let server = KvickServer::start(&["--threads", "2", "--busy-reply-threshold", "60000"]);
+    let port = server.port();
+    let held = keys_on_both_cores("held:", 2);
+    let mine = keys_on_both_cores("mine:", 2);
+    // Connections spread over both cores by SO_REUSEPORT.
+    let mut conns: Vec<_> = (0..16).map(|_| server.raw()).collect();
+    // Loaded now: EVAL would compile it on every core, the busy one too.
+    let reach = "redis.call('set', KEYS[1], 'w') return redis.call('get', ARGV[1])";
+    let sha = String::from_utf8(conns[0].cmd(&["SCRIPT", "LOAD", reach])[5..45].to_vec()).unwrap();
+    // Holds both `held` keys for 2 s, its own core running Lua meanwhile.
+    let both = held.clone();
+    let holder = thread::spawn(move || {
+        let mut c = common::RawConn::connect(port).unwrap();
+        c.set_timeout(Duration::from_secs(30)).unwrap();
+        let spin = "local t = redis.call('time') local start = t[1] * 1000 + t[2] / 1000
+while true do local n = redis.call('time') if n[1] * 1000 + n[2] / 1000 - start > 2000 then return 1 end end";
+        c.command(&["EVAL", spin, "2", &both[0], &both[1]]).unwrap()
+    });
+    thread::sleep(Duration::from_millis(300));
+    // Those of the core that is not running the holder answer at once.
+    conns.retain_mut(|c| {
+        c.set_timeout(Duration::from_millis(100)).unwrap();
+        c.command(&["PING"]).is_ok()
+    });
+    assert!(conns.len() >= 2, "too few connections on the free core");
+    // One script per core, from the free core: each writes its own key,
+    // then reads the held key of its core. The one that runs on the free
+    // core finds it held; the other waits for the holder's core.
+    let runners: Vec<_> = (0..2)
+        .map(|i| {
+            let (mine, held, sha, mut c) = (mine[i].clone(), held[i].clone(), sha.clone(), conns.pop().unwrap());
+            thread::spawn(move || {
+                c.set_timeout(Duration::from_secs(30)).unwrap();
+                c.command(&["EVALSHA", &sha, "1", &mine, &held]).unwrap()
+            })
+        })
+        .collect();
+    let replies: Vec<Vec<u8>> = runners.into_iter().map(|r| r.join().unwrap()).collect();
+    assert_eq!(holder.join().unwrap(), b":1\r\n");
+    let refused: Vec<usize> = (0..2)
+        .filter(|&i| replies[i].starts_with(b"-ERR kvick: a script reached a key missing from KEYS after writing while another client held it"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{:?}", replies.iter().map(|r| String::from_utf8_lossy(r)).collect::<Vec<_>>());
+    let other = 1 - refused[0];
+    assert_eq!(replies[other], b"$-1\r\n", "the script on the holder's core ran after it");
+    // The failed call's earlier write stays, and the script now works.
+    let mut c = server.raw();
+    assert_eq!(c.cmd(&["GET", &mine[refused[0]]]), b"$1\r\nw\r\n");
+    assert_eq!(c.cmd(&["SET", &held[refused[0]], "v"]), b"+OK\r\n");
+    for _ in 0..4 {
+        let mut c = server.raw();
+        assert_eq!(c.cmd(&["EVAL", reach, "1", &mine[refused[0]], &held[refused[0]]]), b"$1\r\nv\r\n");
+    }
+}
+
 /// The lock-release script of Redis' distributed-lock recipe, through
 /// EVALSHA from connections that land on either core.
 #[test]
@@ -428,8 +559,9 @@ local i = 0 while true do i = i + 1 if i % 100000 == 0 then local n = redis.call
         }
         thread::sleep(Duration::from_millis(50));
     }
-    assert!(saw_unkillable, "SCRIPT KILL never answered UNKILLABLE");
-    assert!(runner.join().unwrap().starts_with(b":"));
+    let reply = runner.join().unwrap();
+    assert!(saw_unkillable, "SCRIPT KILL never answered UNKILLABLE; the script: {}", String::from_utf8_lossy(&reply));
+    assert!(reply.starts_with(b":"), "{}", String::from_utf8_lossy(&reply));
 }
 
 /// SHUTDOWN NOSAVE while a script that wrote loops (it cannot be killed, and

@@ -17,12 +17,15 @@
 //!
 //! Undeclared keys: a script that names a key outside KEYS (or declares no
 //! keys) must still work. Scripts without KEYS lock every shard whole. A
-//! script that reaches an undeclared key before writing anything is stopped
-//! and run again from the start holding every shard whole (its reads had no
-//! effect), and this core remembers to lock that script whole from then on.
-//! One that reaches an undeclared key after a write cannot be restarted
-//! (writes are not rolled back): that call fails with an error, and the next
-//! run of the script locks whole.
+//! script that reaches a key missing from KEYS locks it before that call
+//! runs (`lock_undeclared`): waiting for it on a shard above every shard it
+//! holds (ascending order, as every transaction locks), taking it at once
+//! elsewhere if no other transaction holds it. It never releases before
+//! its end, so it stays atomic. If the key is held where it may not wait:
+//! before any write the script reruns from the start holding every shard
+//! (its reads had no effect), after a write that call fails (writes are not
+//! rolled back); either way this core locks that script whole from then on.
+//! Commands that reach beyond keys (SELECT, KEYS, FLUSHALL) do the same.
 
 pub(crate) mod busy;
 mod cjson;
@@ -644,6 +647,8 @@ struct Pending {
     args: OwnedArgs,
     /// redis.call (raise an error reply) rather than redis.pcall.
     raise: bool,
+    /// Its keys missing from KEYS: the driver locks them first (`lock_undeclared`).
+    lock: Vec<Vec<u8>>,
 }
 
 /// The state of one script run, reachable from Lua callbacks through `CURRENT`.
@@ -654,9 +659,14 @@ struct RunState {
     locked: Locked,
     wrote: Cell<bool>,
     resp3: Cell<bool>,
-    /// An undeclared key was reached before any write: stop and run again
-    /// with every shard locked.
+    /// An undeclared key was reached before any write and could not be
+    /// locked: stop and run again with every shard locked.
     restart: Cell<bool>,
+    /// Keys missing from KEYS that the script reached and has locked since.
+    undeclared: RefCell<Vec<Vec<u8>>>,
+    /// It reached beyond its KEYS after writing and failed there: this core
+    /// runs the script with every shard locked from now on.
+    lock_whole_next: Cell<bool>,
     pending: RefCell<Option<Pending>>,
     /// A parked redis.call got an error reply: raise it (from the hook) as
     /// soon as the coroutine resumes.
@@ -786,14 +796,18 @@ impl RunState {
             }
         }
         let core = &self.core;
-        // Whether every key is covered by the held locks, and where the command runs.
+        // Where the command runs, and its keys the held locks do not cover.
         let mut target: Option<usize> = None;
         let mut spans = false;
-        let mut covered = true;
+        let mut missing: Vec<Vec<u8>> = Vec::new();
         for i in cmd.key_indexes(&a) {
-            let owner = core.slots.shard_of_key(a.get(i));
+            let key = a.get(i);
+            let owner = core.slots.shard_of_key(key);
             if let Locked::Keys(keys) = &self.locked {
-                covered &= keys.iter().any(|k| k.as_slice() == a.get(i));
+                let held = |k: &Vec<u8>| k.as_slice() == key;
+                if !keys.iter().any(held) && !self.undeclared.borrow().iter().any(held) && !missing.iter().any(held) {
+                    missing.push(key.to_vec());
+                }
             }
             match target {
                 None => target = Some(owner),
@@ -803,15 +817,20 @@ impl RunState {
         }
         if let Locked::Keys(_) = self.locked {
             // Connection-level commands may reach beyond the keys (SELECT,
-            // KEYS, FLUSHALL); those that touch no data at all may not.
+            // KEYS, FLUSHALL), which no key lock covers; those that touch no
+            // data at all may run.
             let dataless = matches!(cmd.name, "time" | "ping" | "echo");
-            covered &= (dataless || !matches!(cmd.run, Run::Conn(_))) && cmd.flags & flags::OTHER_DB == 0;
-            if !covered {
+            if (!dataless && matches!(cmd.run, Run::Conn(_))) || cmd.flags & flags::OTHER_DB != 0 {
                 if self.wrote.get() {
-                    return err_table(lua, "ERR kvick: a script reached a key missing from KEYS after writing; list every key the script uses in KEYS (it will lock every shard from its next run)");
+                    self.lock_whole_next.set(true);
+                    return err_table(lua, "ERR kvick: a script reached beyond its KEYS (another database, or every key) after writing; list its keys in KEYS or declare none (it will lock every shard from its next run)");
                 }
                 self.restart.set(true);
                 return err_table(lua, "ERR script restarts with every shard locked");
+            }
+            if !missing.is_empty() {
+                *self.pending.borrow_mut() = Some(Pending { ci, args: a.to_owned(), raise, lock: missing });
+                return Ok((ST_PENDING, Value::Nil));
             }
         }
         if cmd.is_write() {
@@ -841,7 +860,7 @@ impl RunState {
                 convert::reply_to_lua(lua, out)
             }
             _ => {
-                *self.pending.borrow_mut() = Some(Pending { ci, args: a.to_owned(), raise });
+                *self.pending.borrow_mut() = Some(Pending { ci, args: a.to_owned(), raise, lock: Vec::new() });
                 Ok((ST_PENDING, Value::Nil))
             }
         }
@@ -927,7 +946,7 @@ fn owner_elsewhere(s: &Session, keys: &[Vec<u8>]) -> Option<usize> {
 }
 
 /// Runs a script (or function, by `name`) under its locks, again with every
-/// shard locked if it reaches an undeclared key before writing, and writes
+/// shard locked if it must (see the module's doc), and writes
 /// its reply; on the core of its keys (`owner_elsewhere`). `caller`: a
 /// function's FCALL command, for FUNCTION STATS.
 #[allow(clippy::too_many_arguments)]
@@ -990,7 +1009,7 @@ async fn run_here(
             let shard = core.shard.borrow();
             keys.iter().all(|k| shard.locks.may_run(s.db, &[&k[..]], mode))
         };
-        let txn = if inline {
+        let mut txn = if inline {
             None
         } else {
             let sets: Vec<(usize, LockSet)> = if whole {
@@ -1015,6 +1034,8 @@ async fn run_here(
             wrote: Cell::new(false),
             resp3: Cell::new(false),
             restart: Cell::new(false),
+            undeclared: RefCell::new(Vec::new()),
+            lock_whole_next: Cell::new(false),
             pending: RefCell::new(None),
             raise_next: Cell::new(false),
             err: RefCell::new(None),
@@ -1022,7 +1043,7 @@ async fn run_here(
             client: s.info.id,
             tracker: if s.tracking { crate::server::tracking::reader(s) } else { None },
         });
-        let outcome = drive(s, txn.as_ref(), &st, script, &keys, &argv).await;
+        let outcome = drive(s, &mut txn, &st, script, &keys, &argv).await;
         s.exec = outer_exec;
         if let Some(txn) = txn {
             txn.release().await;
@@ -1031,13 +1052,8 @@ async fn run_here(
             script.whole.set(true);
             continue;
         }
-        if let Locked::Keys(_) = st.locked {
-            if outcome
-                .as_ref()
-                .is_err_and(|e| e.contains("ERR kvick: a script reached a key missing from KEYS"))
-            {
-                script.whole.set(true);
-            }
+        if st.lock_whole_next.get() {
+            script.whole.set(true);
         }
         let proto = s.proto;
         match outcome {
@@ -1129,7 +1145,7 @@ fn hook(_: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
 /// where the script's SHA goes).
 async fn drive(
     s: &mut Session,
-    txn: Option<&Txn>,
+    txn: &mut Option<Txn>,
     st: &Rc<RunState>,
     script: &Script,
     keys: &[Vec<u8>],
@@ -1183,7 +1199,16 @@ async fn drive(
         let saved_out = std::mem::take(&mut s.out);
         s.db = st.db.get();
         s.proto = st.proto();
+        let mut refused = None;
+        if !p.lock.is_empty() {
+            refused = lock_undeclared(s, txn, st, p.lock).await.err();
+            if refused.is_none() && commands::by_index(p.ci).is_write() {
+                st.wrote.set(true);
+                st.busy.wrote();
+            }
+        }
         match txn {
+            _ if let Some(e) = refused => Reply::new(&mut s.out, s.proto).error(e),
             Some(txn) => transactions::run_queued(s, txn, p.ci, p.args).await,
             // Run inline (see `run_here`), a script parks only commands that
             // touch no data (PING, ECHO, TIME), which finish without waiting.
@@ -1227,6 +1252,60 @@ async fn drive(
         }
         Err(err) => Err(error_reply(&e, &thread, st, &err)),
     }
+}
+
+/// Locks `keys`, which a script of `Locked::Keys` reached without declaring
+/// them, before the call that names them runs (`Txn::add`: waiting only
+/// above every shard the script holds, so growing the transaction cannot
+/// deadlock). A script that ran inline so far gets its transaction here: it
+/// ran synchronously, so no other task came between its calls and its
+/// declared keys (all of this core) are locked now as if from its start.
+/// Nothing is released before the end (two-phase locking), so the script
+/// stays atomic. If another transaction holds a key it may not wait for,
+/// the call fails: before any write the script reruns with every shard
+/// locked (`restart`); after one, that call gets the error and this core
+/// runs the script with every shard locked from then on.
+async fn lock_undeclared(s: &mut Session, txn: &mut Option<Txn>, st: &RunState, keys: Vec<Vec<u8>>) -> Result<(), &'static str> {
+    let Locked::Keys(declared) = &st.locked else {
+        unreachable!("a script holding every shard has no undeclared keys")
+    };
+    let core = s.core.clone();
+    let (db, mode) = (st.db.get(), if st.readonly { Mode::Shared } else { Mode::Exclusive });
+    let mut added = true;
+    let t = match txn {
+        Some(t) => t,
+        None => {
+            let t = txn.insert(Txn::empty(&core, s.info.id));
+            let groups = crate::server::txn::group_keys(&core, declared.iter().cloned().enumerate());
+            for (shard, set) in crate::server::txn::lock_sets(db, &groups, mode) {
+                added &= t.add(shard, set).await;
+            }
+            t
+        }
+    };
+    if added {
+        // Ascending, so that each shard above the held ones may wait.
+        let mut groups = crate::server::txn::group_keys(&core, keys.iter().cloned().enumerate());
+        groups.sort_by_key(|(shard, _)| *shard);
+        for (shard, set) in crate::server::txn::lock_sets(db, &groups, mode) {
+            if !t.add(shard, set).await {
+                added = false;
+                break;
+            }
+        }
+    }
+    // Spanning commands join the transaction through the session's scope.
+    s.exec = Some(t.scope());
+    if added {
+        st.undeclared.borrow_mut().extend(keys);
+        return Ok(());
+    }
+    if !st.wrote.get() {
+        st.restart.set(true);
+        return Err("ERR script restarts with every shard locked");
+    }
+    st.lock_whole_next.set(true);
+    Err("ERR kvick: a script reached a key missing from KEYS after writing while another client held it; list every key the script uses in KEYS (it will lock every shard from its next run)")
 }
 
 /// The error line of a failed script, as Redis' error handler builds it:

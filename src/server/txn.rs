@@ -89,17 +89,34 @@ impl Txn {
         let txid = core.new_txid();
         let mut shards = Vec::with_capacity(sets.len());
         for (shard, set) in sets {
-            let granted = if shard == core.id {
-                core.shard.borrow_mut().locks.acquire(txid, set)
-            } else {
-                let (tx, rx) = oneshot::channel();
-                core.send(shard, Msg::Lock(txid, set, tx)).await;
-                rx
-            };
-            granted.await.expect("a shard dropped a lock request");
+            lock_on(core, txid, shard, set).await;
             shards.push(shard);
         }
         Txn { core: core.clone(), txid, shards, client, nested: false }
+    }
+
+    /// A transaction holding nothing yet, grown by `add`.
+    pub fn empty(core: &Rc<Core>, client: u64) -> Txn {
+        Txn { core: core.clone(), txid: core.new_txid(), shards: Vec::new(), client, nested: false }
+    }
+
+    /// Adds the locks of `set` on `shard` to this transaction. Above every
+    /// shard it holds it waits for them, as `acquire` does (ascending order,
+    /// no deadlock); elsewhere it takes them only if no other transaction
+    /// holds a conflicting one, and returns false otherwise
+    /// (`LockTable::try_add`: never waiting, it cannot deadlock either).
+    pub async fn add(&mut self, shard: usize, set: LockSet) -> bool {
+        let txid = self.txid;
+        if self.shards.iter().all(|&held| held < shard) {
+            lock_on(&self.core, txid, shard, set).await;
+            self.shards.push(shard);
+            return true;
+        }
+        let added = self.core.call(shard, move |c| c.shard.borrow_mut().locks.try_add(txid, set)).await;
+        if added && !self.shards.contains(&shard) {
+            self.shards.push(shard);
+        }
+        added
     }
 
     /// Runs a transaction whose steps depend on nothing but their own
@@ -204,6 +221,18 @@ impl Txn {
             }
         }
     }
+}
+
+/// Takes transaction `txid`'s locks of `set` on `shard`, waiting until they are held.
+async fn lock_on(core: &Rc<Core>, txid: u64, shard: usize, set: LockSet) {
+    let granted = if shard == core.id {
+        core.shard.borrow_mut().locks.acquire(txid, set)
+    } else {
+        let (tx, rx) = oneshot::channel();
+        core.send(shard, Msg::Lock(txid, set, tx)).await;
+        rx
+    };
+    granted.await.expect("a shard dropped a lock request");
 }
 
 /// The common shape of a spanning command: lock the keys of `groups`, run

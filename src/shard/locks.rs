@@ -188,6 +188,27 @@ impl LockTable {
         rx
     }
 
+    /// Adds `set` to transaction `txid`'s locks on this shard if no held lock
+    /// conflicts, else refuses: it never queues, so a transaction may grow
+    /// this way in any shard order without a deadlock (a script reaching a
+    /// key it did not declare). A caller never adds a key it already holds.
+    pub fn try_add(&mut self, txid: u64, set: LockSet) -> bool {
+        if self.conflicts(&set, false) {
+            return false;
+        }
+        self.count(&set, false, 1);
+        match self.granted.get_mut(&txid) {
+            Some(held) => {
+                debug_assert!(held.db == set.db && held.mode == set.mode && !held.whole_shard && !set.whole_shard);
+                held.keys.extend(set.keys);
+            }
+            None => {
+                self.granted.insert(txid, set);
+            }
+        }
+        true
+    }
+
     /// Releases a transaction's locks on this shard and grants what became free.
     pub fn release(&mut self, txid: u64) {
         match self.granted.remove(&txid) {
@@ -289,6 +310,32 @@ mod tests {
         assert_eq!(d.try_recv(), Ok(Some(())));
         t.release(4);
         assert!(t.is_idle() && t.keys.is_empty());
+    }
+
+    #[test]
+    fn try_add_grows_a_transaction_or_refuses() {
+        let mut t = LockTable::default();
+        let mut a = t.acquire(1, set(&["x"], Mode::Exclusive));
+        assert_eq!(a.try_recv(), Ok(Some(())));
+        let mut b = t.acquire(2, set(&["y"], Mode::Exclusive));
+        assert_eq!(b.try_recv(), Ok(Some(())));
+        // Held by 2: refused, nothing counted.
+        assert!(!t.try_add(1, set(&["y"], Mode::Exclusive)));
+        assert!(t.try_add(1, set(&["z"], Mode::Exclusive)));
+        assert!(!t.may_run(0, &[b"z"], Mode::Shared));
+        // A queued request does not stop it (it never waits, so it cannot deadlock).
+        let mut c = t.acquire(3, set(&["w", "x"], Mode::Exclusive));
+        assert_eq!(c.try_recv(), Ok(None));
+        assert!(t.try_add(1, set(&["w"], Mode::Exclusive)));
+        // A transaction new to this shard.
+        assert!(t.try_add(4, set(&["v"], Mode::Shared)));
+        t.release(1);
+        assert_eq!(c.try_recv(), Ok(Some(())));
+        assert!(t.may_run(0, &[b"z"], Mode::Exclusive));
+        t.release(2);
+        t.release(3);
+        t.release(4);
+        assert!(t.is_idle() && t.keys.is_empty() && t.held_key_writers == 0);
     }
 
     #[test]
