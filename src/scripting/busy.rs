@@ -4,8 +4,11 @@
 //! script has run longer than the threshold it is registered here as busy:
 //! from then on every core answers commands without the allow-busy flag with
 //! -BUSY (one relaxed atomic load per command while nothing is busy), and
-//! SCRIPT KILL can stop it unless it has written. Connections of the
-//! script's own core wait for it, as the core's thread runs the script.
+//! SCRIPT KILL can stop it unless it has written. So that connections of
+//! the script's own core get -BUSY too (and can send SCRIPT KILL), a busy
+//! script's hook yields its coroutine every `PAUSE_EVERY_MS` when Lua allows
+//! it (`yieldable`), and the driver lets the core's other tasks run for a
+//! moment with the script's keys locked (`scripting::drive`).
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,6 +19,76 @@ use crate::config;
 
 /// Instructions between two looks at the clock.
 pub const HOOK_EVERY: u32 = 100_000;
+/// How often a busy script lets its core serve other connections.
+const PAUSE_EVERY_MS: u64 = 5;
+
+/// The head of Lua 5.1's `lua_State` (lstate.h), up to the two C-call
+/// counters that tell whether a coroutine may yield from here: Lua raises
+/// "attempt to yield across metamethod/C-call boundary" when
+/// nCcalls > baseCcalls (a metamethod or a C function such as table.sort
+/// between the hook and the coroutine's start). `calibrate` checks the
+/// layout once on the real library before any yield relies on it.
+#[repr(C)]
+struct StateHead {
+    next: *mut std::ffi::c_void,
+    tt: u8,
+    marked: u8,
+    status: u8,
+    top: *mut std::ffi::c_void,
+    base: *mut std::ffi::c_void,
+    l_g: *mut std::ffi::c_void,
+    ci: *mut std::ffi::c_void,
+    savedpc: *const std::ffi::c_void,
+    stack_last: *mut std::ffi::c_void,
+    stack: *mut std::ffi::c_void,
+    end_ci: *mut std::ffi::c_void,
+    base_ci: *mut std::ffi::c_void,
+    stacksize: std::ffi::c_int,
+    size_ci: std::ffi::c_int,
+    n_ccalls: u16,
+    base_ccalls: u16,
+}
+
+thread_local! {
+    static LAYOUT_OK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static PROBED: std::cell::RefCell<Vec<(u16, u16)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn counters(l: *mut mlua::ffi::lua_State) -> (u16, u16) {
+    // SAFETY: `l` is a live lua_State of the vendored Lua 5.1, whose layout
+    // `StateHead` mirrors (checked by `calibrate` before `yieldable` trusts it).
+    let head = unsafe { &*(l as *const StateHead) };
+    (head.n_ccalls, head.base_ccalls)
+}
+
+unsafe extern "C-unwind" fn probe(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    PROBED.with(|p| p.borrow_mut().push(counters(l)));
+    0
+}
+
+/// Checks `StateHead` against this Lua: a C function called straight from a
+/// coroutine's Lua code sees equal counters, one called through pcall one
+/// more. Without that, busy scripts never yield (their core's connections
+/// wait for them instead).
+pub fn calibrate(lua: &mlua::Lua) -> mlua::Result<()> {
+    // SAFETY: `probe` only reads the state.
+    let probe = unsafe { lua.create_c_function(probe)? };
+    PROBED.with(|p| p.borrow_mut().clear());
+    lua.load("local probe = ... coroutine.resume(coroutine.create(function() probe() pcall(probe) end))")
+        .call::<()>(probe)?;
+    let seen = PROBED.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    let ok = matches!(seen[..], [(a, b), (c, d)] if a == b && c == a + 1 && d == b && a > 0);
+    LAYOUT_OK.with(|l| l.set(ok));
+    Ok(())
+}
+
+/// Whether the coroutine `l` may yield from a hook right now.
+pub fn yieldable(l: *mut mlua::ffi::lua_State) -> bool {
+    LAYOUT_OK.with(|ok| ok.get()) && {
+        let (n, base) = counters(l);
+        n == base
+    }
+}
 
 /// One busy script, as SCRIPT KILL sees it from any core.
 #[derive(Default)]
@@ -101,6 +174,8 @@ pub struct Watch {
     caller: Option<Rc<OwnedArgs>>,
     wrote: std::cell::Cell<bool>,
     entry: std::cell::RefCell<Option<Arc<Entry>>>,
+    /// When the script last let its core serve others (Unix ms).
+    paused_at: std::cell::Cell<u64>,
 }
 
 impl Watch {
@@ -111,7 +186,21 @@ impl Watch {
             caller,
             wrote: Default::default(),
             entry: Default::default(),
+            paused_at: Default::default(),
         }
+    }
+
+    /// Whether the busy script should let its core serve others now.
+    pub fn pause_due(&self) -> bool {
+        if self.entry.borrow().is_none() {
+            return false;
+        }
+        let now = crate::util::now_ms();
+        if now.saturating_sub(self.paused_at.get()) < PAUSE_EVERY_MS {
+            return false;
+        }
+        self.paused_at.set(now);
+        true
     }
 
     pub fn wrote(&self) {

@@ -375,6 +375,7 @@ impl Engine {
             )
         };
         libs::register(&lua)?;
+        busy::calibrate(&lua)?;
         let rcall =
             lua.create_function(|lua, args: MultiValue| with_run(|run| run.call(lua, args)))?;
         lua.set_named_registry_value(RCALL_KEY, rcall)?;
@@ -662,6 +663,8 @@ struct RunState {
     /// An undeclared key was reached before any write and could not be
     /// locked: stop and run again with every shard locked.
     restart: Cell<bool>,
+    /// The hook yielded to let the core serve others (a busy script).
+    paused: Cell<bool>,
     /// Keys missing from KEYS that the script reached and has locked since.
     undeclared: RefCell<Vec<Vec<u8>>>,
     /// It reached beyond its KEYS after writing and failed there: this core
@@ -1035,6 +1038,7 @@ async fn run_here(
             resp3: Cell::new(false),
             restart: Cell::new(false),
             undeclared: RefCell::new(Vec::new()),
+            paused: Cell::new(false),
             lock_whole_next: Cell::new(false),
             pending: RefCell::new(None),
             raise_next: Cell::new(false),
@@ -1127,17 +1131,43 @@ unsafe extern "C-unwind" fn co_hook(l: *mut mlua::ffi::lua_State, _: *mut mlua::
     }
 }
 
-/// The per-thread hook: raises a parked call's error reply, and watches
-/// the clock for busy-reply-threshold and SCRIPT KILL.
-fn hook(_: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
-    let Some(run) = CURRENT.with(|c| c.borrow().clone()) else {
-        return Ok(mlua::VmState::Continue);
-    };
-    if run.raise_next.replace(false) {
-        return Err(mlua::Error::runtime(RAISED));
+/// The script coroutine's hook: raises a parked call's error reply, watches
+/// the clock for busy-reply-threshold and SCRIPT KILL, and once the script
+/// is busy yields now and then so that its core serves others (`drive`).
+/// Straight from the Lua API, as `co_hook`: mlua's hooks cannot yield in
+/// Lua 5.1, whose VM can.
+unsafe extern "C-unwind" fn script_hook(l: *mut mlua::ffi::lua_State, _: *mut mlua::ffi::lua_Debug) {
+    use mlua::ffi;
+    // Decided first, so that nothing needing a drop is alive at lua_error.
+    let action = CURRENT.with(|c| {
+        let run = c.borrow();
+        let Some(run) = run.as_ref() else { return 0 };
+        if run.raise_next.replace(false) {
+            return 1;
+        }
+        if run.busy.check().is_err() {
+            return 2;
+        }
+        if run.busy.pause_due() && busy::yieldable(l) {
+            run.paused.set(true);
+            return 3;
+        }
+        0
+    });
+    match action {
+        1 => {
+            ffi::lua_pushstring(l, c"kvick: raised reply".as_ptr());
+            ffi::lua_error(l);
+        }
+        2 => {
+            ffi::lua_pushstring(l, c"Script killed by user with SCRIPT KILL...".as_ptr());
+            ffi::lua_error(l);
+        }
+        3 => {
+            ffi::lua_yield(l, 0);
+        }
+        _ => {}
     }
-    run.busy.check()?;
-    Ok(mlua::VmState::Continue)
 }
 
 /// Resumes the script's coroutine until it finishes, running the commands
@@ -1180,12 +1210,27 @@ async fn drive(
         } else {
             busy::HOOK_EVERY
         };
-        thread.set_hook(mlua::HookTriggers::new().every_nth_instruction(every), hook);
+        // SAFETY: a thread value's pointer is its lua_State.
+        unsafe {
+            mlua::ffi::lua_sethook(thread.to_pointer() as *mut mlua::ffi::lua_State, Some(script_hook), mlua::ffi::LUA_MASKCOUNT, every as std::ffi::c_int);
+        }
         CURRENT.with(|c| *c.borrow_mut() = Some(st.clone()));
         result = thread.resume::<Value>(std::mem::replace(&mut resume_with, MultiValue::new()));
         CURRENT.with(|c| *c.borrow_mut() = None);
         if result.is_err() || thread.status() != ThreadStatus::Resumable {
             break;
+        }
+        if st.paused.replace(false) {
+            // Busy: let this core's other connections in (they get -BUSY,
+            // SCRIPT KILL reaches the script). A script running inline
+            // locks its keys first, as nothing else may touch them.
+            if txn.is_none() {
+                if let Locked::Keys(_) = st.locked {
+                    let _ = lock_undeclared(s, txn, st, Vec::new()).await;
+                }
+            }
+            glommio::timer::sleep(std::time::Duration::from_micros(200)).await;
+            continue;
         }
         // Yielded by the prelude's pcall rather than by redis.call itself.
         let via_pcall = matches!(result, Ok(Value::Boolean(true)));
