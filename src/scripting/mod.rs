@@ -137,7 +137,7 @@ fn engine() -> Rc<Engine> {
 /// Lua code run once per state: the sandbox and the `redis` table. The
 /// native helpers come in as arguments, so scripts cannot reach them.
 const PRELUDE: &str = r#"
-local ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd = ...
+local ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd, sandbox = ...
 local G = _G
 local raw_error, type, tostring, getinfo, rawget = error, type, tostring, debug.getinfo, rawget
 loadfile = nil
@@ -241,7 +241,7 @@ local rawset = rawset
 -- it and refuses writes, a script's _G is its environment, and rawset,
 -- setmetatable, rawget, getmetatable, next and pairs see through the
 -- proxies, so nothing a script does reaches the next one.
-local select, ipairs, next = select, ipairs, next
+local ipairs = ipairs
 local real = setmetatable({}, {__mode = 'k'})
 local function protect(p, t) real[p] = t return p end
 local function proxy(t, index)
@@ -279,47 +279,18 @@ setmetatable(G, {
   __metatable = false,
 })
 
--- As Lua's own, with the same argument errors (raised at the caller).
-local function want_table(fname, ...)
-  local t = ...
-  if type(t) ~= 'table' then
-    local got = select('#', ...) == 0 and 'no value' or type(t)
-    raw_error("bad argument #1 to '" .. fname .. "' (table expected, got " .. got .. ")", 3)
-  end
-  return t
-end
+-- rawset, rawget, setmetatable, getmetatable, next and pairs see through
+-- the proxies. They are C functions (`sandbox`), as Lua's own: a script's
+-- frame stays on the stack when it tail-calls one, so their argument
+-- errors name the script's line and the function, as in Redis.
 do
-  local rawset, rawget, setmetatable, getmetatable = rawset, rawget, setmetatable, getmetatable
-  rawset(G, 'rawset', function(...)
-    local t = want_table('rawset', ...)
-    if real[t] then raw_error('Attempt to modify a readonly table', 0) end
-    return rawset(...)
-  end)
-  rawset(G, 'rawget', function(...)
-    local t = want_table('rawget', ...)
-    return rawget(real[t] or t, select(2, ...))
-  end)
-  rawset(G, 'setmetatable', function(...)
-    local t = want_table('setmetatable', ...)
-    if real[t] then raw_error('Attempt to modify a readonly table', 0) end
-    return setmetatable(...)
-  end)
-  -- Redis' globals have a metatable (its nonexistent-global guard), its
-  -- libraries none.
-  local globals_meta = proxy({})
-  rawset(G, 'getmetatable', function(...)
-    local r = real[(...)]
-    if r == G then return globals_meta end
-    if r then return nil end
-    return getmetatable(...)
-  end)
-  local function see_next(t, k) return next(real[t] or t, k) end
-  rawset(G, 'next', see_next)
-  local pairs = pairs
-  rawset(G, 'pairs', function(...)
-    if real[(...)] then return see_next, (...), nil end
-    return pairs(...)
-  end)
+  local c_rawset, c_rawget, c_setmetatable, c_getmetatable, c_next, c_pairs = sandbox(real, G, proxy({}))
+  rawset(G, 'rawset', c_rawset)
+  rawset(G, 'rawget', c_rawget)
+  rawset(G, 'setmetatable', c_setmetatable)
+  rawset(G, 'getmetatable', c_getmetatable)
+  rawset(G, 'next', c_next)
+  rawset(G, 'pairs', c_pairs)
 end
 
 local function where(co)
@@ -476,9 +447,11 @@ impl Engine {
         })?;
         // SAFETY: a plain C function over the Lua API (see `hook_co`).
         let hook_co = unsafe { lua.create_c_function(hook_co)? };
+        // SAFETY: plain C functions over the Lua API (see `sandbox`).
+        let sandbox = unsafe { lua.create_c_function(sandbox)? };
         let prelude = lua.load(PRELUDE).set_name("=kvick").into_function()?;
         let (env, where_fn, lib_env, lib_ready): (Table, Function, Function, Function) =
-            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd))?;
+            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd, sandbox))?;
         let globals = lua.globals();
         Ok(Engine {
             lua,
@@ -1125,6 +1098,135 @@ unsafe extern "C-unwind" fn co_hook(l: *mut mlua::ffi::lua_State, _: *mut mlua::
         mlua::ffi::lua_pushstring(l, c"Script killed by user with SCRIPT KILL...".as_ptr());
         mlua::ffi::lua_error(l);
     }
+}
+
+/// `sandbox(real, G, globals_meta)` (the prelude): rawset, rawget,
+/// setmetatable, getmetatable, next and pairs for scripts, as C closures over
+/// the prelude's `real` (proxy -> the table it stands for). They are Lua's
+/// own (lbaselib.c) checks and steps, so their errors read the same (the
+/// caller's position, the function's name as the caller spelled it), plus
+/// the proxies: writes through them are refused as Redis refuses writes to
+/// its read-only tables, reads see the real table.
+unsafe extern "C-unwind" fn sandbox(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::lua_settop(l, 3);
+    for f in [sandbox_rawset, sandbox_rawget, sandbox_setmetatable, sandbox_next] {
+        ffi::lua_pushvalue(l, 1);
+        ffi::lua_pushcclosure(l, f, 1);
+    }
+    // getmetatable's upvalues: `real`, the globals and what they show as
+    // their metatable (Redis' globals have one, its libraries none).
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushvalue(l, 2);
+    ffi::lua_pushvalue(l, 3);
+    ffi::lua_pushcclosure(l, sandbox_getmetatable, 3);
+    ffi::lua_insert(l, -2);
+    // pairs hands out a `next` of its own, as Lua's (not the global one).
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushcclosure(l, sandbox_next, 1);
+    ffi::lua_pushcclosure(l, sandbox_pairs, 1);
+    6
+}
+
+/// Replaces the table at `idx` with the one it stands for, if a proxy.
+unsafe fn see_through(l: *mut mlua::ffi::lua_State, idx: std::ffi::c_int) {
+    use mlua::ffi;
+    ffi::lua_pushvalue(l, idx);
+    if ffi::lua_rawget(l, ffi::lua_upvalueindex(1)) == ffi::LUA_TNIL {
+        ffi::lua_pop(l, 1);
+    } else {
+        ffi::lua_replace(l, idx);
+    }
+}
+
+/// Raises Redis' read-only table error if the table at 1 is a proxy. As
+/// Redis' (raised inside lua_rawset), it carries no position.
+unsafe fn refuse_proxy(l: *mut mlua::ffi::lua_State) {
+    use mlua::ffi;
+    ffi::lua_pushvalue(l, 1);
+    if ffi::lua_rawget(l, ffi::lua_upvalueindex(1)) != ffi::LUA_TNIL {
+        ffi::lua_pushstring(l, c"Attempt to modify a readonly table".as_ptr());
+        ffi::lua_error(l);
+    }
+    ffi::lua_pop(l, 1);
+}
+
+unsafe extern "C-unwind" fn sandbox_rawset(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::luaL_checkany(l, 2);
+    ffi::luaL_checkany(l, 3);
+    refuse_proxy(l);
+    ffi::lua_settop(l, 3);
+    ffi::lua_rawset(l, 1);
+    1
+}
+
+unsafe extern "C-unwind" fn sandbox_rawget(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::luaL_checkany(l, 2);
+    see_through(l, 1);
+    ffi::lua_settop(l, 2);
+    ffi::lua_rawget(l, 1);
+    1
+}
+
+unsafe extern "C-unwind" fn sandbox_setmetatable(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    let t = ffi::lua_type(l, 2);
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::luaL_argcheck(l, (t == ffi::LUA_TNIL || t == ffi::LUA_TTABLE) as std::ffi::c_int, 2, c"nil or table expected".as_ptr());
+    refuse_proxy(l);
+    if ffi::luaL_getmetafield(l, 1, c"__metatable".as_ptr()) != ffi::LUA_TNIL {
+        ffi::luaL_error(l, c"cannot change a protected metatable".as_ptr());
+    }
+    ffi::lua_settop(l, 2);
+    ffi::lua_setmetatable(l, 1);
+    1
+}
+
+unsafe extern "C-unwind" fn sandbox_getmetatable(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checkany(l, 1);
+    ffi::lua_pushvalue(l, 1);
+    if ffi::lua_rawget(l, ffi::lua_upvalueindex(1)) != ffi::LUA_TNIL {
+        if ffi::lua_rawequal(l, -1, ffi::lua_upvalueindex(2)) != 0 {
+            ffi::lua_pushvalue(l, ffi::lua_upvalueindex(3));
+        } else {
+            ffi::lua_pushnil(l);
+        }
+        return 1;
+    }
+    if ffi::lua_getmetatable(l, 1) == 0 {
+        ffi::lua_pushnil(l);
+        return 1;
+    }
+    // The __metatable field if there is one, else the metatable.
+    ffi::luaL_getmetafield(l, 1, c"__metatable".as_ptr());
+    1
+}
+
+unsafe extern "C-unwind" fn sandbox_next(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    see_through(l, 1);
+    ffi::lua_settop(l, 2);
+    if ffi::lua_next(l, 1) != 0 {
+        2
+    } else {
+        ffi::lua_pushnil(l);
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn sandbox_pairs(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushnil(l);
+    3
 }
 
 /// The per-thread hook: raises a parked call's error reply, and watches
