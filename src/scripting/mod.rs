@@ -674,6 +674,20 @@ fn err_table(lua: &Lua, msg: &str) -> mlua::Result<(i64, Value)> {
     Ok((ST_ERR, Value::Table(t)))
 }
 
+/// A call refused by the checks of Redis' scriptCall (unknown command,
+/// arity, not allowed, writes refused): INFO errorstats count it now, as
+/// Redis does, whatever the script does with it, so its table is marked
+/// not to be counted again. (Argument errors, Redis' luaPushError, are
+/// `err_table`s: counted only if the script replies them.)
+fn refused(lua: &Lua, msg: &str) -> mlua::Result<(i64, Value)> {
+    crate::server::clients::count_error(msg);
+    let out = err_table(lua, msg)?;
+    if let Value::Table(t) = &out.1 {
+        t.raw_set(convert::NOT_COUNTED, true)?;
+    }
+    Ok(out)
+}
+
 impl RunState {
     fn proto(&self) -> Proto {
         if self.resp3.get() {
@@ -733,27 +747,27 @@ impl RunState {
 
     fn call_args(&self, lua: &Lua, a: Args, out: &mut Vec<u8>, raise: bool) -> mlua::Result<(i64, Value)> {
         let Some(mut ci) = commands::lookup(a.get(0)) else {
-            return err_table(lua, "ERR Unknown Redis command called from script");
+            return refused(lua, "ERR Unknown Redis command called from script");
         };
         let mut cmd = commands::by_index(ci);
         if !cmd.subs.is_empty() && a.len() >= 2 {
             let Some(sub) = commands::lookup_sub(ci, a.get(1)) else {
-                return err_table(lua, "ERR Unknown Redis command called from script");
+                return refused(lua, "ERR Unknown Redis command called from script");
             };
             ci = sub;
             cmd = commands::by_index(ci);
         }
         if !cmd.arity_ok(a.len()) {
-            return err_table(
+            return refused(
                 lua,
                 "ERR Wrong number of args calling Redis command from script",
             );
         }
         if cmd.flags & flags::NOSCRIPT != 0 {
-            return err_table(lua, "ERR This Redis command is not allowed from script");
+            return refused(lua, "ERR This Redis command is not allowed from script");
         }
         if cmd.is_write() && self.readonly {
-            return err_table(
+            return refused(
                 lua,
                 "ERR Write commands are not allowed from read-only scripts.",
             );
@@ -762,10 +776,10 @@ impl RunState {
         // writes fail (Redis' scriptVerifyWriteCommandAllow).
         if cmd.is_write() {
             if crate::persistence::snapshot::writes_refused() {
-                return err_table(lua, crate::persistence::snapshot::MISCONF);
+                return refused(lua, crate::persistence::snapshot::MISCONF);
             }
             if let Some(e) = crate::persistence::aof::misconf() {
-                return err_table(lua, &e);
+                return refused(lua, &e);
             }
         }
         let core = &self.core;
@@ -796,7 +810,7 @@ impl RunState {
             if (!dataless && matches!(cmd.run, Run::Conn(_))) || cmd.flags & flags::OTHER_DB != 0 {
                 if self.wrote.get() {
                     self.lock_whole_next.set(true);
-                    return err_table(lua, "ERR kvick: a script reached beyond its KEYS (another database, or every key) after writing; list its keys in KEYS or declare none (it will lock every shard from its next run)");
+                    return refused(lua, "ERR kvick: a script reached beyond its KEYS (another database, or every key) after writing; list its keys in KEYS or declare none (it will lock every shard from its next run)");
                 }
                 self.restart.set(true);
                 return err_table(lua, "ERR script restarts with every shard locked");
@@ -1031,8 +1045,15 @@ async fn run_here(
         let proto = s.proto;
         match outcome {
             Ok(out) => s.out.extend_from_slice(&out),
-            Err(msg) => Reply::new(&mut s.out, proto)
-                .error(&msg.replace("{sha}", name)),
+            Err(f) => {
+                let line = f.line.replace("{sha}", name);
+                let mut r = Reply::new(&mut s.out, proto);
+                if f.counted {
+                    r.error(&line)
+                } else {
+                    r.error_uncounted(&line)
+                }
+            }
         }
         return;
     }
@@ -1243,8 +1264,7 @@ fn hook(_: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
 }
 
 /// Resumes the script's coroutine until it finishes, running the commands
-/// it yields for. Returns the encoded reply, or an error line (with `{sha}`
-/// where the script's SHA goes).
+/// it yields for. Returns the encoded reply, or the script's failure.
 async fn drive(
     s: &mut Session,
     txn: &mut Option<Txn>,
@@ -1252,7 +1272,7 @@ async fn drive(
     script: &Script,
     keys: &[Vec<u8>],
     argv: &[Vec<u8>],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Failure> {
     let e = engine();
     let seq = |items: &[Vec<u8>]| -> mlua::Result<Value> {
         let t = e.lua.create_table_with_capacity(items.len(), 0)?;
@@ -1342,7 +1362,7 @@ async fn drive(
         resume_with = MultiValue::from_vec(vec![v]);
     }
     if st.restart.get() {
-        return Err(String::new());
+        return Err(String::new().into());
     }
     match result {
         Ok(v) => {
@@ -1353,6 +1373,20 @@ async fn drive(
             Ok(out)
         }
         Err(err) => Err(error_reply(&e, &thread, st, &err)),
+    }
+}
+
+/// A failed script: its error line (with `{sha}` where the script's SHA
+/// goes), and whether INFO errorstats count it (not if it is a command's
+/// error the script raised or returned, counted when the command replied).
+struct Failure {
+    line: String,
+    counted: bool,
+}
+
+impl From<String> for Failure {
+    fn from(line: String) -> Self {
+        Failure { line, counted: true }
     }
 }
 
@@ -1412,8 +1446,8 @@ async fn lock_undeclared(s: &mut Session, txn: &mut Option<Txn>, st: &RunState, 
 
 /// The error line of a failed script, as Redis' error handler builds it:
 /// a raised table's `err`, or "ERR " and Lua's message, followed by the
-/// script and the line it failed at.
-fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Error) -> String {
+/// script and the line it failed at; uncounted if the table says so.
+fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Error) -> Failure {
     let text = lua_error_text(err);
     let text = text.split("\nstack traceback:").next().unwrap_or_default();
     let raised = st
@@ -1421,14 +1455,14 @@ fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Err
         .borrow_mut()
         .take()
         .filter(|_| text.starts_with("table: ") || text == RAISED);
-    let msg = match raised {
+    let (msg, counted) = match raised {
         Some(t) => match t.raw_get::<Value>("err") {
-            Ok(Value::String(s)) => s.to_string_lossy(),
-            _ => "ERR unknown error".to_string(),
+            Ok(Value::String(s)) => (s.to_string_lossy(), !convert::not_counted(&t)),
+            _ => ("ERR unknown error".to_string(), true),
         },
-        None => format!("ERR {}", text),
+        None => (format!("ERR {}", text), true),
     };
-    match e
+    let line = match e
         .where_fn
         .call::<(Option<String>, Option<i64>)>(thread.clone())
     {
@@ -1436,5 +1470,6 @@ fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Err
             format!("{} script: {{sha}}, on {}:{}.", msg, source, line)
         }
         _ => msg,
-    }
+    };
+    Failure { line, counted }
 }
