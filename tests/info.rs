@@ -204,6 +204,44 @@ fn errorstats_match_redis() {
     assert_eq!(codes.get("errorstat_ERR"), Some(&"count=9"), "{codes:?}");
 }
 
+/// An error a script gets from redis.call/pcall counts once in errorstats
+/// and total_error_replies, as in Redis 7.0, whether the command ran on the
+/// script's core or on the other one (a declared key, an undeclared one).
+#[test]
+fn script_errors_count_once_as_redis_does() {
+    let redis = RedisServer::start();
+    let kvick = KvickServer::start(&["--threads", "2", "--save", ""]);
+    let mut replies = Vec::new();
+    let mut stats = Vec::new();
+    for server in [&redis, &kvick] {
+        let mut c = server.raw();
+        let mut got = Vec::new();
+        let keys = keys_on_both_cores("serr:", 2);
+        for k in &keys {
+            got.push(c.cmd(&["SET", k, "x"]));
+        }
+        assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
+        for k in &keys {
+            got.push(c.cmd(&["EVAL", "return redis.call('incr', KEYS[1])", "1", k]));
+            got.push(c.cmd(&["EVAL", "return redis.pcall('incr', KEYS[1])", "1", k]));
+            got.push(c.cmd(&["EVAL", "return {redis.pcall('hget', KEYS[1], 'f')}", "1", k]));
+            got.push(c.cmd(&["EVAL", "local ok, e = pcall(redis.call, 'incr', KEYS[1]) error(e)", "1", k]));
+            // Undeclared: every shard locked, or locked on the way.
+            got.push(c.cmd(&["EVAL", "return redis.call('incr', ARGV[1])", "0", k]));
+            got.push(c.cmd(&["EVAL", "return redis.call('incr', ARGV[1])", "1", &keys[0], k]));
+        }
+        got.push(c.cmd(&["EVAL", "redis.pcall('nosuchcmd') return redis.call('get')", "0"]));
+        replies.push(got.iter().map(|r| common::escape(r)).collect::<Vec<_>>());
+        let info = sections(&c.cmd(&["INFO", "errorstats", "stats"]));
+        let total = value(section(&info, "stats"), "total_error_replies").to_string();
+        stats.push((section(&info, "errorstats").to_vec(), total));
+    }
+    assert_eq!(replies[1], replies[0], "the replies differ");
+    assert_eq!(stats[1], stats[0], "errorstats and total_error_replies differ");
+    // Per key: 1 + 1 + 1 + 2 (pcall made a string of it) + 1 + 1; then 2.
+    assert_eq!(stats[1].1, "16", "{:?}", stats[1]);
+}
+
 /// INFO keyspace sums both cores' keys and expires per database, as
 /// redis-server counts the same keys.
 #[test]

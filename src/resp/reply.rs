@@ -37,6 +37,12 @@ impl<'a> Reply<'a> {
     /// `msg` is the full error line without the leading '-', e.g. "ERR syntax error".
     pub fn error(&mut self, msg: &str) {
         crate::server::clients::count_error(msg);
+        self.error_uncounted(msg);
+    }
+
+    /// An error that INFO errorstats counted already (a script's reply that
+    /// came from a command it called).
+    pub fn error_uncounted(&mut self, msg: &str) {
         self.out.push(b'-');
         // Newlines would break the protocol; Redis replaces them with spaces.
         self.out.extend(msg.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));

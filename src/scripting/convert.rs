@@ -87,7 +87,13 @@ fn parse(lua: &Lua, buf: &[u8], at: &mut usize) -> mlua::Result<Value> {
     let head = line(buf, at)?;
     Ok(match kind {
         b'+' => tagged(lua, "ok", lua.create_string(head)?)?,
-        b'-' => tagged(lua, "err", lua.create_string(head)?)?,
+        b'-' => {
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(head)?)?;
+            // Counted when the command replied (Redis marks the table so).
+            t.raw_set(NOT_COUNTED, true)?;
+            Value::Table(t)
+        }
         b':' => Value::Number(int_of(head)? as f64),
         b'$' | b'=' => {
             let n = int_of(head)?;
@@ -144,6 +150,17 @@ fn parse(lua: &Lua, buf: &[u8], at: &mut usize) -> mlua::Result<Value> {
     })
 }
 
+/// The field of an error table that says INFO errorstats counted the error
+/// already (a command's error reply, a call the script checks refused): a
+/// script that returns or raises it replies it uncounted, as Redis 7.0's
+/// `ignore_error_stats_update`, which scripts can see and set too.
+pub const NOT_COUNTED: &str = "ignore_error_stats_update";
+
+/// Whether an error table carries `NOT_COUNTED` = true.
+pub fn not_counted(t: &Table) -> bool {
+    matches!(t.raw_get::<Value>(NOT_COUNTED), Ok(Value::Boolean(true)))
+}
+
 /// Nesting deeper than this (a table that contains itself) is cut with an error.
 const MAX_DEPTH: usize = 256;
 
@@ -172,6 +189,9 @@ pub fn lua_to_reply(v: &Value, r: &mut Reply, resp3: bool, depth: usize) {
 
 fn table_to_reply(t: &Table, r: &mut Reply, resp3: bool, depth: usize) {
     if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+        if not_counted(t) {
+            return r.error_uncounted(&e.to_string_lossy());
+        }
         return r.error(&e.to_string_lossy());
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {

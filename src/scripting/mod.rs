@@ -137,7 +137,7 @@ fn engine() -> Rc<Engine> {
 /// Lua code run once per state: the sandbox and the `redis` table. The
 /// native helpers come in as arguments, so scripts cannot reach them.
 const PRELUDE: &str = r#"
-local ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd = ...
+local ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd, sandbox = ...
 local G = _G
 local raw_error, type, tostring, getinfo, rawget = error, type, tostring, debug.getinfo, rawget
 loadfile = nil
@@ -241,7 +241,7 @@ local rawset = rawset
 -- it and refuses writes, a script's _G is its environment, and rawset,
 -- setmetatable, rawget, getmetatable, next and pairs see through the
 -- proxies, so nothing a script does reaches the next one.
-local select, ipairs, next = select, ipairs, next
+local ipairs = ipairs
 local real = setmetatable({}, {__mode = 'k'})
 local function protect(p, t) real[p] = t return p end
 local function proxy(t, index)
@@ -279,47 +279,18 @@ setmetatable(G, {
   __metatable = false,
 })
 
--- As Lua's own, with the same argument errors (raised at the caller).
-local function want_table(fname, ...)
-  local t = ...
-  if type(t) ~= 'table' then
-    local got = select('#', ...) == 0 and 'no value' or type(t)
-    raw_error("bad argument #1 to '" .. fname .. "' (table expected, got " .. got .. ")", 3)
-  end
-  return t
-end
+-- rawset, rawget, setmetatable, getmetatable, next and pairs see through
+-- the proxies. They are C functions (`sandbox`), as Lua's own: a script's
+-- frame stays on the stack when it tail-calls one, so their argument
+-- errors name the script's line and the function, as in Redis.
 do
-  local rawset, rawget, setmetatable, getmetatable = rawset, rawget, setmetatable, getmetatable
-  rawset(G, 'rawset', function(...)
-    local t = want_table('rawset', ...)
-    if real[t] then raw_error('Attempt to modify a readonly table', 0) end
-    return rawset(...)
-  end)
-  rawset(G, 'rawget', function(...)
-    local t = want_table('rawget', ...)
-    return rawget(real[t] or t, select(2, ...))
-  end)
-  rawset(G, 'setmetatable', function(...)
-    local t = want_table('setmetatable', ...)
-    if real[t] then raw_error('Attempt to modify a readonly table', 0) end
-    return setmetatable(...)
-  end)
-  -- Redis' globals have a metatable (its nonexistent-global guard), its
-  -- libraries none.
-  local globals_meta = proxy({})
-  rawset(G, 'getmetatable', function(...)
-    local r = real[(...)]
-    if r == G then return globals_meta end
-    if r then return nil end
-    return getmetatable(...)
-  end)
-  local function see_next(t, k) return next(real[t] or t, k) end
-  rawset(G, 'next', see_next)
-  local pairs = pairs
-  rawset(G, 'pairs', function(...)
-    if real[(...)] then return see_next, (...), nil end
-    return pairs(...)
-  end)
+  local c_rawset, c_rawget, c_setmetatable, c_getmetatable, c_next, c_pairs = sandbox(real, G, proxy({}))
+  rawset(G, 'rawset', c_rawset)
+  rawset(G, 'rawget', c_rawget)
+  rawset(G, 'setmetatable', c_setmetatable)
+  rawset(G, 'getmetatable', c_getmetatable)
+  rawset(G, 'next', c_next)
+  rawset(G, 'pairs', c_pairs)
 end
 
 local function where(co)
@@ -477,9 +448,11 @@ impl Engine {
         })?;
         // SAFETY: a plain C function over the Lua API (see `hook_co`).
         let hook_co = unsafe { lua.create_c_function(hook_co)? };
+        // SAFETY: plain C functions over the Lua API (see `sandbox`).
+        let sandbox = unsafe { lua.create_c_function(sandbox)? };
         let prelude = lua.load(PRELUDE).set_name("=kvick").into_function()?;
         let (env, where_fn, lib_env, lib_ready): (Table, Function, Function, Function) =
-            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd))?;
+            prelude.call((ccall, cpcall, seterr, setresp, rlog, sha1hex, register, hook_co, set_repl, acl_check_cmd, sandbox))?;
         let globals = lua.globals();
         Ok(Engine {
             lua,
@@ -704,6 +677,20 @@ fn err_table(lua: &Lua, msg: &str) -> mlua::Result<(i64, Value)> {
     Ok((ST_ERR, Value::Table(t)))
 }
 
+/// A call refused by the checks of Redis' scriptCall (unknown command,
+/// arity, not allowed, writes refused): INFO errorstats count it now, as
+/// Redis does, whatever the script does with it, so its table is marked
+/// not to be counted again. (Argument errors, Redis' luaPushError, are
+/// `err_table`s: counted only if the script replies them.)
+fn refused(lua: &Lua, msg: &str) -> mlua::Result<(i64, Value)> {
+    crate::server::clients::count_error(msg);
+    let out = err_table(lua, msg)?;
+    if let Value::Table(t) = &out.1 {
+        t.raw_set(convert::NOT_COUNTED, true)?;
+    }
+    Ok(out)
+}
+
 impl RunState {
     fn proto(&self) -> Proto {
         if self.resp3.get() {
@@ -763,27 +750,27 @@ impl RunState {
 
     fn call_args(&self, lua: &Lua, a: Args, out: &mut Vec<u8>, raise: bool) -> mlua::Result<(i64, Value)> {
         let Some(mut ci) = commands::lookup(a.get(0)) else {
-            return err_table(lua, "ERR Unknown Redis command called from script");
+            return refused(lua, "ERR Unknown Redis command called from script");
         };
         let mut cmd = commands::by_index(ci);
         if !cmd.subs.is_empty() && a.len() >= 2 {
             let Some(sub) = commands::lookup_sub(ci, a.get(1)) else {
-                return err_table(lua, "ERR Unknown Redis command called from script");
+                return refused(lua, "ERR Unknown Redis command called from script");
             };
             ci = sub;
             cmd = commands::by_index(ci);
         }
         if !cmd.arity_ok(a.len()) {
-            return err_table(
+            return refused(
                 lua,
                 "ERR Wrong number of args calling Redis command from script",
             );
         }
         if cmd.flags & flags::NOSCRIPT != 0 {
-            return err_table(lua, "ERR This Redis command is not allowed from script");
+            return refused(lua, "ERR This Redis command is not allowed from script");
         }
         if cmd.is_write() && self.readonly {
-            return err_table(
+            return refused(
                 lua,
                 "ERR Write commands are not allowed from read-only scripts.",
             );
@@ -792,10 +779,10 @@ impl RunState {
         // writes fail (Redis' scriptVerifyWriteCommandAllow).
         if cmd.is_write() {
             if crate::persistence::snapshot::writes_refused() {
-                return err_table(lua, crate::persistence::snapshot::MISCONF);
+                return refused(lua, crate::persistence::snapshot::MISCONF);
             }
             if let Some(e) = crate::persistence::aof::misconf() {
-                return err_table(lua, &e);
+                return refused(lua, &e);
             }
         }
         let core = &self.core;
@@ -826,7 +813,7 @@ impl RunState {
             if (!dataless && matches!(cmd.run, Run::Conn(_))) || cmd.flags & flags::OTHER_DB != 0 {
                 if self.wrote.get() {
                     self.lock_whole_next.set(true);
-                    return err_table(lua, "ERR kvick: a script reached beyond its KEYS (another database, or every key) after writing; list its keys in KEYS or declare none (it will lock every shard from its next run)");
+                    return refused(lua, "ERR kvick: a script reached beyond its KEYS (another database, or every key) after writing; list its keys in KEYS or declare none (it will lock every shard from its next run)");
                 }
                 self.restart.set(true);
                 return err_table(lua, "ERR script restarts with every shard locked");
@@ -1062,8 +1049,15 @@ async fn run_here(
         let proto = s.proto;
         match outcome {
             Ok(out) => s.out.extend_from_slice(&out),
-            Err(msg) => Reply::new(&mut s.out, proto)
-                .error(&msg.replace("{sha}", name)),
+            Err(f) => {
+                let line = f.line.replace("{sha}", name);
+                let mut r = Reply::new(&mut s.out, proto);
+                if f.counted {
+                    r.error(&line)
+                } else {
+                    r.error_uncounted(&line)
+                }
+            }
         }
         return;
     }
@@ -1131,6 +1125,135 @@ unsafe extern "C-unwind" fn co_hook(l: *mut mlua::ffi::lua_State, _: *mut mlua::
     }
 }
 
+/// `sandbox(real, G, globals_meta)` (the prelude): rawset, rawget,
+/// setmetatable, getmetatable, next and pairs for scripts, as C closures over
+/// the prelude's `real` (proxy -> the table it stands for). They are Lua's
+/// own (lbaselib.c) checks and steps, so their errors read the same (the
+/// caller's position, the function's name as the caller spelled it), plus
+/// the proxies: writes through them are refused as Redis refuses writes to
+/// its read-only tables, reads see the real table.
+unsafe extern "C-unwind" fn sandbox(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::lua_settop(l, 3);
+    for f in [sandbox_rawset, sandbox_rawget, sandbox_setmetatable, sandbox_next] {
+        ffi::lua_pushvalue(l, 1);
+        ffi::lua_pushcclosure(l, f, 1);
+    }
+    // getmetatable's upvalues: `real`, the globals and what they show as
+    // their metatable (Redis' globals have one, its libraries none).
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushvalue(l, 2);
+    ffi::lua_pushvalue(l, 3);
+    ffi::lua_pushcclosure(l, sandbox_getmetatable, 3);
+    ffi::lua_insert(l, -2);
+    // pairs hands out a `next` of its own, as Lua's (not the global one).
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushcclosure(l, sandbox_next, 1);
+    ffi::lua_pushcclosure(l, sandbox_pairs, 1);
+    6
+}
+
+/// Replaces the table at `idx` with the one it stands for, if a proxy.
+unsafe fn see_through(l: *mut mlua::ffi::lua_State, idx: std::ffi::c_int) {
+    use mlua::ffi;
+    ffi::lua_pushvalue(l, idx);
+    if ffi::lua_rawget(l, ffi::lua_upvalueindex(1)) == ffi::LUA_TNIL {
+        ffi::lua_pop(l, 1);
+    } else {
+        ffi::lua_replace(l, idx);
+    }
+}
+
+/// Raises Redis' read-only table error if the table at 1 is a proxy. As
+/// Redis' (raised inside lua_rawset), it carries no position.
+unsafe fn refuse_proxy(l: *mut mlua::ffi::lua_State) {
+    use mlua::ffi;
+    ffi::lua_pushvalue(l, 1);
+    if ffi::lua_rawget(l, ffi::lua_upvalueindex(1)) != ffi::LUA_TNIL {
+        ffi::lua_pushstring(l, c"Attempt to modify a readonly table".as_ptr());
+        ffi::lua_error(l);
+    }
+    ffi::lua_pop(l, 1);
+}
+
+unsafe extern "C-unwind" fn sandbox_rawset(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::luaL_checkany(l, 2);
+    ffi::luaL_checkany(l, 3);
+    refuse_proxy(l);
+    ffi::lua_settop(l, 3);
+    ffi::lua_rawset(l, 1);
+    1
+}
+
+unsafe extern "C-unwind" fn sandbox_rawget(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::luaL_checkany(l, 2);
+    see_through(l, 1);
+    ffi::lua_settop(l, 2);
+    ffi::lua_rawget(l, 1);
+    1
+}
+
+unsafe extern "C-unwind" fn sandbox_setmetatable(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    let t = ffi::lua_type(l, 2);
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::luaL_argcheck(l, (t == ffi::LUA_TNIL || t == ffi::LUA_TTABLE) as std::ffi::c_int, 2, c"nil or table expected".as_ptr());
+    refuse_proxy(l);
+    if ffi::luaL_getmetafield(l, 1, c"__metatable".as_ptr()) != ffi::LUA_TNIL {
+        ffi::luaL_error(l, c"cannot change a protected metatable".as_ptr());
+    }
+    ffi::lua_settop(l, 2);
+    ffi::lua_setmetatable(l, 1);
+    1
+}
+
+unsafe extern "C-unwind" fn sandbox_getmetatable(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checkany(l, 1);
+    ffi::lua_pushvalue(l, 1);
+    if ffi::lua_rawget(l, ffi::lua_upvalueindex(1)) != ffi::LUA_TNIL {
+        if ffi::lua_rawequal(l, -1, ffi::lua_upvalueindex(2)) != 0 {
+            ffi::lua_pushvalue(l, ffi::lua_upvalueindex(3));
+        } else {
+            ffi::lua_pushnil(l);
+        }
+        return 1;
+    }
+    if ffi::lua_getmetatable(l, 1) == 0 {
+        ffi::lua_pushnil(l);
+        return 1;
+    }
+    // The __metatable field if there is one, else the metatable.
+    ffi::luaL_getmetafield(l, 1, c"__metatable".as_ptr());
+    1
+}
+
+unsafe extern "C-unwind" fn sandbox_next(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    see_through(l, 1);
+    ffi::lua_settop(l, 2);
+    if ffi::lua_next(l, 1) != 0 {
+        2
+    } else {
+        ffi::lua_pushnil(l);
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn sandbox_pairs(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushnil(l);
+    3
+}
+
 /// The script coroutine's hook: raises a parked call's error reply, watches
 /// the clock for busy-reply-threshold and SCRIPT KILL, and once the script
 /// is busy yields now and then so that its core serves others (`drive`).
@@ -1171,8 +1294,7 @@ unsafe extern "C-unwind" fn script_hook(l: *mut mlua::ffi::lua_State, _: *mut ml
 }
 
 /// Resumes the script's coroutine until it finishes, running the commands
-/// it yields for. Returns the encoded reply, or an error line (with `{sha}`
-/// where the script's SHA goes).
+/// it yields for. Returns the encoded reply, or the script's failure.
 async fn drive(
     s: &mut Session,
     txn: &mut Option<Txn>,
@@ -1180,7 +1302,7 @@ async fn drive(
     script: &Script,
     keys: &[Vec<u8>],
     argv: &[Vec<u8>],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Failure> {
     let e = engine();
     let seq = |items: &[Vec<u8>]| -> mlua::Result<Value> {
         let t = e.lua.create_table_with_capacity(items.len(), 0)?;
@@ -1285,7 +1407,7 @@ async fn drive(
         resume_with = MultiValue::from_vec(vec![v]);
     }
     if st.restart.get() {
-        return Err(String::new());
+        return Err(String::new().into());
     }
     match result {
         Ok(v) => {
@@ -1296,6 +1418,20 @@ async fn drive(
             Ok(out)
         }
         Err(err) => Err(error_reply(&e, &thread, st, &err)),
+    }
+}
+
+/// A failed script: its error line (with `{sha}` where the script's SHA
+/// goes), and whether INFO errorstats count it (not if it is a command's
+/// error the script raised or returned, counted when the command replied).
+struct Failure {
+    line: String,
+    counted: bool,
+}
+
+impl From<String> for Failure {
+    fn from(line: String) -> Self {
+        Failure { line, counted: true }
     }
 }
 
@@ -1355,8 +1491,8 @@ async fn lock_undeclared(s: &mut Session, txn: &mut Option<Txn>, st: &RunState, 
 
 /// The error line of a failed script, as Redis' error handler builds it:
 /// a raised table's `err`, or "ERR " and Lua's message, followed by the
-/// script and the line it failed at.
-fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Error) -> String {
+/// script and the line it failed at; uncounted if the table says so.
+fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Error) -> Failure {
     let text = lua_error_text(err);
     let text = text.split("\nstack traceback:").next().unwrap_or_default();
     let raised = st
@@ -1364,14 +1500,14 @@ fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Err
         .borrow_mut()
         .take()
         .filter(|_| text.starts_with("table: ") || text == RAISED);
-    let msg = match raised {
+    let (msg, counted) = match raised {
         Some(t) => match t.raw_get::<Value>("err") {
-            Ok(Value::String(s)) => s.to_string_lossy(),
-            _ => "ERR unknown error".to_string(),
+            Ok(Value::String(s)) => (s.to_string_lossy(), !convert::not_counted(&t)),
+            _ => ("ERR unknown error".to_string(), true),
         },
-        None => format!("ERR {}", text),
+        None => (format!("ERR {}", text), true),
     };
-    match e
+    let line = match e
         .where_fn
         .call::<(Option<String>, Option<i64>)>(thread.clone())
     {
@@ -1379,5 +1515,6 @@ fn error_reply(e: &Engine, thread: &mlua::Thread, st: &RunState, err: &mlua::Err
             format!("{} script: {{sha}}, on {}:{}.", msg, source, line)
         }
         _ => msg,
-    }
+    };
+    Failure { line, counted }
 }
