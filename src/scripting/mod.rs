@@ -23,8 +23,10 @@
 //! elsewhere if no other transaction holds it. It never releases before
 //! its end, so it stays atomic. If the key is held where it may not wait:
 //! before any write the script reruns from the start holding every shard
-//! (its reads had no effect), after a write that call fails (writes are not
-//! rolled back); either way this core locks that script whole from then on.
+//! (its reads had no effect); after a write it polls for the key, and only
+//! if another transaction still holds it after half a second (a cycle of
+//! waits) does that call fail (writes are not rolled back); either way this
+//! core locks that script whole from then on.
 //! Commands that reach beyond keys (SELECT, KEYS, FLUSHALL) do the same.
 
 pub(crate) mod busy;
@@ -1442,10 +1444,11 @@ impl From<String> for Failure {
 /// ran synchronously, so no other task came between its calls and its
 /// declared keys (all of this core) are locked now as if from its start.
 /// Nothing is released before the end (two-phase locking), so the script
-/// stays atomic. If another transaction holds a key it may not wait for,
-/// the call fails: before any write the script reruns with every shard
-/// locked (`restart`); after one, that call gets the error and this core
-/// runs the script with every shard locked from then on.
+/// stays atomic. If another transaction holds a key it may not wait for:
+/// before any write the script reruns with every shard locked (`restart`);
+/// after one it polls for the key, and only if it is still held after
+/// UNDECLARED_WAIT does that call fail, and this core runs the script with
+/// every shard locked from then on.
 async fn lock_undeclared(s: &mut Session, txn: &mut Option<Txn>, st: &RunState, keys: Vec<Vec<u8>>) -> Result<(), &'static str> {
     let Locked::Keys(declared) = &st.locked else {
         unreachable!("a script holding every shard has no undeclared keys")
@@ -1468,10 +1471,33 @@ async fn lock_undeclared(s: &mut Session, txn: &mut Option<Txn>, st: &RunState, 
         // Ascending, so that each shard above the held ones may wait.
         let mut groups = crate::server::txn::group_keys(&core, keys.iter().cloned().enumerate());
         groups.sort_by_key(|(shard, _)| *shard);
-        for (shard, set) in crate::server::txn::lock_sets(db, &groups, mode) {
-            if !t.add(shard, set).await {
+        'sets: for (shard, set) in crate::server::txn::lock_sets(db, &groups, mode) {
+            let wanted = set.keys.clone();
+            if t.add(shard, set).await {
+                continue;
+            }
+            // Held by another transaction. Before any write a rerun with
+            // every shard locked costs nothing. After one, wait for the
+            // holder to let go, polling rather than queueing (a queued
+            // request could close a cycle of waits), for at most
+            // UNDECLARED_WAIT: a cycle (the holder waiting for one of this
+            // script's keys) ends there.
+            if !st.wrote.get() {
                 added = false;
                 break;
+            }
+            let deadline = std::time::Instant::now() + UNDECLARED_WAIT;
+            let mut pause = std::time::Duration::from_micros(20);
+            loop {
+                if std::time::Instant::now() >= deadline {
+                    added = false;
+                    break 'sets;
+                }
+                glommio::timer::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(1));
+                if t.add(shard, LockSet { db, keys: wanted.clone(), mode, whole_shard: false }).await {
+                    break;
+                }
             }
         }
     }
@@ -1486,8 +1512,12 @@ async fn lock_undeclared(s: &mut Session, txn: &mut Option<Txn>, st: &RunState, 
         return Err("ERR script restarts with every shard locked");
     }
     st.lock_whole_next.set(true);
-    Err("ERR kvick: a script reached a key missing from KEYS after writing while another client held it; list every key the script uses in KEYS (it will lock every shard from its next run)")
+    Err("ERR kvick: a script reached a key missing from KEYS after writing while another transaction held it; list every key the script uses in KEYS (it will lock every shard from its next run)")
 }
+
+/// How long a script that wrote waits for an undeclared key another
+/// transaction holds (`lock_undeclared`).
+const UNDECLARED_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The error line of a failed script, as Redis' error handler builds it:
 /// a raised table's `err`, or "ERR " and Lua's message, followed by the
