@@ -641,7 +641,7 @@ struct RunState {
     /// The hook yielded to let the core serve others (a busy script).
     paused: Cell<bool>,
     /// Keys missing from KEYS that the script reached and has locked since.
-    undeclared: RefCell<Vec<Vec<u8>>>,
+    undeclared: RefCell<hashbrown::HashSet<Vec<u8>>>,
     /// It reached beyond its KEYS after writing and failed there: this core
     /// runs the script with every shard locked from now on.
     lock_whole_next: Cell<bool>,
@@ -797,7 +797,7 @@ impl RunState {
             let owner = core.slots.shard_of_key(key);
             if let Locked::Keys(keys) = &self.locked {
                 let held = |k: &Vec<u8>| k.as_slice() == key;
-                if !keys.iter().any(held) && !self.undeclared.borrow().iter().any(held) && !missing.iter().any(held) {
+                if !keys.iter().any(held) && !self.undeclared.borrow().contains(key) && !missing.iter().any(held) {
                     missing.push(key.to_vec());
                 }
             }
@@ -1026,7 +1026,7 @@ async fn run_here(
             wrote: Cell::new(false),
             resp3: Cell::new(false),
             restart: Cell::new(false),
-            undeclared: RefCell::new(Vec::new()),
+            undeclared: RefCell::new(hashbrown::HashSet::new()),
             paused: Cell::new(false),
             lock_whole_next: Cell::new(false),
             pending: RefCell::new(None),
