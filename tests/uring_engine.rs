@@ -1,6 +1,6 @@
 //! The two network paths, the completion ring (`--io-engine uring`, the
 //! default, src/server/uring.rs) and glommio's `TcpStream` (`--io-engine
-//! glommio`, the fallback where io_uring lacks DEFER_TASKRUN): what is
+//! glommio`, the fallback where io_uring lacks the ring's setup flags): what is
 //! specific to them — connections that end (QUIT, CLIENT KILL, the
 //! client going away), many connections coming and going (slots reused),
 //! clients that do not read their replies (output and input bounds), large
@@ -81,6 +81,31 @@ fn commands_pipelines_and_large_values() {
         let header = format!("${}\r\n", value.len()).into_bytes();
         assert_eq!(&got[..header.len()], &header[..]);
         assert!(got[header.len()..got.len() - 2] == value[..], "8 MB value came back different");
+    });
+}
+
+/// A lone client's request that finds the core asleep must wake it. When
+/// the kernel's wake-up did not reach the core (a DEFER_TASKRUN ring's
+/// eventfd read through glommio, Linux 6.18), the core woke only on its
+/// 10 ms wake tick (server/mod.rs): a median round trip of 10-16 ms instead
+/// of ~0.05 ms. Not a speed figure: the bound is 40 times what a round trip
+/// needs, and below what a tick-bound core can reach.
+#[test]
+fn a_sleeping_core_wakes_for_a_lone_request() {
+    with_each_thread_count(|server| {
+        let mut con = server.raw();
+        con.cmd(&["PING"]);
+        let mut trips = Vec::new();
+        for i in 0..60 {
+            // Long enough for the core to go to sleep.
+            std::thread::sleep(Duration::from_millis(2));
+            let start = Instant::now();
+            assert_eq!(con.cmd(&["ECHO", &i.to_string()]), format!("${}\r\n{i}\r\n", i.to_string().len()).into_bytes());
+            trips.push(start.elapsed());
+        }
+        trips.sort();
+        let median = trips[trips.len() / 2];
+        assert!(median < Duration::from_millis(2), "median round trip {median:?} from an idle connection: the core waits for its wake tick");
     });
 }
 

@@ -8,9 +8,15 @@
 //! per request than Redis' epoll loop (see shared/GLOMMIO-NOTES.md).
 //!
 //! What: each core owns one extra io_uring ([`Ring`]), created on the
-//! executor thread with SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG, so the
-//! kernel never interrupts the core to deliver completions: they wait until
-//! this core asks for them. On that ring:
+//! executor thread with SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG, so the
+//! kernel never interrupts a running core to deliver completions: they wait
+//! for its next system call, and the TASKRUN flag says when to ask for them.
+//! (Not DEFER_TASKRUN: on Linux 6.18 a DEFER_TASKRUN ring's eventfd signal
+//! reaches a READ of that eventfd on glommio's ring only when glommio next
+//! wakes for something else — a timer, up to 10-16 ms later — so every
+//! request that found the core asleep waited that long; measured with
+//! redis-benchmark -c 1: 16 ms per PING, against 0.04 ms with COOP_TASKRUN.)
+//! On that ring:
 //! - every connection has one multishot RECV into a ring of provided buffers
 //!   (armed once, it stays armed); a completion's bytes are copied into the
 //!   connection's input queue and the buffer goes back to the kernel at once,
@@ -20,7 +26,7 @@
 //!   reap in one `io_uring_enter` per turn.
 //!
 //! glommio stays the executor: the ring is driven by a glommio task
-//! ([`drive`]). A turn submits what connections queued, runs the deferred
+//! ([`drive`]). A turn submits what connections queued, runs the pending
 //! completions, copies data out and wakes the connection tasks. After a turn
 //! that did something the driver waits for glommio's next reactor poll (a
 //! 1 µs glommio timer), so glommio's own I/O, timers and cross-core channels
@@ -253,7 +259,7 @@ impl Ring {
     pub fn new() -> io::Result<Rc<Ring>> {
         let uring = IoUring::builder()
             .setup_single_issuer()
-            .setup_defer_taskrun()
+            .setup_coop_taskrun()
             .setup_taskrun_flag()
             .setup_submit_all()
             .setup_cqsize(CQ_ENTRIES)
@@ -310,7 +316,7 @@ impl Ring {
         RingStream { ring: self.clone(), slot, gen, released: false }
     }
 
-    /// One turn: submit queued requests, run deferred completions, dispatch
+    /// One turn: submit queued requests, run pending completions, dispatch
     /// them. Returns whether anything happened.
     fn turn(&self, waker: &Waker) -> bool {
         let mut inner = self.inner.borrow_mut();
