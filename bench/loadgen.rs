@@ -91,6 +91,13 @@ struct Args {
     /// PRNG seed; each connection derives its own stream from it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Send this command instead of the SET/GET mix, words split on spaces,
+    /// as redis-benchmark's own command mode: every `__rand_int__` becomes a
+    /// random number below --keys (12 digits, one per occurrence) and a
+    /// `__data__` word a value of --data-size bytes. E.g. "LPUSH mylist
+    /// __data__" or "SADD myset element:__rand_int__".
+    #[arg(long)]
+    command: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -145,6 +152,48 @@ impl Rng {
     }
 }
 
+/// A `--command` request rendered once: its bytes, with the offsets where
+/// each request writes a fresh random number.
+struct Template {
+    bytes: Vec<u8>,
+    rand_at: Vec<usize>,
+}
+
+const RAND_INT: &str = "__rand_int__";
+
+impl Template {
+    fn new(command: &str, data_size: usize) -> Template {
+        let words: Vec<&str> = command.split(' ').filter(|w| !w.is_empty()).collect();
+        let mut bytes = format!("*{}\r\n", words.len()).into_bytes();
+        let mut rand_at = Vec::new();
+        for w in words {
+            let word = if w == "__data__" { "x".repeat(data_size) } else { w.replace(RAND_INT, &"0".repeat(KEY_DIGITS)) };
+            bytes.extend_from_slice(format!("${}\r\n", word.len()).as_bytes());
+            let start = bytes.len();
+            for (i, _) in w.match_indices(RAND_INT).filter(|_| w != "__data__") {
+                // Each earlier occurrence in the word is 12 digits, as long as
+                // the placeholder itself: offsets carry over unchanged.
+                rand_at.push(start + i);
+            }
+            bytes.extend_from_slice(word.as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+        }
+        Template { bytes, rand_at }
+    }
+
+    fn push(&self, buf: &mut Vec<u8>, rng: &mut Rng, keys: u64) {
+        let start = buf.len();
+        buf.extend_from_slice(&self.bytes);
+        for &at in &self.rand_at {
+            let mut key = rng.below(keys);
+            for d in buf[start + at..start + at + KEY_DIGITS].iter_mut().rev() {
+                *d = b'0' + (key % 10) as u8;
+                key /= 10;
+            }
+        }
+    }
+}
+
 /// Pre-rendered RESP fragments: a request is these plus the key digits.
 struct Encoder {
     /// `*3\r\n$3\r\nSET\r\n$<keylen>\r\n<prefix>`
@@ -153,10 +202,12 @@ struct Encoder {
     get_head: Vec<u8>,
     /// `\r\n$<datasize>\r\n<value>\r\n`
     set_tail: Vec<u8>,
+    /// The `--command`, if one was given.
+    command: Option<Template>,
 }
 
 impl Encoder {
-    fn new(prefix: &str, data_size: usize) -> Self {
+    fn new(prefix: &str, data_size: usize, command: Option<&str>) -> Self {
         let key_len = prefix.len() + KEY_DIGITS;
         let head = |cmd: &str, argc: usize| {
             let mut v =
@@ -171,6 +222,7 @@ impl Encoder {
             set_head: head("SET", 3),
             get_head: head("GET", 2),
             set_tail,
+            command: command.map(|c| Template::new(c, data_size)),
         }
     }
 
@@ -294,6 +346,8 @@ enum Workload {
     Prefill,
     /// Uniformly random keys, SET or GET per the ratio.
     Mixed { ratio: Ratio, keys: u64 },
+    /// The `--command` template, random numbers below `keys`.
+    Command { keys: u64 },
 }
 
 struct Conn {
@@ -356,6 +410,10 @@ impl Conn {
                     } else {
                         enc.push_get(&mut self.wbuf, key);
                     }
+                }
+                Workload::Command { keys } => {
+                    let t = enc.command.as_ref().expect("a command workload has a template");
+                    t.push(&mut self.wbuf, &mut self.rng, keys);
                 }
             }
         }
@@ -702,18 +760,20 @@ fn main() {
         fatal(msg);
     }
     let addr = format!("{}:{}", args.host, args.port);
-    let enc = Encoder::new(&args.key_prefix, args.data_size);
+    let enc = Encoder::new(&args.key_prefix, args.data_size, args.command.as_deref());
     let measure = args.requests != Some(0);
     let prefill_depth = (PREFILL_BATCH_BYTES / enc.max_request_len()).clamp(1, PREFILL_PIPELINE);
 
+    let mix = match &args.command {
+        Some(c) => format!("command {c:?}"),
+        None => format!("SET:GET {}:{}", args.ratio.set, args.ratio.get),
+    };
     println!(
-        "kvick-bench: {addr}, {} connections on {} thread(s), pipeline {}, SET:GET {}:{}, \
+        "kvick-bench: {addr}, {} connections on {} thread(s), pipeline {}, {mix}, \
          {} keys, {}-byte values, {}",
         args.connections,
         args.threads,
         args.pipeline,
-        args.ratio.set,
-        args.ratio.get,
         args.keys,
         args.data_size,
         match args.requests {
@@ -767,9 +827,12 @@ fn main() {
                                 None => u64::MAX,
                             };
                         }
-                        let workload = Workload::Mixed {
-                            ratio: args.ratio,
-                            keys: args.keys,
+                        let workload = match args.command {
+                            Some(_) => Workload::Command { keys: args.keys },
+                            None => Workload::Mixed {
+                                ratio: args.ratio,
+                                keys: args.keys,
+                            },
                         };
                         let deadline = match args.requests {
                             Some(_) => None,
@@ -912,7 +975,7 @@ mod tests {
 
     #[test]
     fn encodes_requests() {
-        let enc = Encoder::new("key:", 3);
+        let enc = Encoder::new("key:", 3, None);
         let mut buf = Vec::new();
         enc.push_set(&mut buf, 42);
         enc.push_get(&mut buf, 7);
@@ -920,6 +983,23 @@ mod tests {
         let get: &[u8] = b"*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000007\r\n";
         assert_eq!(buf, [set, get].concat());
         assert_eq!(enc.max_request_len(), set.len());
+    }
+
+    #[test]
+    fn renders_commands_with_random_numbers_and_data() {
+        let t = Template::new("ZADD  z __rand_int__ m:__rand_int__:__rand_int__ __data__", 4);
+        let mut rng = Rng::new(3);
+        let mut buf = Vec::new();
+        t.push(&mut buf, &mut rng, 1000);
+        let text = String::from_utf8(buf).unwrap();
+        let parts: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(&parts[..6], ["*5", "$4", "ZADD", "$1", "z", "$12"]);
+        assert!(parts[6].len() == 12 && parts[6].bytes().all(|b| b.is_ascii_digit()) && parts[6] < "000000001000");
+        assert_eq!(parts[7], "$27");
+        let m: Vec<&str> = parts[8].split(':').collect();
+        assert_eq!(m[0], "m");
+        assert!(m[1..].iter().all(|n| n.len() == 12 && n.bytes().all(|b| b.is_ascii_digit())));
+        assert_eq!(&parts[9..], ["$4", "xxxx", ""]);
     }
 
     #[test]

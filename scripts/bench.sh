@@ -31,6 +31,14 @@
 #                       run as its own test named by the command's text, e.g.
 #                       RB_COMMANDS='XADD mystream * f v;HSET h f:__rand_int__ v'
 #                       (words split on spaces, no globbing; -r fills __rand_int__)
+#   LG_COMMANDS=""      commands kvick-bench sends instead of its SET/GET mix,
+#                       ';'-separated, each its own test of LG_REQUESTS requests
+#                       (kvick-bench --command: __rand_int__ is a random number
+#                       below KEYS, __data__ a DATA_SIZE-byte value), e.g.
+#                       LG_COMMANDS='LPUSH mylist __data__;LPOP mylist'. Costs the
+#                       client about half the CPU per request of redis-benchmark,
+#                       which on one client core caps what a fast server can show
+#   LG_REQUESTS=4000000 requests per LG_COMMANDS test
 #   SERVERS="kvick redis"  servers to run, in this order
 #   KVICK_THREADS=1     kvick --threads; 1 is pinned to CPU 0 like Redis, more
 #                       run on CPUs 0,1 (sharing CPU 1 with the client)
@@ -53,6 +61,8 @@ DATA_SIZE=${DATA_SIZE:-32}
 RB_REQUESTS=${RB_REQUESTS:-500000}
 RB_TESTS=${RB_TESTS-set,get}
 RB_COMMANDS=${RB_COMMANDS:-}
+LG_COMMANDS=${LG_COMMANDS:-}
+LG_REQUESTS=${LG_REQUESTS:-4000000}
 SERVERS=${SERVERS:-"kvick redis"}
 KVICK_THREADS=${KVICK_THREADS:-1}
 KVICK_ARGS=${KVICK_ARGS:-}
@@ -125,6 +135,29 @@ for ((round = 1; round <= ROUNDS; round++)); do
                 "$(field "$log" RESULT p99_us)" "$cpu_us" "$(field "$log" RESULT errors)" \
                 "$(field "$log" RESULT client_cpu_pct)" >>"$RESULTS"
             echo "round $round pipeline $p $s: $ops_per_sec ops/s, $cpu_us CPU µs/req"
+        done
+    done
+    IFS=';' read -ra lg_commands <<<"$LG_COMMANDS"
+    for p in $PIPELINES; do
+        for c in "${lg_commands[@]}"; do
+            [[ -n ${c// /} ]] || continue
+            for s in $SERVERS; do
+                log=$OUT/loadgen-$s-${c//[^A-Za-z0-9_]/_}-p$p-r$round.txt
+                before=$(cpu_ticks "${PID[$s]}")
+                loadgen "${PORT[$s]}" --pipeline "$p" --requests "$LG_REQUESTS" --command "$c" \
+                    --seed "$round" >"$log" 2>&1 || {
+                    cat "$log" >&2
+                    check_alive "$s"
+                    die "kvick-bench --command '$c' against $s failed"
+                }
+                after=$(cpu_ticks "${PID[$s]}")
+                ops_per_sec=$(field "$log" RESULT ops_per_sec)
+                cpu_us=$(python3 -c "print(f'{($after - $before) / $CLK_TCK * 1e6 / $LG_REQUESTS:.3f}')")
+                printf 'loadgen %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$s" "$p" "$round" "$ops_per_sec" \
+                    "$(field "$log" RESULT p99_us)" "$cpu_us" "$(field "$log" RESULT errors)" \
+                    "$(field "$log" RESULT client_cpu_pct)" >>"$RESULTS"
+                echo "round $round pipeline $p $s: kvick-bench $c $ops_per_sec ops/s, $cpu_us CPU µs/req"
+            done
         done
     done
     ((RB_REQUESTS > 0)) || continue
@@ -220,6 +253,28 @@ for p in pipelines:
 print("kvick-bench (medians over rounds):")
 print()
 table(header, lines)
+
+lg_kinds = [k for k in dict.fromkeys(r["kind"] for r in rows) if k.startswith("loadgen ")]
+if lg_kinds:
+    header = ["pipeline", "command"]
+    for heading in ("ops/s", "CPU µs/req"):
+        header += [f"{s} {heading}" for s in servers]
+        if compare:
+            header.append(f"{heading} kvick/redis")
+    header += [f"client CPU % ({s})" for s in servers]
+    lines = []
+    for p in pipelines:
+        for kind in lg_kinds:
+            line = [p, kind.split(maxsplit=1)[1]]
+            for column, digits in (("ops_per_sec", 0), ("cpu_us_per_req", 2)):
+                line += [fmt(median(kind, s, p, column), digits) for s in servers]
+                if compare:
+                    line.append(ratio(median(kind, "kvick", p, column), median(kind, "redis", p, column)))
+            line += [fmt(median(kind, s, p, "client_cpu_pct")) for s in servers]
+            lines.append(line)
+    print("kvick-bench --command (medians over rounds):")
+    print()
+    table(header, lines)
 
 rb_kinds = sorted({r["kind"] for r in rows if r["kind"].startswith("redis-benchmark")},
                   reverse=True)
