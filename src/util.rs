@@ -41,6 +41,26 @@ pub fn prefetch_hashed<K, V, S>(map: &hashbrown::HashMap<K, V, S>, hash: u64) {
     let _ = (map, hash);
 }
 
+/// The step after `prefetch_slot`, once its lines have arrived: starts
+/// loading the bytes of the first stored key whose hash tag matches `key`'s
+/// (almost always `key` itself when it is there), which the lookup's
+/// comparison would otherwise wait for: for a large set or hash those bytes
+/// are a cache miss of their own.
+#[inline]
+pub fn prefetch_stored_key<V, S: std::hash::BuildHasher>(map: &hashbrown::HashMap<Box<[u8]>, V, S>, key: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let hash = map.hasher().hash_one(key);
+        let _ = map.raw_entry().from_hash(hash, |stored| {
+            // SAFETY: prefetch is a hint and accepts any address.
+            unsafe { std::arch::x86_64::_mm_prefetch(stored.as_ptr() as *const i8, std::arch::x86_64::_MM_HINT_T0) };
+            true
+        });
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (map, key);
+}
+
 pub fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }

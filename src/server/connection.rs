@@ -476,6 +476,7 @@ impl Lookahead {
         let Some(db) = db else { return };
         // The value last looked up: a pipeline on one set looks it up once.
         let mut value: Option<&crate::types::Value> = None;
+        let mut values: [Option<&crate::types::Value>; PREFETCH_MAX] = [None; PREFETCH_MAX];
         for (i, &(key, member, collection, new_key)) in keys[..n].iter().enumerate() {
             if !collection {
                 if new_key {
@@ -490,6 +491,14 @@ impl Lookahead {
             }
             if let Some(v) = value {
                 v.prefetch_member(member);
+                values[i] = Some(v);
+            }
+        }
+        // Third stage: the members' slots are arriving; start loading the
+        // stored members' bytes, which the commands will compare.
+        for (v, &(_, member, _, _)) in values[..n].iter().zip(&keys[..n]) {
+            if let Some(v) = v {
+                v.prefetch_member_bytes(member);
             }
         }
     }

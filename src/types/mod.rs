@@ -52,6 +52,19 @@ impl Value {
         }
     }
 
+    /// After `prefetch_member`: starts loading the stored member's bytes.
+    pub fn prefetch_member_bytes(&self, m: &[u8]) {
+        match self {
+            Value::Hash(HashValue::Table(t)) => crate::util::prefetch_stored_key(t, m),
+            Value::Set(s) => {
+                if let SetValue::Table(t) = &**s {
+                    crate::util::prefetch_stored_key(t, m);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
         match self {
