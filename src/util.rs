@@ -19,46 +19,43 @@ pub fn prefetch_slot<K, V, S: std::hash::BuildHasher, Q: std::hash::Hash + ?Size
 /// `prefetch_slot` for a key whose hash is already known.
 #[inline]
 pub fn prefetch_hashed<K, V, S>(map: &hashbrown::HashMap<K, V, S>, hash: u64) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let table = map.raw_table();
-        if table.is_empty() {
-            return;
-        }
-        let pos = hash as usize & (table.buckets() - 1);
-        let end = table.data_end().as_ptr();
-        // Control bytes start at `data_end`; slot i ends i slots before it.
-        let ctrl = (end as *const u8).wrapping_add(pos);
-        let slot = end.wrapping_sub(pos + 1) as *const u8;
-        // SAFETY: prefetch is a hint and accepts any address.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch(ctrl as *const i8, _MM_HINT_T0);
-            _mm_prefetch(slot as *const i8, _MM_HINT_T0);
-        }
+    let table = map.raw_table();
+    if table.is_empty() {
+        return;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (map, hash);
+    let pos = hash as usize & (table.buckets() - 1);
+    let end = table.data_end().as_ptr();
+    // Control bytes start at `data_end`; slot i ends i slots before it.
+    prefetch((end as *const u8).wrapping_add(pos));
+    prefetch(end.wrapping_sub(pos + 1) as *const u8);
 }
 
 /// The step after `prefetch_slot`, once its lines have arrived: starts
 /// loading the bytes of the first stored key whose hash tag matches `key`'s
 /// (almost always `key` itself when it is there), which the lookup's
 /// comparison would otherwise wait for: for a large set or hash those bytes
-/// are a cache miss of their own.
+/// are a cache miss of their own. Returns that entry's value.
 #[inline]
-pub fn prefetch_stored_key<V, S: std::hash::BuildHasher>(map: &hashbrown::HashMap<Box<[u8]>, V, S>, key: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let hash = map.hasher().hash_one(key);
-        let _ = map.raw_entry().from_hash(hash, |stored| {
-            // SAFETY: prefetch is a hint and accepts any address.
-            unsafe { std::arch::x86_64::_mm_prefetch(stored.as_ptr() as *const i8, std::arch::x86_64::_MM_HINT_T0) };
+pub fn prefetch_stored_key<'a, V, S: std::hash::BuildHasher>(map: &'a hashbrown::HashMap<Box<[u8]>, V, S>, key: &[u8]) -> Option<&'a V> {
+    let hash = map.hasher().hash_one(key);
+    map.raw_entry()
+        .from_hash(hash, |stored| {
+            prefetch(stored.as_ptr());
             true
-        });
-    }
+        })
+        .map(|(_, v)| v)
+}
+
+/// Starts loading the cache line at `p`; only a hint.
+#[inline]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint and accepts any address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
+    };
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (map, key);
+    let _ = p;
 }
 
 pub fn now_us() -> u64 {

@@ -90,18 +90,13 @@ impl Db {
     /// Second stage of `prefetch`: finds `key` (whose slot should be in
     /// cache by now) and starts loading its value's bytes.
     pub fn prefetch_value(&self, key: &[u8]) {
-        #[cfg(target_arch = "x86_64")]
         if let Some(e) = self.map.get(key) {
-            let p = match &e.value {
-                Value::Str(crate::types::StrValue::Emb(b)) => b.as_ptr(),
-                Value::Str(crate::types::StrValue::Raw(v)) => v.as_ptr(),
-                _ => return,
-            };
-            // SAFETY: prefetch is a hint and accepts any address.
-            unsafe { std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0) };
+            match &e.value {
+                Value::Str(crate::types::StrValue::Emb(b)) => crate::util::prefetch(b.as_ptr()),
+                Value::Str(crate::types::StrValue::Raw(v)) => crate::util::prefetch(v.as_ptr()),
+                _ => {}
+            }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
     }
 
     /// An empty database numbered `index`.

@@ -52,10 +52,15 @@ impl Value {
         }
     }
 
-    /// After `prefetch_member`: starts loading the stored member's bytes.
+    /// After `prefetch_member`: starts loading the stored member's bytes
+    /// (and a hash field's value, which HSET frees or HGET reads).
     pub fn prefetch_member_bytes(&self, m: &[u8]) {
         match self {
-            Value::Hash(HashValue::Table(t)) => crate::util::prefetch_stored_key(t, m),
+            Value::Hash(HashValue::Table(t)) => {
+                if let Some(v) = crate::util::prefetch_stored_key(t, m) {
+                    crate::util::prefetch(v.as_ptr());
+                }
+            }
             Value::Set(s) => {
                 if let SetValue::Table(t) = &**s {
                     crate::util::prefetch_stored_key(t, m);
