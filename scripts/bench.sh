@@ -115,26 +115,33 @@ for s in $SERVERS; do
     echo "$s: prefilled $KEYS keys in $(field "$log" PREFILL secs) s"
 done
 
+# One kvick-bench run against server $2 at pipeline $3, recorded as test $1
+# ("loadgen" for the SET/GET mix) with the server's CPU µs per request; the
+# rest are kvick-bench's arguments. The same seed for both servers of a
+# round: identical key streams.
+run_loadgen() {
+    local kind=$1 s=$2 p=$3 log before after ops ops_per_sec cpu_us
+    log=$OUT/${kind//[^A-Za-z0-9_]/_}-$s-p$p-r$round.txt
+    before=$(cpu_ticks "${PID[$s]}")
+    loadgen "${PORT[$s]}" --pipeline "$p" --seed "$round" "${@:4}" >"$log" 2>&1 || {
+        cat "$log" >&2
+        check_alive "$s"
+        die "kvick-bench ($kind) against $s failed"
+    }
+    after=$(cpu_ticks "${PID[$s]}")
+    ops=$(field "$log" RESULT ops)
+    ops_per_sec=$(field "$log" RESULT ops_per_sec)
+    cpu_us=$(python3 -c "print(f'{($after - $before) / $CLK_TCK * 1e6 / max($ops, 1):.3f}')")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$s" "$p" "$round" "$ops_per_sec" \
+        "$(field "$log" RESULT p99_us)" "$cpu_us" "$(field "$log" RESULT errors)" \
+        "$(field "$log" RESULT client_cpu_pct)" >>"$RESULTS"
+    echo "round $round pipeline $p $s: $kind $ops_per_sec ops/s, $cpu_us CPU µs/req"
+}
+
 for ((round = 1; round <= ROUNDS; round++)); do
     for p in $PIPELINES; do
         for s in $SERVERS; do
-            log=$OUT/loadgen-$s-p$p-r$round.txt
-            before=$(cpu_ticks "${PID[$s]}")
-            # The same seed for both servers of a round: identical key streams.
-            loadgen "${PORT[$s]}" --pipeline "$p" --ratio "$RATIO" --duration "$DURATION" \
-                --seed "$round" >"$log" 2>&1 || {
-                cat "$log" >&2
-                check_alive "$s"
-                die "kvick-bench against $s failed"
-            }
-            after=$(cpu_ticks "${PID[$s]}")
-            ops=$(field "$log" RESULT ops)
-            ops_per_sec=$(field "$log" RESULT ops_per_sec)
-            cpu_us=$(python3 -c "print(f'{($after - $before) / $CLK_TCK * 1e6 / max($ops, 1):.3f}')")
-            printf 'loadgen\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$p" "$round" "$ops_per_sec" \
-                "$(field "$log" RESULT p99_us)" "$cpu_us" "$(field "$log" RESULT errors)" \
-                "$(field "$log" RESULT client_cpu_pct)" >>"$RESULTS"
-            echo "round $round pipeline $p $s: $ops_per_sec ops/s, $cpu_us CPU µs/req"
+            run_loadgen loadgen "$s" "$p" --ratio "$RATIO" --duration "$DURATION"
         done
     done
     IFS=';' read -ra lg_commands <<<"$LG_COMMANDS"
@@ -142,21 +149,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         for c in "${lg_commands[@]}"; do
             [[ -n ${c// /} ]] || continue
             for s in $SERVERS; do
-                log=$OUT/loadgen-$s-${c//[^A-Za-z0-9_]/_}-p$p-r$round.txt
-                before=$(cpu_ticks "${PID[$s]}")
-                loadgen "${PORT[$s]}" --pipeline "$p" --requests "$LG_REQUESTS" --command "$c" \
-                    --seed "$round" >"$log" 2>&1 || {
-                    cat "$log" >&2
-                    check_alive "$s"
-                    die "kvick-bench --command '$c' against $s failed"
-                }
-                after=$(cpu_ticks "${PID[$s]}")
-                ops_per_sec=$(field "$log" RESULT ops_per_sec)
-                cpu_us=$(python3 -c "print(f'{($after - $before) / $CLK_TCK * 1e6 / $LG_REQUESTS:.3f}')")
-                printf 'loadgen %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$s" "$p" "$round" "$ops_per_sec" \
-                    "$(field "$log" RESULT p99_us)" "$cpu_us" "$(field "$log" RESULT errors)" \
-                    "$(field "$log" RESULT client_cpu_pct)" >>"$RESULTS"
-                echo "round $round pipeline $p $s: kvick-bench $c $ops_per_sec ops/s, $cpu_us CPU µs/req"
+                run_loadgen "loadgen $c" "$s" "$p" --requests "$LG_REQUESTS" --command "$c"
             done
         done
     done
@@ -254,48 +247,40 @@ print("kvick-bench (medians over rounds):")
 print()
 table(header, lines)
 
-lg_kinds = [k for k in dict.fromkeys(r["kind"] for r in rows) if k.startswith("loadgen ")]
-if lg_kinds:
-    header = ["pipeline", "command"]
-    for heading in ("ops/s", "CPU µs/req"):
+def per_test_table(title, first, kinds, rate, client_cpu):
+    """One row per pipeline and test: rate and CPU per request of each server
+    (and kvick/redis), then, if asked, the client's CPU % against each."""
+    if not kinds:
+        return
+    header = ["pipeline", first]
+    for heading in (rate, "CPU µs/req"):
         header += [f"{s} {heading}" for s in servers]
         if compare:
             header.append(f"{heading} kvick/redis")
-    header += [f"client CPU % ({s})" for s in servers]
+    if client_cpu:
+        header += [f"client CPU % ({s})" for s in servers]
     lines = []
     for p in pipelines:
-        for kind in lg_kinds:
+        for kind in kinds:
             line = [p, kind.split(maxsplit=1)[1]]
             for column, digits in (("ops_per_sec", 0), ("cpu_us_per_req", 2)):
                 line += [fmt(median(kind, s, p, column), digits) for s in servers]
                 if compare:
                     line.append(ratio(median(kind, "kvick", p, column), median(kind, "redis", p, column)))
-            line += [fmt(median(kind, s, p, "client_cpu_pct")) for s in servers]
+            if client_cpu:
+                line += [fmt(median(kind, s, p, "client_cpu_pct")) for s in servers]
             lines.append(line)
-    print("kvick-bench --command (medians over rounds):")
+    print(f"{title} (medians over rounds):")
     print()
     table(header, lines)
 
-rb_kinds = sorted({r["kind"] for r in rows if r["kind"].startswith("redis-benchmark")},
-                  reverse=True)
-if rb_kinds:
-    header = ["pipeline", "test"]
-    for heading in ("req/s", "CPU µs/req"):
-        header += [f"{s} {heading}" for s in servers]
-        if compare:
-            header.append(f"{heading} kvick/redis")
-    lines = []
-    for p in pipelines:
-        for kind in rb_kinds:
-            line = [p, kind.split(maxsplit=1)[1]]
-            for column, digits in (("ops_per_sec", 0), ("cpu_us_per_req", 2)):
-                line += [fmt(median(kind, s, p, column), digits) for s in servers]
-                if compare:
-                    line.append(ratio(median(kind, "kvick", p, column), median(kind, "redis", p, column)))
-            lines.append(line)
-    print("redis-benchmark (medians over rounds):")
-    print()
-    table(header, lines)
+
+per_test_table("kvick-bench --command", "command",
+               [k for k in dict.fromkeys(r["kind"] for r in rows) if k.startswith("loadgen ")],
+               "ops/s", True)
+per_test_table("redis-benchmark", "test",
+               sorted({r["kind"] for r in rows if r["kind"].startswith("redis-benchmark")}, reverse=True),
+               "req/s", False)
 
 prefill = {r["server"]: r["ops_per_sec"] for r in rows if r["kind"] == "prefill"}
 print("prefill SET/s: " + ", ".join(f"{s} {fmt(float(v))}" for s, v in prefill.items()))
