@@ -219,20 +219,6 @@ impl Conn {
     }
 }
 
-/// Counters for INFO / debugging.
-#[derive(Default, Clone, Copy, Debug)]
-pub struct RingStats {
-    pub turns: u64,
-    pub enters: u64,
-    pub cqes: u64,
-    pub sleeps: u64,
-    pub enobufs: u64,
-    pub pauses: u64,
-    pub timer_waits: u64,
-    pub evfd_wakeups: u64,
-    pub woken: u64,
-}
-
 struct Inner {
     // Field order matters: the ring is dropped (and the kernel lets go of the
     // buffer ring) before the buffers are freed.
@@ -245,7 +231,6 @@ struct Inner {
     pending: Vec<squeue::Entry>,
     driver: Option<Waker>,
     kicked: bool,
-    stats: RingStats,
 }
 
 /// One core's connection ring.
@@ -288,13 +273,8 @@ impl Ring {
                 pending: Vec::new(),
                 driver: None,
                 kicked: false,
-                stats: RingStats::default(),
             }),
         }))
-    }
-
-    pub fn stats(&self) -> RingStats {
-        self.inner.borrow().stats
     }
 
     /// Takes over a connected socket (the ring closes it) and starts
@@ -325,7 +305,6 @@ impl Ring {
         if !inner.driver.as_ref().is_some_and(|w| w.will_wake(waker)) {
             inner.driver = Some(waker.clone());
         }
-        inner.stats.turns += 1;
         let mut busy = false;
         for _ in 0..64 {
             inner.flush_pending();
@@ -338,7 +317,6 @@ impl Ring {
                 (sq.len(), flags)
             };
             if sq_len > 0 || flags != 0 {
-                inner.stats.enters += 1;
                 busy = true;
                 // SAFETY: plain io_uring_enter on our own ring.
                 let r = unsafe { inner.uring.submitter().enter::<libc::sigset_t>(sq_len as u32, 0, flags, None) };
@@ -373,8 +351,6 @@ impl Ring {
         } || !inner.uring.completion().is_empty();
         if has_work {
             inner.uring.completion().disable_eventfd();
-        } else {
-            inner.stats.sleeps += 1;
         }
         !has_work
     }
@@ -582,7 +558,6 @@ impl Inner {
         if recycled {
             self.bufs.publish();
         }
-        self.stats.cqes += n as u64;
         n
     }
 
@@ -616,15 +591,14 @@ impl Inner {
                     }
                 } else if res == 0 {
                     c.eof = true;
-                } else if res == -libc::ENOBUFS {
-                    self.stats.enobufs += 1;
-                } else if res != -libc::ECANCELED && c.err.is_none() {
+                } else if res != -libc::ECANCELED && res != -libc::ENOBUFS && c.err.is_none() {
+                    // A real error (running out of buffers only ends the
+                    // receive, which is re-armed below).
                     c.err = Some(-res);
                 }
                 let c = &mut self.conns[slot];
                 if let Some(w) = c.reader.take() {
                     w.wake();
-                    self.stats.woken += 1;
                 }
                 if !more {
                     c.inflight -= 1;
@@ -634,7 +608,6 @@ impl Inner {
                     }
                 } else if c.unread() > IN_HIGH && c.recv == Recv::Armed && !c.released {
                     c.paused = true;
-                    self.stats.pauses += 1;
                     self.cancel_recv(slot32);
                 }
                 self.maybe_free(slot32);
@@ -778,7 +751,6 @@ impl Future for Driver {
             if this.ring.turn(cx.waker()) {
                 // Something happened: come back after glommio's next reactor
                 // poll, without any signal from the kernel.
-                this.ring.inner.borrow_mut().stats.timer_waits += 1;
                 let timer = this.timer.get_or_insert_with(|| glommio::timer::Timer::new(Duration::from_micros(1)));
                 match Pin::new(timer).poll(cx) {
                     Poll::Ready(_) => {
@@ -801,7 +773,6 @@ impl Future for Driver {
             match sleep.as_mut().poll(cx) {
                 Poll::Ready(()) => {
                     this.sleep = None;
-                    this.ring.inner.borrow_mut().stats.evfd_wakeups += 1;
                     this.ring.wake_up();
                 }
                 Poll::Pending => return Poll::Pending,
