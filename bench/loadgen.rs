@@ -170,7 +170,7 @@ impl Template {
             let word = if w == "__data__" { "x".repeat(data_size) } else { w.replace(RAND_INT, &"0".repeat(KEY_DIGITS)) };
             bytes.extend_from_slice(format!("${}\r\n", word.len()).as_bytes());
             let start = bytes.len();
-            for (i, _) in w.match_indices(RAND_INT).filter(|_| w != "__data__") {
+            for (i, _) in w.match_indices(RAND_INT) {
                 // Each earlier occurrence in the word is 12 digits, as long as
                 // the placeholder itself: offsets carry over unchanged.
                 rand_at.push(start + i);
@@ -185,11 +185,7 @@ impl Template {
         let start = buf.len();
         buf.extend_from_slice(&self.bytes);
         for &at in &self.rand_at {
-            let mut key = rng.below(keys);
-            for d in buf[start + at..start + at + KEY_DIGITS].iter_mut().rev() {
-                *d = b'0' + (key % 10) as u8;
-                key /= 10;
-            }
+            buf[start + at..start + at + KEY_DIGITS].copy_from_slice(&key_digits(rng.below(keys)));
         }
     }
 }
@@ -244,13 +240,18 @@ impl Encoder {
     }
 }
 
-fn push_key_digits(buf: &mut Vec<u8>, mut key: u64) {
+fn push_key_digits(buf: &mut Vec<u8>, key: u64) {
+    buf.extend_from_slice(&key_digits(key));
+}
+
+/// `key` in decimal, zero-padded to KEY_DIGITS (as redis-benchmark's `-r`).
+fn key_digits(mut key: u64) -> [u8; KEY_DIGITS] {
     let mut digits = [b'0'; KEY_DIGITS];
     for d in digits.iter_mut().rev() {
         *d = b'0' + (key % 10) as u8;
         key /= 10;
     }
-    buf.extend_from_slice(&digits);
+    digits
 }
 
 /// What a top-level reply was, as far as the statistics care.
